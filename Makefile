@@ -1,0 +1,52 @@
+# paxlock top-level driver: installs what is missing, configures CMake presets,
+# builds and runs. `make test` and `make demo` are the two commands a fresh
+# machine needs (README.md).
+
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+CTEST_FLAGS ?= --output-on-failure -j $(JOBS) --timeout 900
+
+CXX_SOURCES = $(shell git ls-files --cached --others --exclude-standard \
+                '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null)
+
+.PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean
+
+all: dev
+
+deps:
+	@scripts/install-deps
+
+build/%/build.ninja: CMakeLists.txt CMakePresets.json | deps
+	cmake --preset $* >/dev/null
+
+dev release asan: %: deps build/%/build.ninja
+	cmake --build --preset $* -j $(JOBS)
+
+test-dev: dev
+	ctest --test-dir build/dev $(CTEST_FLAGS)
+
+test-asan: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build/asan $(CTEST_FLAGS)
+
+# Every test suite, on the debug build and under ASan+UBSan.
+test: test-dev test-asan
+	@echo "make test: all suites passed (dev and asan)"
+
+format:
+	clang-format -i $(CXX_SOURCES)
+
+format-check:
+	@bad=0; for f in $(CXX_SOURCES); do \
+	  clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || { echo "not formatted: $$f"; bad=1; }; \
+	done; \
+	if [ $$bad -ne 0 ]; then echo "run 'make format' to fix"; exit 1; fi; \
+	echo "format-check: all files formatted"
+
+tidy: dev
+	@files=$$(git ls-files 'src/*.cc' 'tools/*.cc'); \
+	clang-tidy -p build/dev --quiet $$files
+
+clean:
+	rm -rf build
