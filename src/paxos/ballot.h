@@ -22,7 +22,7 @@ struct Ballot {
 
   // The smallest ballot owned by `owner` that is strictly above `floor`.
   static constexpr Ballot next_above(const Ballot& floor, NodeId owner) {
-    Ballot b{floor.round, owner};
+    Ballot b{floor.round > 0 ? floor.round : 1, owner};
     if (!(floor < b)) b.round = floor.round + 1;
     return b;
   }

@@ -1,0 +1,55 @@
+// Tunables of the consensus core. Times are in milliseconds of the clock the
+// caller drives the core with.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "paxos/types.h"
+
+namespace paxlock::paxos {
+
+// Protocol bugs that tests plant on purpose to prove the simulator and the
+// chaos checker can catch them. Compiled in only when PAXLOCK_MUTATIONS is set
+// (dev and asan builds); release builds contain none of them.
+enum class Mutation : uint8_t {
+  kNone = 0,
+  kAcceptBelowPromise,      // acceptor accepts a ballot below its promise
+  kIgnorePhase1Values,      // new leader proposes no-ops instead of reported values
+  kApplyOutOfOrder,         // learner delivers chosen values without waiting for gaps
+  kForgetPromiseOnRestart,  // restore() drops the promised ballot
+  kSmallQuorum,             // a quorum is one less than a majority
+  kSkipBallotCheck,         // acceptor takes prepares/accepts whatever their ballot
+};
+
+const char* to_string(Mutation m);
+
+struct Config {
+  NodeId self = 0;
+  std::vector<NodeId> members;  // every replica, including self
+  uint64_t rng_seed = 1;
+
+  TimeMs heartbeat_ms = 50;          // leader's Commit interval
+  TimeMs election_timeout_ms = 300;  // followers wait [T, 2T) without a leader
+  TimeMs resend_ms = 100;            // unanswered prepare/accept/learn resent after this
+  TimeMs command_retry_ms = 400;     // a pending command not chosen by then is re-sent
+  TimeMs idle_tick_ms = 500;         // leader proposes a time tick when idle this long
+
+  size_t pipeline_window = 64;         // instances in flight beyond the first unchosen
+  size_t batch_commands_max = 256;     // commands in one instance's value
+  size_t batch_bytes_max = 256 << 10;  // bytes in one instance's value
+  size_t message_bytes_max = 1 << 20;  // chunk limit for promises and learn replies
+  size_t pending_commands_max = 100000;
+  Instance accept_ahead_max = 1 << 16;  // acceptor ignores instances this far past its commit
+  // Followers of a live leader ignore other nodes' prepares (see on_prepare).
+  // Safety never depends on it; the simulator turns it off in some runs so
+  // that proposers really duel.
+  bool sticky_leader = true;
+
+  Mutation mutation = Mutation::kNone;
+
+  size_t quorum() const;
+};
+
+}  // namespace paxlock::paxos

@@ -1,0 +1,147 @@
+#include "server/replica.h"
+
+#include "common/check.h"
+
+namespace paxlock::server {
+
+Replica::Replica(const paxos::Config& config, storage::LogStore& store, Transport& transport,
+                 StateMachine& state_machine)
+    : node_(config), store_(store), transport_(transport), state_machine_(state_machine) {}
+
+void Replica::start(paxos::TimeMs now) {
+  node_.restore(store_.load(), now);
+  pump();
+}
+
+void Replica::tick(paxos::TimeMs now) {
+  node_.tick(now);
+  pump();
+}
+
+void Replica::receive(const paxos::Message& msg) {
+  if (msg.to != node_.id()) return;
+  node_.step(msg);
+  pump();
+}
+
+bool Replica::submit(paxos::Command cmd, ReplyFn reply) {
+  const paxos::CommandId id = cmd.id;
+  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) return false;
+  waiting_[id] = std::move(reply);
+  pump();
+  return true;
+}
+
+void Replica::cancel(const paxos::CommandId& id) {
+  waiting_.erase(id);
+  node_.abandon(id);
+}
+
+void Replica::campaign(paxos::TimeMs now) {
+  node_.tick(now);
+  node_.campaign();
+  pump();
+}
+
+void Replica::pump() {
+  if (pumping_) return;  // a callback re-entered; the outer loop picks it up
+  pumping_ = true;
+  for (;;) {
+    paxos::Ready ready = node_.take_ready();
+    if (ready.empty() && self_inbox_.empty()) break;
+    handle(ready);
+    while (!self_inbox_.empty()) {
+      paxos::Message m = std::move(self_inbox_.front());
+      self_inbox_.pop_front();
+      node_.step(m);
+    }
+  }
+  pumping_ = false;
+}
+
+void Replica::handle(paxos::Ready& ready) {
+  // 1. persist (queued for the next write) and 2. sync happen in start_write;
+  //    messages that reveal the new state wait for that sync.
+  const bool has_records = ready.needs_sync() || ready.commit != 0;
+  if (has_records) next_write_.add(ready);
+  for (paxos::Message& m : ready.send_after_sync)
+    next_messages_.push_back(std::move(m));
+  // 3. send what depends on nothing durable.
+  for (paxos::Message& m : ready.send_now)
+    dispatch(std::move(m));
+  // 4. apply and 5. answer: chosen values are durable on a quorum already.
+  for (const paxos::Entry& e : ready.apply)
+    apply(e);
+  if (!write_in_flight_) start_write();
+}
+
+void Replica::start_write() {
+  PAXLOCK_CHECK(!write_in_flight_);
+  if (next_write_.empty()) {
+    // Nothing new to persist; what waits depended only on earlier, durable writes.
+    for (paxos::Message& m : next_messages_)
+      dispatch(std::move(m));
+    next_messages_.clear();
+    return;
+  }
+  if (!disk_ok_) {
+    // Never reveal what could not be written: drop the messages.
+    next_write_ = storage::WriteBatch{};
+    next_messages_.clear();
+    return;
+  }
+  write_in_flight_ = true;
+  in_flight_messages_ = std::move(next_messages_);
+  next_messages_.clear();
+  ++stats_.writes;
+  if (next_write_.needs_sync()) ++stats_.synced_writes;
+  stats_.records_written += next_write_.entries.size() + (next_write_.promised ? 1 : 0);
+  storage::WriteBatch batch = std::move(next_write_);
+  next_write_ = storage::WriteBatch{};
+  if (durable_observer_) in_flight_copy_ = batch;
+  store_.write(std::move(batch), [this](bool ok) { on_written(ok); });
+}
+
+void Replica::on_written(bool ok) {
+  PAXLOCK_CHECK(write_in_flight_);
+  write_in_flight_ = false;
+  if (!ok) {
+    ++stats_.write_failures;
+    disk_ok_ = false;
+    in_flight_messages_.clear();
+  } else if (durable_observer_) {
+    durable_observer_(in_flight_copy_);
+  }
+  in_flight_copy_ = storage::WriteBatch{};
+  for (paxos::Message& m : in_flight_messages_)
+    dispatch(std::move(m));
+  in_flight_messages_.clear();
+  start_write();
+  pump();  // delivers self-addressed messages released above
+}
+
+void Replica::dispatch(paxos::Message&& msg) {
+  ++stats_.messages_sent;
+  if (msg.to == node_.id()) {
+    self_inbox_.push_back(std::move(msg));  // delivered by pump()
+    return;
+  }
+  transport_.send(msg);
+}
+
+void Replica::apply(const paxos::Entry& entry) {
+  replies_.clear();
+  state_machine_.apply(entry.instance, *entry.value, replies_);
+  ++stats_.instances_applied;
+  stats_.commands_applied += entry.value->commands.size();
+  for (Reply& r : replies_) {
+    auto it = waiting_.find(r.id);
+    if (it == waiting_.end()) continue;
+    ReplyFn fn = std::move(it->second);
+    waiting_.erase(it);
+    ++stats_.replies_sent;
+    fn(r.payload);
+  }
+}
+
+}  // namespace paxlock::server

@@ -1,0 +1,44 @@
+// The durable-state interface the driver writes through. Two implementations:
+// MemLogStore (tests, simulator before the WAL) and the segmented WAL.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "paxos/node.h"
+
+namespace paxlock::storage {
+
+// The records of one or more Readys, in order: later entries for the same
+// instance replace earlier ones; the promise and the commit point only grow.
+struct WriteBatch {
+  std::optional<paxos::Ballot> promised;
+  std::vector<paxos::Entry> entries;
+  paxos::Instance commit = 0;
+
+  bool empty() const { return !promised && entries.empty() && commit == 0; }
+  // Promises and acceptances must be synced before the messages that reveal
+  // them leave; a commit point alone can be lost and re-learned.
+  bool needs_sync() const { return promised.has_value() || !entries.empty(); }
+  // Appends `later` after this batch.
+  void merge(WriteBatch&& later);
+  void add(const paxos::Ready& ready);
+};
+
+class LogStore {
+ public:
+  virtual ~LogStore() = default;
+
+  // The durable state, for restore() after a restart.
+  virtual paxos::Restored load() = 0;
+
+  // Appends the batch and makes it durable (when it needs_sync()), then calls
+  // done(true); done(false) if it could not be written, in which case nothing
+  // of it may be relied on. done is never called from inside write(). At most
+  // one write is in flight: the driver groups what arrives meanwhile into the
+  // next one (group commit).
+  virtual void write(WriteBatch batch, std::function<void(bool ok)> done) = 0;
+};
+
+}  // namespace paxlock::storage

@@ -1,0 +1,602 @@
+#include "sim/simulator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <unordered_map>
+
+#include "common/check.h"
+#include "paxos/message.h"
+#include "server/replica.h"
+#include "sim/register_machine.h"
+#include "storage/mem_log_store.h"
+
+namespace paxlock::sim {
+namespace {
+
+using paxos::Instance;
+using paxos::Message;
+using paxos::NodeId;
+using paxos::TimeMs;
+
+enum class EventKind : uint8_t {
+  kDeliver,
+  kTick,
+  kSyncDone,
+  kClientSend,
+  kClientTimeout,
+  kCrash,
+  kRestart,
+  kPartition,
+  kHeal,
+  kCampaign,
+};
+
+struct Event {
+  TimeMs at = 0;
+  uint64_t seq = 0;  // ties broken by scheduling order: deterministic
+  EventKind kind = EventKind::kTick;
+  int node = 0;        // node index (or client index for client events)
+  uint64_t token = 0;  // generation or attempt, to drop stale events
+  std::shared_ptr<Message> msg;
+
+  bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+};
+
+class World;
+
+class SimTransport : public server::Transport {
+ public:
+  SimTransport(World& world, int node) : world_(world), node_(node) {}
+  void send(const Message& msg) override;
+
+ private:
+  World& world_;
+  int node_;
+};
+
+struct SimNode {
+  NodeId id = 0;
+  bool up = false;
+  uint64_t generation = 0;
+  std::unique_ptr<storage::MemLogStore> store;
+  std::unique_ptr<RegisterMachine> machine;
+  std::unique_ptr<SimTransport> transport;
+  std::unique_ptr<server::Replica> replica;
+  Instance next_apply = 1;  // order check: the next instance this incarnation must apply
+};
+
+struct SimClient {
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  bool waiting = false;
+  int node = -1;  // replica holding the current attempt
+  uint64_t attempt = 0;
+  int done = 0;
+};
+
+class World {
+ public:
+  explicit World(const Options& o) : opt_(o), rng_(o.seed) {}
+
+  Result run();
+  void network_send(int from_node, const Message& msg);
+
+ private:
+  void draw_faults();
+  void schedule(TimeMs at, EventKind kind, int node, uint64_t token = 0,
+                std::shared_ptr<Message> msg = nullptr);
+  void process(const Event& e);
+  void hash_event(const Event& e);
+  void start_node(int i);
+  void crash_node(int i);
+  void client_send(int c);
+  void client_timeout(int c, uint64_t attempt);
+  void on_reply(int c, uint64_t seq, const std::string& reply);
+  void on_apply(int node, Instance instance, const paxos::Batch& batch);
+  void on_durable(int node, const storage::WriteBatch& batch);
+  void new_partition();
+  void heal();
+  void schedule_campaign();
+  void fail(const std::string& what);
+  bool all_clients_done() const;
+  bool converged() const;
+  void final_checks();
+  paxos::Config node_config(int i) const;
+
+  Options opt_;
+  paxos::Rng rng_;
+  TimeMs now_ = 0;
+  uint64_t seq_ = 0;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  std::vector<SimNode> nodes_;
+  std::vector<SimClient> clients_;
+  std::vector<std::vector<bool>> blocked_;  // blocked_[a][b]: a cannot reach b
+  bool healed_ = false;
+  TimeMs healed_at_ = 0;
+  Result result_;
+  uint64_t hash_ = 1469598103934665603ULL;
+
+  // Invariant state.
+  std::unordered_map<Instance, std::shared_ptr<const paxos::Batch>> chosen_;
+  // Paxos's own definition of chosen: a majority of acceptors durably accepted
+  // the same (instance, ballot). Catches a conflict even if no learner sees it.
+  struct Acceptances {
+    paxos::Value value;
+    std::set<int> nodes;
+  };
+  std::map<std::pair<Instance, paxos::Ballot>, Acceptances> accepted_;
+  std::unordered_map<Instance, paxos::Value> truly_chosen_;
+  std::map<paxos::CommandId, std::string> submitted_;
+  std::map<paxos::CommandId, uint64_t> acked_pos_;  // acknowledged position per command
+};
+
+void SimTransport::send(const Message& msg) {
+  world_.network_send(node_, msg);
+}
+
+paxos::Config World::node_config(int i) const {
+  paxos::Config c;
+  c.self = static_cast<NodeId>(i + 1);
+  for (int n = 0; n < opt_.nodes; ++n)
+    c.members.push_back(static_cast<NodeId>(n + 1));
+  c.rng_seed = opt_.seed * 1000003 + static_cast<uint64_t>(i) * 7919 + nodes_[i].generation;
+  c.mutation = opt_.mutation;
+  c.sticky_leader = opt_.sticky_leader;
+  return c;
+}
+
+void World::draw_faults() {
+  if (!opt_.randomize_faults) return;
+  const double losses[] = {0.0, 0.02, 0.1, 0.3, 0.5};
+  opt_.loss = losses[rng_.uniform(0, 4)];
+  opt_.duplicate = rng_.chance(0.5) ? 0.05 * static_cast<double>(rng_.uniform(0, 2)) : 0.0;
+  const TimeMs delays[] = {1, 5, 20, 60};
+  opt_.delay_max_ms = delays[rng_.uniform(0, 3)];
+  opt_.spike = rng_.chance(0.3) ? 0.01 : 0.0;
+  opt_.partitions = rng_.chance(0.5);
+  opt_.crashes = rng_.chance(0.6);
+  const double campaigns[] = {0.0, 0.0, 1.0, 5.0};
+  opt_.campaign_per_s = campaigns[rng_.uniform(0, 3)];
+  opt_.sticky_leader = rng_.chance(0.5);
+  opt_.crash_gap_max_ms = rng_.chance(0.5) ? 1500 : 300;
+  opt_.restart_max_ms = rng_.chance(0.5) ? 1500 : 30;
+  opt_.crash_after_promise = opt_.crashes && rng_.chance(0.5) ? 0.3 : 0.0;
+}
+
+void World::schedule(TimeMs at, EventKind kind, int node, uint64_t token,
+                     std::shared_ptr<Message> msg) {
+  queue_.push(Event{at, seq_++, kind, node, token, std::move(msg)});
+}
+
+void World::fail(const std::string& what) {
+  if (!result_.ok) return;
+  result_.ok = false;
+  result_.violation = fmt::format("t={}ms: {}", now_, what);
+}
+
+void World::hash_event(const Event& e) {
+  auto mix = [this](uint64_t v) {
+    for (int b = 0; b < 8; ++b) {
+      hash_ ^= (v >> (8 * b)) & 0xff;
+      hash_ *= 1099511628211ULL;
+    }
+  };
+  mix(static_cast<uint64_t>(e.at));
+  mix(static_cast<uint64_t>(e.kind));
+  mix(static_cast<uint64_t>(e.node));
+  if (e.msg) {
+    mix(static_cast<uint64_t>(e.msg->type));
+    mix(e.msg->from);
+    mix(e.msg->to);
+    mix(e.msg->ballot.round);
+    mix(e.msg->instance);
+    mix(e.msg->commit);
+    mix(e.msg->entries.size());
+  }
+}
+
+void World::network_send(int from_node, const Message& msg) {
+  ++result_.messages_sent;
+  const int to = static_cast<int>(msg.to) - 1;
+  PAXLOCK_CHECK(to >= 0 && to < opt_.nodes);
+  if (!nodes_[from_node].up) return;
+  const bool faulty = !healed_;
+  if (faulty && (blocked_[from_node][to] || rng_.chance(opt_.loss))) {
+    ++result_.messages_dropped;
+    return;
+  }
+  const int copies = faulty && rng_.chance(opt_.duplicate) ? 2 : 1;
+  for (int k = 0; k < copies; ++k) {
+    TimeMs delay = rng_.uniform(0, faulty ? opt_.delay_max_ms : 2);
+    if (faulty && rng_.chance(opt_.spike)) delay += rng_.uniform(100, 1000);
+    schedule(now_ + delay, EventKind::kDeliver, to, 0, std::make_shared<Message>(msg));
+  }
+}
+
+void World::start_node(int i) {
+  SimNode& n = nodes_[i];
+  ++n.generation;
+  n.up = true;
+  n.next_apply = 1;
+  const uint64_t gen = n.generation;
+  n.machine = std::make_unique<RegisterMachine>(
+      [this, i](Instance inst, const paxos::Batch& b) { on_apply(i, inst, b); });
+  n.transport = std::make_unique<SimTransport>(*this, i);
+  n.replica = std::make_unique<server::Replica>(node_config(i), *n.store, *n.transport, *n.machine);
+  n.replica->set_durable_observer([this, i](const storage::WriteBatch& b) { on_durable(i, b); });
+  n.replica->start(now_);
+  schedule(now_ + rng_.uniform(1, opt_.tick_ms), EventKind::kTick, i, gen);
+}
+
+void World::crash_node(int i) {
+  SimNode& n = nodes_[i];
+  if (!n.up) return;
+  ++result_.crashes;
+  n.up = false;
+  n.store->crash(rng_);
+  n.replica.reset();
+  n.machine.reset();
+  if (opt_.verbose) std::fprintf(stderr, "t=%lld crash node %d\n", (long long)now_, i + 1);
+}
+
+void World::client_send(int c) {
+  SimClient& cl = clients_[c];
+  if (!cl.waiting) return;
+  ++cl.attempt;
+  cl.node = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+  SimNode& n = nodes_[cl.node];
+  const paxos::CommandId id{cl.id, cl.seq};
+  const uint64_t attempt = cl.attempt;
+  if (!n.up) {
+    // Connection refused: try another replica shortly.
+    schedule(now_ + rng_.uniform(5, 50), EventKind::kClientTimeout, c, attempt);
+    return;
+  }
+  paxos::Command cmd{id, submitted_.at(id)};
+  const uint64_t seq = cl.seq;
+  const bool taken = n.replica->submit(
+      std::move(cmd), [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
+  const TimeMs timeout = taken ? rng_.uniform(300, 1500) : rng_.uniform(20, 100);
+  schedule(now_ + timeout, EventKind::kClientTimeout, c, attempt);
+}
+
+void World::client_timeout(int c, uint64_t attempt) {
+  SimClient& cl = clients_[c];
+  if (!cl.waiting || cl.attempt != attempt) return;
+  // Resend the same command (same id) to another replica.
+  SimNode& n = nodes_[cl.node];
+  if (n.up) n.replica->cancel(paxos::CommandId{cl.id, cl.seq});
+  client_send(c);
+}
+
+void World::on_reply(int c, uint64_t seq, const std::string& reply) {
+  SimClient& cl = clients_[c];
+  if (!cl.waiting || cl.seq != seq) return;  // a late duplicate answer
+  const paxos::CommandId id{cl.id, seq};
+  if (reply.rfind("pos:", 0) != 0) {
+    fail(fmt::format("client {} seq {} got reply '{}'", cl.id, seq, reply));
+    return;
+  }
+  acked_pos_[id] = std::stoull(reply.substr(4));
+  ++result_.commands_acked;
+  cl.waiting = false;
+  ++cl.done;
+  if (cl.done < opt_.commands_per_client) {
+    ++cl.seq;
+    cl.waiting = true;
+    submitted_[paxos::CommandId{cl.id, cl.seq}] = fmt::format("c{}-s{}", cl.id, cl.seq);
+    schedule(now_ + rng_.uniform(0, 20), EventKind::kClientSend, c);
+  }
+}
+
+void World::on_apply(int node, Instance instance, const paxos::Batch& batch) {
+  SimNode& n = nodes_[node];
+  if (instance != n.next_apply) {
+    fail(fmt::format("order: node {} applied instance {} but expected {}", node + 1, instance,
+                     n.next_apply));
+  }
+  n.next_apply = instance + 1;
+  auto it = chosen_.find(instance);
+  if (it == chosen_.end()) {
+    chosen_.emplace(instance, std::make_shared<const paxos::Batch>(batch));
+    ++result_.instances_chosen;
+  } else if (!(*it->second == batch)) {
+    fail(
+        fmt::format("agreement: node {} applied a different value for instance {} "
+                    "({} commands vs {})",
+                    node + 1, instance, batch.commands.size(), it->second->commands.size()));
+  }
+  for (const paxos::Command& c : batch.commands) {
+    auto s = submitted_.find(c.id);
+    if (s == submitted_.end() || s->second != c.payload) {
+      fail(fmt::format("validity: node {} applied a command no client submitted ({}, {})", node + 1,
+                       c.id.client, c.id.seq));
+    }
+  }
+}
+
+void World::on_durable(int node, const storage::WriteBatch& batch) {
+  const size_t majority = static_cast<size_t>(opt_.nodes) / 2 + 1;
+  for (const paxos::Entry& e : batch.entries) {
+    if (e.chosen) continue;  // a learned value, not an acceptance
+    Acceptances& a = accepted_[{e.instance, e.ballot}];
+    if (!a.value) {
+      a.value = e.value;
+    } else if (!paxos::same_value(a.value, e.value)) {
+      fail(fmt::format("two values accepted at one ballot {} for instance {}", e.ballot.to_string(),
+                       e.instance));
+    }
+    if (!a.nodes.insert(node).second || a.nodes.size() != majority) continue;
+    auto [it, fresh] = truly_chosen_.emplace(e.instance, a.value);
+    if (!fresh && !paxos::same_value(it->second, a.value)) {
+      fail(
+          fmt::format("agreement: a majority accepted two different values for instance {} "
+                      "(the second at ballot {}, by node {})",
+                      e.instance, e.ballot.to_string(), node + 1));
+    }
+  }
+}
+
+void World::new_partition() {
+  ++result_.partitions;
+  for (auto& row : blocked_)
+    std::fill(row.begin(), row.end(), false);
+  switch (rng_.uniform(0, 3)) {
+    case 0:  // everyone connected
+      break;
+    case 1: {  // two sides, symmetric
+      std::vector<int> side(opt_.nodes);
+      for (int& s : side)
+        s = static_cast<int>(rng_.uniform(0, 1));
+      for (int a = 0; a < opt_.nodes; ++a) {
+        for (int b = 0; b < opt_.nodes; ++b)
+          blocked_[a][b] = side[a] != side[b];
+      }
+      break;
+    }
+    case 2: {  // one-way links
+      for (int k = 0; k < opt_.nodes; ++k) {
+        const int a = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+        const int b = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+        if (a != b) blocked_[a][b] = true;
+      }
+      break;
+    }
+    default: {  // one node isolated
+      const int a = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+      for (int b = 0; b < opt_.nodes; ++b) {
+        if (a != b) blocked_[a][b] = blocked_[b][a] = true;
+      }
+    }
+  }
+}
+
+void World::heal() {
+  healed_ = true;
+  healed_at_ = now_;
+  for (auto& row : blocked_)
+    std::fill(row.begin(), row.end(), false);
+  for (int i = 0; i < opt_.nodes; ++i) {
+    if (!nodes_[i].up) start_node(i);
+  }
+}
+
+void World::schedule_campaign() {
+  if (opt_.campaign_per_s <= 0) return;
+  const auto mean_ms = static_cast<TimeMs>(1000.0 / opt_.campaign_per_s);
+  const TimeMs next = now_ + rng_.uniform(1, 2 * mean_ms);
+  if (next < opt_.fault_ms) {
+    schedule(next, EventKind::kCampaign, static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
+  }
+}
+
+bool World::all_clients_done() const {
+  return std::all_of(clients_.begin(), clients_.end(),
+                     [&](const SimClient& c) { return c.done >= opt_.commands_per_client; });
+}
+
+bool World::converged() const {
+  const Instance target = nodes_[0].replica ? nodes_[0].replica->node().first_unchosen() : 0;
+  for (const SimNode& n : nodes_) {
+    if (!n.up) return false;
+    const paxos::Node& core = n.replica->node();
+    if (core.first_unchosen() != target || core.next_apply() != target) return false;
+    if (core.known_commit() > target) return false;
+  }
+  return true;
+}
+
+void World::process(const Event& e) {
+  switch (e.kind) {
+    case EventKind::kDeliver: {
+      SimNode& n = nodes_[e.node];
+      if (n.up) n.replica->receive(*e.msg);
+      break;
+    }
+    case EventKind::kTick: {
+      SimNode& n = nodes_[e.node];
+      if (!n.up || n.generation != e.token) break;
+      n.replica->tick(now_);
+      if (n.store->write_in_flight()) {
+        // Completion events are scheduled when the write starts (below).
+      }
+      schedule(now_ + opt_.tick_ms, EventKind::kTick, e.node, e.token);
+      break;
+    }
+    case EventKind::kSyncDone: {
+      SimNode& n = nodes_[e.node];
+      if (!n.up || n.generation != e.token || !n.store->write_in_flight()) break;
+      const bool promise = n.store->in_flight_has_promise();
+      n.store->complete_write();
+      if (promise && !healed_ && rng_.chance(opt_.crash_after_promise)) {
+        // Let the promise's messages leave first, then pull the plug.
+        schedule(now_ + rng_.uniform(0, 3), EventKind::kCrash, e.node, /*token=*/1);
+      }
+      break;
+    }
+    case EventKind::kClientSend:
+      client_send(e.node);
+      break;
+    case EventKind::kClientTimeout:
+      client_timeout(e.node, e.token);
+      break;
+    case EventKind::kCrash: {
+      if (healed_) break;
+      crash_node(e.node);
+      if (e.token == 1) {  // a targeted crash: back quickly, no new crash chain
+        schedule(now_ + rng_.uniform(1, 20), EventKind::kRestart, e.node);
+        break;
+      }
+      schedule(now_ + rng_.uniform(1, opt_.restart_max_ms), EventKind::kRestart, e.node);
+      const TimeMs next = now_ + rng_.uniform(opt_.crash_gap_max_ms / 8, opt_.crash_gap_max_ms);
+      if (next < opt_.fault_ms) {
+        schedule(next, EventKind::kCrash, static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
+      }
+      break;
+    }
+    case EventKind::kRestart:
+      if (!nodes_[e.node].up) start_node(e.node);
+      break;
+    case EventKind::kPartition: {
+      if (healed_) break;
+      new_partition();
+      const TimeMs next = now_ + rng_.uniform(100, 1000);
+      if (next < opt_.fault_ms) schedule(next, EventKind::kPartition, 0);
+      break;
+    }
+    case EventKind::kHeal:
+      heal();
+      break;
+    case EventKind::kCampaign: {
+      if (healed_) break;
+      SimNode& n = nodes_[e.node];
+      if (n.up) {
+        ++result_.campaigns;
+        n.replica->campaign(now_);
+      }
+      schedule_campaign();
+      break;
+    }
+  }
+}
+
+void World::final_checks() {
+  // Durability: every acknowledged command at its acknowledged position, on
+  // every replica (all up and converged by now).
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const auto& applied = nodes_[i].machine->applied();
+    for (const auto& [id, pos] : acked_pos_) {
+      if (pos == 0 || pos > applied.size() || applied[pos - 1] != id) {
+        fail(fmt::format("durability: node {} lacks acknowledged command ({}, {}) at position {}",
+                         i + 1, id.client, id.seq, pos));
+        return;
+      }
+    }
+  }
+}
+
+Result World::run() {
+  draw_faults();
+  result_.faults = fmt::format(
+      "loss={} dup={} delay<={}ms spike={} partitions={} crashes={} campaigns/s={} sticky={} "
+      "crash_gap<={}ms restart<={}ms crash_after_promise={}",
+      opt_.loss, opt_.duplicate, opt_.delay_max_ms, opt_.spike, opt_.partitions, opt_.crashes,
+      opt_.campaign_per_s, opt_.sticky_leader, opt_.crash_gap_max_ms, opt_.restart_max_ms,
+      opt_.crash_after_promise);
+  nodes_.resize(opt_.nodes);
+  blocked_.assign(opt_.nodes, std::vector<bool>(opt_.nodes, false));
+  for (int i = 0; i < opt_.nodes; ++i) {
+    nodes_[i].id = static_cast<NodeId>(i + 1);
+    // The store outlives crashes: it is the node's disk. Its writes complete
+    // after a simulated sync delay.
+    nodes_[i].store = std::make_unique<storage::MemLogStore>([this, i] {
+      schedule(now_ + rng_.uniform(0, 3), EventKind::kSyncDone, i, nodes_[i].generation);
+    });
+    start_node(i);
+  }
+  clients_.resize(opt_.clients);
+  for (int c = 0; c < opt_.clients; ++c) {
+    clients_[c].id = static_cast<uint64_t>(c + 1);
+    clients_[c].seq = 1;
+    clients_[c].waiting = true;
+    submitted_[paxos::CommandId{clients_[c].id, 1}] = fmt::format("c{}-s1", c + 1);
+    schedule(rng_.uniform(0, 100), EventKind::kClientSend, c);
+  }
+  if (opt_.partitions) schedule(rng_.uniform(0, 500), EventKind::kPartition, 0);
+  if (opt_.crashes) {
+    schedule(rng_.uniform(100, 1000), EventKind::kCrash,
+             static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
+  }
+  schedule_campaign();
+  schedule(opt_.fault_ms, EventKind::kHeal, 0);
+
+  const TimeMs deadline = opt_.fault_ms + opt_.liveness_ms;
+  while (!queue_.empty() && result_.ok) {
+    Event e = queue_.top();
+    queue_.pop();
+    if (e.at > deadline) break;
+    now_ = e.at;
+    ++result_.events;
+    hash_event(e);
+    process(e);
+    for (const SimNode& n : nodes_) {
+      if (n.up && !n.replica->node().violation_seen().empty()) {
+        fail(fmt::format("node {}: {}", n.id, n.replica->node().violation_seen()));
+      }
+    }
+    if (healed_ && all_clients_done() && converged()) break;
+  }
+  result_.end_ms = now_;
+  for (const SimNode& n : nodes_) {
+    if (n.replica) result_.elections += n.replica->node().stats().elections_started;
+  }
+  if (result_.ok && !(all_clients_done() && converged())) {
+    int done = 0;
+    for (const SimClient& c : clients_)
+      done += c.done;
+    std::string state;
+    for (const SimNode& n : nodes_) {
+      if (!n.up) continue;
+      const paxos::Node& core = n.replica->node();
+      state += fmt::format(" [n{} {} fu={} kc={} pend={}]", n.id, paxos::to_string(core.role()),
+                           core.first_unchosen(), core.known_commit(), core.pending_commands());
+    }
+    fail(fmt::format("liveness: {}ms after healing, {}/{} commands done, converged={};{}",
+                     opt_.liveness_ms, done, opt_.clients * opt_.commands_per_client, converged(),
+                     state));
+  }
+  if (result_.ok) final_checks();
+  result_.trace_hash = hash_;
+  return result_;
+}
+
+}  // namespace
+
+Result run(const Options& options) {
+  World world(options);
+  return world.run();
+}
+
+std::string replay_command(const Options& o) {
+  std::string cmd =
+      fmt::format("paxlock-sim --seed {} --nodes {} --clients {} --commands {} --fault-ms {}",
+                  o.seed, o.nodes, o.clients, o.commands_per_client, o.fault_ms);
+  if (!o.randomize_faults) {
+    cmd += fmt::format(
+        " --fixed-faults --loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "
+        "--campaigns-per-s {} --sticky {} --crash-gap-max-ms {} --restart-max-ms {} "
+        "--crash-after-promise {}",
+        o.loss, o.duplicate, o.delay_max_ms, o.spike, o.partitions ? " --partitions" : "",
+        o.crashes ? " --crashes" : "", o.campaign_per_s, o.sticky_leader ? "true" : "false",
+        o.crash_gap_max_ms, o.restart_max_ms, o.crash_after_promise);
+  }
+  if (o.mutation != paxos::Mutation::kNone) {
+    cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
+  }
+  return cmd;
+}
+
+}  // namespace paxlock::sim
