@@ -9,7 +9,8 @@ CTEST_FLAGS ?= --output-on-failure -j $(JOBS) --timeout 900
 CXX_SOURCES = $(shell git ls-files --cached --others --exclude-standard \
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null)
 
-.PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean
+.PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
+        soak bench
 
 all: dev
 
@@ -26,6 +27,7 @@ test-dev: dev
 	ctest --test-dir build/dev $(CTEST_FLAGS)
 
 test-asan: asan
+	PAXLOCK_SIM_SCALE=0.25 \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build/asan $(CTEST_FLAGS)
@@ -47,6 +49,18 @@ format-check:
 tidy: dev
 	@files=$$(git ls-files 'src/*.cc' 'tools/*.cc'); \
 	clang-tidy -p build/dev --quiet $$files
+
+# Simulator soak: as many seeds as SOAK_SECONDS allow, per cluster size.
+SOAK_SECONDS ?= 600
+SEED ?= $(shell date +%s)
+soak: release
+	@for n in 3 5 7; do \
+	  build/release/tests/sim/paxlock-sim --seed $(SEED) --seeds 0 --nodes $$n \
+	    --budget $$(( $(SOAK_SECONDS) / 3 )) || exit 1; \
+	done
+
+bench: release
+	build/release/bench/core_bench
 
 clean:
 	rm -rf build

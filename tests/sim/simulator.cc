@@ -581,9 +581,9 @@ Result run(const Options& options) {
 }
 
 std::string replay_command(const Options& o) {
-  std::string cmd =
-      fmt::format("paxlock-sim --seed {} --nodes {} --clients {} --commands {} --fault-ms {}",
-                  o.seed, o.nodes, o.clients, o.commands_per_client, o.fault_ms);
+  std::string cmd = fmt::format(
+      "tests/sim/paxlock-sim --seed {} --nodes {} --clients {} --commands {} --fault-ms {}", o.seed,
+      o.nodes, o.clients, o.commands_per_client, o.fault_ms);
   if (!o.randomize_faults) {
     cmd += fmt::format(
         " --fixed-faults --loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "

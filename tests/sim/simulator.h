@@ -32,8 +32,8 @@ namespace paxlock::sim {
 struct Options {
   uint64_t seed = 1;
   int nodes = 3;
-  int clients = 4;
-  int commands_per_client = 8;
+  int clients = 8;
+  int commands_per_client = 20;
   paxos::TimeMs fault_ms = 3000;      // faults are injected during this window
   paxos::TimeMs liveness_ms = 15000;  // after healing, everything must finish within this
   paxos::TimeMs tick_ms = 10;
