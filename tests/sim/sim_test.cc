@@ -90,7 +90,9 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   o.partitions = true;
   const Result r = run(o);
   ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
-  EXPECT_GT(r.messages_dropped, r.messages_sent / 4);
+  // About half of what was sent during the fault window was dropped.
+  EXPECT_GT(r.messages_dropped * 10, r.messages_in_fault_window * 4);
+  EXPECT_GT(r.messages_dropped, 100u);
   EXPECT_EQ(r.commands_acked, static_cast<uint64_t>(o.clients * o.commands_per_client));
 }
 

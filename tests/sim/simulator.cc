@@ -204,6 +204,7 @@ void World::network_send(int from_node, const Message& msg) {
   PAXLOCK_CHECK(to >= 0 && to < opt_.nodes);
   if (!nodes_[from_node].up) return;
   const bool faulty = !healed_;
+  if (faulty) ++result_.messages_in_fault_window;
   if (faulty && (blocked_[from_node][to] || rng_.chance(opt_.loss))) {
     ++result_.messages_dropped;
     return;

@@ -66,6 +66,7 @@ struct Result {
   uint64_t instances_chosen = 0;
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
+  uint64_t messages_in_fault_window = 0;  // sent while faults were on
   uint64_t crashes = 0;
   uint64_t partitions = 0;
   uint64_t elections = 0;

@@ -1,0 +1,511 @@
+#include "storage/wal.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "storage/crc32c.h"
+#include "storage/encoding.h"
+
+namespace paxlock::storage {
+namespace {
+
+constexpr char kSegmentMagic[9] = "PXLWAL01";
+constexpr uint32_t kBatchMagic = 0x31425850;  // "PXB1"
+constexpr size_t kSegmentHeader = 32;
+constexpr size_t kBatchHeader = 24;
+constexpr size_t kRecordHeader = 9;
+constexpr int kRereads = 3;
+// Batches start on sector boundaries, so that writing a batch never rewrites
+// a sector holding an earlier, synced one: a torn write can only damage the
+// batch being written.
+constexpr uint64_t kAlign = 512;
+
+uint64_t align_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+enum RecordType : uint8_t {
+  kPromise = 1,
+  kAccept = 2,
+  kChosen = 3,
+  kCommit = 4,
+  kCheckpoint = 5,
+};
+
+std::string segment_name(uint64_t index) { return fmt::format("wal-{:016x}.log", index); }
+
+bool parse_segment_name(const std::string& name, uint64_t& index) {
+  if (name.size() != 24 || name.compare(0, 4, "wal-") != 0 || name.compare(20, 4, ".log") != 0) {
+    return false;
+  }
+  index = 0;
+  for (size_t i = 4; i < 20; ++i) {
+    const char c = name[i];
+    int v;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    } else {
+      return false;
+    }
+    index = index * 16 + static_cast<uint64_t>(v);
+  }
+  return true;
+}
+
+void put_ballot(Writer& w, const paxos::Ballot& b) {
+  w.varint(b.round);
+  w.varint(b.node);
+}
+
+bool get_ballot(Reader& r, paxos::Ballot& b) {
+  uint64_t node;
+  if (!r.varint(b.round) || !r.varint(node) || node > UINT32_MAX) return false;
+  b.node = static_cast<paxos::NodeId>(node);
+  return true;
+}
+
+void put_record(std::string& out, RecordType type, const std::string& body) {
+  Writer w(out);
+  w.u32(static_cast<uint32_t>(body.size()));
+  w.u8(type);
+  uint32_t crc = crc32c(0, &type, 1);
+  crc = crc32c(crc, body.data(), body.size());
+  w.u32(crc);
+  w.raw(body);
+}
+
+std::string batch_header(uint32_t length, uint64_t seq, uint32_t payload_crc) {
+  std::string h;
+  Writer w(h);
+  w.u32(kBatchMagic);
+  w.u32(length);
+  w.u64(seq);
+  w.u32(payload_crc);
+  w.u32(crc32c(0, h.data(), h.size()));
+  return h;
+}
+
+struct BatchView {
+  uint32_t length = 0;
+  uint64_t seq = 0;
+  std::string_view payload;
+};
+
+// Parses the batch at `pos`; false if its header or payload checksum fails.
+bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
+  if (pos + kBatchHeader > data.size()) return false;
+  Reader r(data.substr(pos, kBatchHeader));
+  uint32_t magic, payload_crc, header_crc;
+  r.u32(magic);
+  r.u32(out.length);
+  r.u64(out.seq);
+  r.u32(payload_crc);
+  r.u32(header_crc);
+  if (magic != kBatchMagic) return false;
+  if (crc32c(0, data.data() + pos, kBatchHeader - 4) != header_crc) return false;
+  if (pos + kBatchHeader + out.length > data.size()) return false;
+  out.payload = data.substr(pos + kBatchHeader, out.length);
+  return crc32c(out.payload) == payload_crc;
+}
+
+bool all_zero(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
+}
+
+// True if a whole, valid batch starts at any sector boundary after `from`.
+bool valid_batch_after(std::string_view data, size_t from) {
+  for (size_t p = align_up(from); p + kBatchHeader <= data.size(); p += kAlign) {
+    BatchView b;
+    if (parse_batch(data, p, b)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void encode_value(const paxos::Batch& batch, std::string& out) {
+  Writer w(out);
+  w.svarint(batch.timestamp_ms);
+  w.varint(batch.commands.size());
+  for (const paxos::Command& c : batch.commands) {
+    w.varint(c.id.client);
+    w.varint(c.id.seq);
+    w.bytes(c.payload);
+  }
+}
+
+bool decode_value(Reader& r, paxos::Value& out) {
+  auto batch = std::make_shared<paxos::Batch>();
+  uint64_t count;
+  if (!r.svarint(batch->timestamp_ms) || !r.varint(count) || count > r.remaining()) return false;
+  batch->commands.resize(count);
+  for (paxos::Command& c : batch->commands) {
+    std::string_view payload;
+    if (!r.varint(c.id.client) || !r.varint(c.id.seq) || !r.bytes(payload)) return false;
+    c.payload.assign(payload);
+  }
+  out = std::move(batch);
+  return true;
+}
+
+Wal::Wal(Fs& fs, std::string dir, paxos::NodeId node, const WalOptions& options)
+    : fs_(fs), dir_(std::move(dir)), node_(node), options_(options) {}
+
+Result<std::unique_ptr<Wal>> Wal::open(Fs& fs, const std::string& dir, paxos::NodeId node,
+                                       const WalOptions& options, WalRecovery* recovery) {
+  std::unique_ptr<Wal> wal(new Wal(fs, dir, node, options));
+  WalRecovery scratch;
+  Status s = wal->recover(recovery ? recovery : &scratch);
+  if (!s.ok()) return s;
+  return wal;
+}
+
+Status Wal::recover(WalRecovery* recovery) {
+  Status s = fs_.mkdirs(dir_);
+  if (!s.ok()) return s;
+  auto names = fs_.list(dir_);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    uint64_t index;
+    if (!parse_segment_name(name, index)) continue;
+    if (!segments_.empty() && index != segments_.back().index + 1) {
+      return Status::error(EIO, fmt::format("wal: segment {} is missing before {} in {}",
+                                            segment_name(segments_.back().index + 1), name, dir_));
+    }
+    segments_.push_back(Segment{index, join_path(dir_, name), 0, 0});
+  }
+  std::map<paxos::Instance, paxos::Entry> entries;
+  recovery->state = paxos::Restored{};
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    const bool last = i + 1 == segments_.size();
+    s = replay_segment(segments_[i], last, entries, recovery);
+    if (!s.ok()) return s;
+  }
+  recovery->state.entries.reserve(entries.size());
+  for (auto& [i, e] : entries) recovery->state.entries.push_back(std::move(e));
+  if (!segments_.empty() && segments_.back().size == 0) segments_.pop_back();  // removed
+  recovery->segments = segments_.size();
+  promised_ = recovery->state.promised;
+  commit_ = recovery->state.commit;
+  if (segments_.empty()) return open_segment(1);
+  auto f = fs_.open(segments_.back().path, OpenMode::kWrite);
+  if (!f.ok()) return f.status();
+  active_ = std::move(*f);
+  return {};
+}
+
+Status Wal::replay_segment(Segment& seg, bool last,
+                           std::map<paxos::Instance, paxos::Entry>& entries,
+                           WalRecovery* recovery) {
+  auto read = read_file(fs_, seg.path);
+  if (!read.ok()) return read.status();
+  std::string data = std::move(*read);
+  auto header_ok = [&](std::string_view d) {
+    if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
+    Reader r(d.substr(28, 4));
+    uint32_t crc;
+    r.u32(crc);
+    return crc32c(0, d.data(), 28) == crc;
+  };
+  bool header_good = header_ok(data);
+  for (int k = 0; !header_good && k < kRereads; ++k) {
+    auto again = read_file(fs_, seg.path);
+    if (again.ok()) {
+      data = std::move(*again);
+      header_good = header_ok(data);
+    }
+  }
+  if (!header_good) {
+    if (!last) {
+      return Status::error(EIO, fmt::format("wal: bad segment header in {}: corrupt", seg.path));
+    }
+    // Crashed while creating it: it never held a batch.
+    recovery->note += fmt::format("removed half-created segment {}; ", seg.path);
+    Status s = fs_.remove(seg.path);
+    if (s.ok()) s = fs_.sync_dir(dir_);
+    seg.size = 0;
+    return s;
+  }
+  Reader hr(std::string_view(data).substr(8, 12));
+  uint64_t index;
+  uint32_t node;
+  hr.u64(index);
+  hr.u32(node);
+  if (index != seg.index) {
+    return Status::error(EIO, fmt::format("wal: {} says it is segment {}", seg.path, index));
+  }
+  if (node != node_) {
+    return Status::error(EINVAL, fmt::format("wal: {} belongs to node {}, not node {}", seg.path,
+                                             node, node_));
+  }
+
+  size_t pos = kSegmentHeader;
+  enum class At : uint8_t { kZeros, kBatch, kBad };
+  auto classify = [&](BatchView& b) {
+    if (all_zero(std::string_view(data).substr(pos, kBatchHeader))) return At::kZeros;
+    return parse_batch(data, pos, b) ? At::kBatch : At::kBad;
+  };
+  auto reread = [&] {
+    auto again = read_file(fs_, seg.path);
+    if (again.ok()) data = std::move(*again);
+  };
+  while (pos + kBatchHeader <= data.size()) {
+    BatchView b;
+    At at = classify(b);
+    for (int k = 0; at == At::kBad && k < kRereads; ++k) {  // rule out a transient read error
+      reread();
+      at = classify(b);
+    }
+    if (at == At::kZeros) {
+      // The preallocated tail, unless synced batches follow a zeroed sector.
+      if (valid_batch_after(data, pos + 1)) {
+        return Status::error(EIO, fmt::format("wal: zeroed data in {} at byte {} before valid "
+                                              "batches: the log is corrupt before its tail",
+                                              seg.path, pos));
+      }
+      break;
+    }
+    const bool good = at == At::kBatch;
+    if (!good) {
+      if (last && !valid_batch_after(data, pos + 1)) {
+        Status t = zero_torn_tail(seg, pos, data, recovery);
+        if (!t.ok()) return t;
+        break;
+      }
+      return Status::error(
+          EIO, fmt::format("wal: checksum mismatch in {} at byte {}: the log is corrupt before "
+                           "its tail (refusing to start; see docs/OPERATIONS.md on repair)",
+                           seg.path, pos));
+    }
+    if (recovery->batches > 0 && b.seq != next_seq_) {
+      return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, "
+                                            "expected {}",
+                                            pos, seg.path, b.seq, next_seq_));
+    }
+    next_seq_ = b.seq + 1;
+    ++recovery->batches;
+    Reader r(b.payload);
+    while (!r.done()) {
+      const size_t rec_pos = pos + kBatchHeader + r.position();
+      auto bad = [&](const char* why) {
+        return Status::error(EIO, fmt::format("wal: {} record at byte {} of {}", why, rec_pos,
+                                              seg.path));
+      };
+      uint32_t len, crc;
+      uint8_t type;
+      std::string_view body;
+      if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
+      uint32_t want = crc32c(0, &type, 1);
+      want = crc32c(want, body.data(), body.size());
+      if (want != crc) return bad("checksum mismatch in");
+      Reader br(body);
+      paxos::Restored& st = recovery->state;
+      switch (type) {
+        case kPromise:
+        case kCheckpoint: {
+          paxos::Ballot ballot;
+          if (!get_ballot(br, ballot)) return bad("malformed");
+          st.promised = std::max(st.promised, ballot);
+          if (type == kCheckpoint) {
+            uint64_t commit;
+            if (!br.varint(commit)) return bad("malformed");
+            st.commit = std::max(st.commit, commit);
+          }
+          break;
+        }
+        case kAccept:
+        case kChosen: {
+          paxos::Entry e;
+          if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
+            return bad("malformed");
+          }
+          e.chosen = type == kChosen;
+          seg.max_instance = std::max(seg.max_instance, e.instance);
+          entries[e.instance] = std::move(e);
+          break;
+        }
+        case kCommit: {
+          uint64_t commit;
+          if (!br.varint(commit)) return bad("malformed");
+          st.commit = std::max(st.commit, commit);
+          break;
+        }
+        default:
+          return bad("unknown type of");
+      }
+      ++recovery->records;
+    }
+    pos = align_up(pos + kBatchHeader + b.length);
+  }
+  auto tail_dirty = [&] { return pos < data.size() && !all_zero(std::string_view(data).substr(pos)); };
+  for (int k = 0; last && tail_dirty() && k < kRereads; ++k) reread();
+  if (last && tail_dirty()) {
+    // A torn header too short to parse.
+    Status t = zero_torn_tail(seg, pos, data, recovery);
+    if (!t.ok()) return t;
+  }
+  seg.size = data.size();
+  if (last) offset_ = pos;
+  return {};
+}
+
+Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
+                           WalRecovery* recovery) {
+  // A torn last batch was never acknowledged. Zero it, so that the next batch
+  // starts clean at `pos` and a later recovery does not trip over its remains.
+  size_t end = data.size();
+  while (end > pos && data[end - 1] == 0) --end;
+  const std::string zeros(end - pos, '\0');
+  auto f = fs_.open(seg.path, OpenMode::kWrite);
+  if (!f.ok()) return f.status();
+  Status s = (*f)->pwrite(pos, zeros);
+  if (s.ok()) s = (*f)->datasync();
+  if (!s.ok()) return s;
+  std::fill(data.begin() + static_cast<ptrdiff_t>(pos), data.end(), '\0');
+  recovery->truncated_bytes += zeros.size();
+  recovery->note += fmt::format("truncated a torn last batch in {} at byte {} ({} bytes); ",
+                                seg.path, pos, zeros.size());
+  return {};
+}
+
+Status Wal::open_segment(uint64_t index) {
+  const std::string path = join_path(dir_, segment_name(index));
+  auto f = fs_.open(path, OpenMode::kCreate);
+  if (!f.ok()) return f.status();
+  std::string header(kSegmentMagic, 8);
+  {
+    Writer w(header);
+    w.u64(index);
+    w.u32(node_);
+    w.u64(0);
+    w.u32(crc32c(0, header.data(), header.size()));
+  }
+  std::string body;
+  {
+    Writer w(body);
+    put_ballot(w, promised_);
+    w.varint(commit_);
+  }
+  std::string payload;
+  put_record(payload, kCheckpoint, body);
+  std::string first = header + batch_header(static_cast<uint32_t>(payload.size()), next_seq_,
+                                            crc32c(payload)) +
+                      payload;
+  Status s;
+  if (options_.preallocate) s = (*f)->allocate(options_.segment_bytes);
+  if (s.ok()) s = (*f)->pwrite(0, first);
+  if (s.ok()) s = (*f)->datasync();
+  if (s.ok()) s = fs_.sync_dir(dir_);
+  if (!s.ok()) {
+    f->reset();
+    fs_.remove(path);
+    return s;
+  }
+  ++next_seq_;
+  const uint64_t size =
+      std::max<uint64_t>(first.size(), options_.preallocate ? options_.segment_bytes : 0);
+  segments_.push_back(Segment{index, path, 0, size});
+  active_ = std::move(*f);
+  offset_ = align_up(first.size());
+  dirty_ = false;
+  return {};
+}
+
+void Wal::encode(const WriteBatch& batch, std::string& payload, paxos::Instance& max_instance) {
+  std::string body;
+  if (batch.promised) {
+    Writer w(body);
+    put_ballot(w, *batch.promised);
+    put_record(payload, kPromise, body);
+    promised_ = std::max(promised_, *batch.promised);
+  }
+  for (const paxos::Entry& e : batch.entries) {
+    body.clear();
+    Writer w(body);
+    w.varint(e.instance);
+    put_ballot(w, e.ballot);
+    encode_value(*e.value, body);
+    put_record(payload, e.chosen ? kChosen : kAccept, body);
+    max_instance = std::max(max_instance, e.instance);
+  }
+  if (batch.commit != 0) {
+    body.clear();
+    Writer w(body);
+    w.varint(batch.commit);
+    put_record(payload, kCommit, body);
+    commit_ = std::max(commit_, batch.commit);
+  }
+}
+
+Status Wal::append(const WriteBatch& batch) {
+  if (broken_) return Status::error(EIO, "wal: a sync failed earlier; restart to recover");
+  if (batch.empty()) return {};
+  scratch_.clear();
+  paxos::Instance max_instance = 0;
+  encode(batch, scratch_, max_instance);
+  Status s = write_batch(scratch_);
+  if (!s.ok()) return s;
+  segments_.back().max_instance = std::max(segments_.back().max_instance, max_instance);
+  return {};
+}
+
+Status Wal::write_batch(const std::string& payload) {
+  const uint64_t frame = kBatchHeader + payload.size();
+  if (offset_ + frame > options_.segment_bytes && offset_ > kSegmentHeader + kBatchHeader + 64) {
+    // Rotate: what is in the full segment must be durable before the new
+    // segment holds anything (only the last batch of the log may be torn).
+    if (dirty_) {
+      Status s = sync();
+      if (!s.ok()) return s;
+    }
+    Status s = open_segment(segments_.back().index + 1);
+    if (!s.ok()) return s;
+  }
+  std::string frame_bytes = batch_header(static_cast<uint32_t>(payload.size()), next_seq_,
+                                         crc32c(payload));
+  frame_bytes += payload;
+  Status s = active_->pwrite(offset_, frame_bytes);
+  if (!s.ok()) return s;  // nothing advanced: a retry writes the same place
+  offset_ = align_up(offset_ + frame);
+  ++next_seq_;
+  dirty_ = true;
+  bytes_appended_ += frame;
+  segments_.back().size = std::max(segments_.back().size, offset_);
+  return {};
+}
+
+Status Wal::sync() {
+  if (broken_) return Status::error(EIO, "wal: a sync failed earlier; restart to recover");
+  if (!dirty_) return {};
+  Status s = active_->datasync();
+  if (!s.ok()) {
+    broken_ = true;
+    return s;
+  }
+  dirty_ = false;
+  return {};
+}
+
+Status Wal::compact(paxos::Instance start) {
+  size_t removed = 0;
+  while (segments_.size() - removed > 1 && segments_[removed].max_instance < start) {
+    Status s = fs_.remove(segments_[removed].path);
+    if (!s.ok()) return s;
+    ++removed;
+  }
+  if (removed == 0) return {};
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(removed));
+  return fs_.sync_dir(dir_);
+}
+
+uint64_t Wal::disk_bytes() const {
+  uint64_t n = 0;
+  for (const Segment& s : segments_) n += s.size;
+  return n;
+}
+
+}  // namespace paxlock::storage

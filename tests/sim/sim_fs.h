@@ -1,0 +1,84 @@
+// A simulated disk in the manner of FoundationDB's AsyncFileNonDurable:
+// - writes land in a page-cache view at once, but become durable only when
+//   the file is datasync'ed;
+// - creations, renames and removals become durable only when their directory
+//   is synced;
+// - on a crash, each 512-byte sector written since the last sync is kept,
+//   dropped, torn (a prefix kept) or filled with garbage, and a random prefix
+//   of the unsynced directory operations survives;
+// - reads return a flipped bit at a seeded rate (checksums must catch it);
+// - a capacity limit makes writes fail with ENOSPC, and a switch makes every
+//   write or sync fail with EIO.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "paxos/rng.h"
+#include "storage/fs.h"
+
+namespace paxlock::sim {
+
+class SimFs : public storage::Fs {
+ public:
+  static constexpr uint64_t kSector = 512;
+
+  explicit SimFs(uint64_t seed) : rng_(seed) {}
+
+  Result<std::unique_ptr<storage::File>> open(const std::string& path,
+                                              storage::OpenMode mode) override;
+  Status rename(const std::string& from, const std::string& to) override;
+  Status remove(const std::string& path) override;
+  Status sync_dir(const std::string& dir) override;
+  Status mkdirs(const std::string& dir) override;
+  Result<std::vector<std::string>> list(const std::string& dir) override;
+  bool exists(const std::string& path) override;
+
+  // Power loss: see the file comment. `rng` decides each sector's fate.
+  void crash(paxos::Rng& rng);
+
+  void set_capacity(uint64_t bytes) { capacity_ = bytes; }
+  void set_read_flip_rate(double p) { read_flip_rate_ = p; }
+  void set_io_error(bool on) { io_error_ = on; }
+  uint64_t used_bytes() const;
+  uint64_t read_flips() const { return read_flips_; }
+
+  // Test helpers: flip bits of the durable and visible content at `offset`.
+  void corrupt(const std::string& path, uint64_t offset, uint8_t xor_mask);
+  // The visible size of a file (0 if absent).
+  uint64_t file_size(const std::string& path) const;
+
+ private:
+  friend class SimFile;
+
+  struct Inode {
+    std::string view;     // what reads see
+    std::string durable;  // what survives a crash
+    std::set<uint64_t> dirty;  // sectors written since the last datasync
+  };
+  struct NsOp {
+    enum Kind : uint8_t { kCreate, kRename, kRemove } kind;
+    std::string path;
+    std::string to;
+    std::shared_ptr<Inode> inode;
+  };
+
+  static std::string dir_of(const std::string& path);
+  static void apply(std::map<std::string, std::shared_ptr<Inode>>& names, const NsOp& op);
+  bool grow_ok(const Inode& inode, uint64_t new_size) const;
+
+  paxos::Rng rng_;
+  std::map<std::string, std::shared_ptr<Inode>> names_;          // visible namespace
+  std::map<std::string, std::shared_ptr<Inode>> durable_names_;  // survives a crash
+  std::vector<NsOp> pending_;                                    // not yet durable, in order
+  std::set<std::string> dirs_;
+  uint64_t capacity_ = UINT64_MAX;
+  double read_flip_rate_ = 0.0;
+  bool io_error_ = false;
+  uint64_t read_flips_ = 0;
+};
+
+}  // namespace paxlock::sim
