@@ -100,23 +100,25 @@ void Node::on_learn_request(const Message& m) {
 }
 
 void Node::on_learn_reply(const Message& m) {
-  if (m.instance < first_unchosen_ && m.entries.empty() && !m.more) return;  // stale
   const Instance before = first_unchosen_;
-  if (m.log_start > m.instance && m.log_start > first_unchosen_) {
-    snapshot_from_ = m.from;
-    learn_outstanding_ = false;
-    return;
-  }
   for (const Entry& e : m.entries) {
     if (e.chosen && e.value) mark_chosen(e.instance, e.value, e.ballot);
   }
-  // Progress or more to come: ask again at once. Otherwise wait for the
-  // resend timer, which also picks another peer.
-  if (first_unchosen_ < known_commit_ && (first_unchosen_ > before || m.more)) {
-    request_learn(/*resend=*/false);
-  } else if (first_unchosen_ >= known_commit_) {
-    learn_outstanding_ = false;
+  // Only the answer to the request outstanding now drives the next one; a
+  // duplicate or a late answer must not start a second chain of requests.
+  if (!learn_outstanding_ || m.from != learn_target_ || m.instance != learn_from_) return;
+  if (m.log_start > m.instance && m.log_start > first_unchosen_) {
+    // The peer compacted what we need: fetch its snapshot, and leave learning
+    // alone until the snapshot had time to arrive.
+    snapshot_from_ = m.from;
+    learn_resend_at_ = now_ + 10 * config_.resend_ms;
+    return;
   }
+  if (first_unchosen_ >= known_commit_) {
+    learn_outstanding_ = false;
+  } else if (first_unchosen_ > before || m.more) {
+    request_learn(/*resend=*/false);  // progress, or more to come: ask again at once
+  }                                   // else the resend timer asks another peer
 }
 
 void Node::request_learn(bool resend) {
@@ -142,6 +144,7 @@ void Node::request_learn(bool resend) {
   send(std::move(m), /*after_sync=*/false);
   learn_outstanding_ = true;
   learn_target_ = target;
+  learn_from_ = first_unchosen_;
   learn_resend_at_ = now_ + config_.resend_ms;
   ++stats_.learn_requests;
 }

@@ -29,6 +29,14 @@ void InstanceLog::compact(Instance new_start) {
   if (start_ < new_start) start_ = new_start;
 }
 
+void InstanceLog::discard_below(Instance new_start) {
+  while (start_ < new_start && !slots_.empty()) {
+    slots_.pop_front();
+    ++start_;
+  }
+  if (start_ < new_start) start_ = new_start;
+}
+
 void InstanceLog::reset(Instance new_start) {
   slots_.clear();
   start_ = new_start;

@@ -32,8 +32,11 @@ class InstanceLog {
 
   // Drops every slot below `new_start` (requires them chosen).
   void compact(Instance new_start);
-  // Forgets everything and starts over at `new_start` (snapshot install).
+  // Forgets everything and starts over at `new_start` (restore).
   void reset(Instance new_start);
+  // Drops every slot below `new_start`, chosen or not, and keeps the rest
+  // (snapshot install: the snapshot covers what is dropped).
+  void discard_below(Instance new_start);
 
  private:
   Instance start_;

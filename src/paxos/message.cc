@@ -26,6 +26,10 @@ const char* to_string(MessageType t) {
       return "LearnReply";
     case MessageType::kForward:
       return "Forward";
+    case MessageType::kSnapshotRequest:
+      return "SnapshotRequest";
+    case MessageType::kSnapshotChunk:
+      return "SnapshotChunk";
   }
   return "Unknown";
 }

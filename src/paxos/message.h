@@ -20,6 +20,9 @@ enum class MessageType : uint8_t {
   kLearnRequest = 8,  // ask for chosen values in [instance, end)
   kLearnReply = 9,    // chosen entries; log_start > instance means "take a snapshot"
   kForward = 10,      // commands handed to the leader to propose
+  // Snapshot transfer, handled by the driver (server/replica), never the core:
+  kSnapshotRequest = 11,  // send me your snapshot from byte `offset`
+  kSnapshotChunk = 12,    // bytes [offset, offset+data) of the snapshot covering < instance
 };
 
 const char* to_string(MessageType t);
@@ -42,6 +45,11 @@ struct Message {
   std::vector<Entry> entries;
   std::vector<Instance> instances;
   std::vector<Command> commands;
+  // Snapshot chunks.
+  uint64_t offset = 0;
+  uint64_t total = 0;  // snapshot size in bytes
+  uint32_t crc = 0;    // CRC32C of data
+  std::string data;
 
   // Rough encoded size, used for byte limits on batches and chunks.
   size_t bytes() const;

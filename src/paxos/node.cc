@@ -237,6 +237,9 @@ void Node::step(const Message& m) {
     case MessageType::kForward:
       on_forward(m);
       break;
+    case MessageType::kSnapshotRequest:
+    case MessageType::kSnapshotChunk:
+      break;  // the driver's business
   }
   if (first_unchosen_ < known_commit_ && !learn_outstanding_) request_learn(/*resend=*/false);
 }
@@ -302,8 +305,15 @@ void Node::compact(Instance upto) {
 
 void Node::install_snapshot(Instance next) {
   if (next <= next_apply_) return;
-  log_.reset(next);
-  first_unchosen_ = next_apply_ = next;
+  // The snapshot covers everything below `next`. What this acceptor accepted
+  // at or above it stays: it may have been acknowledged.
+  log_.discard_below(next);
+  next_apply_ = next;
+  first_unchosen_ = std::max(first_unchosen_, next);
+  while (const Slot* s = log_.find(first_unchosen_)) {
+    if (!s->chosen) break;
+    ++first_unchosen_;
+  }
   known_commit_ = std::max(known_commit_, next);
   persisted_commit_ = std::max(persisted_commit_, next);
   if (next_instance_ < next) next_instance_ = next;

@@ -234,6 +234,7 @@ class Node {
   bool learn_outstanding_ = false;
   TimeMs learn_resend_at_ = 0;
   NodeId learn_target_ = 0;
+  Instance learn_from_ = 0;  // first instance of the outstanding request
   std::optional<NodeId> snapshot_from_;
   std::set<Instance> delivered_out_of_order_;  // only under kApplyOutOfOrder
   std::string violation_;

@@ -4,23 +4,52 @@
 
 namespace paxlock::server {
 
-Replica::Replica(const paxos::Config& config, storage::LogStore& store, Transport& transport,
-                 StateMachine& state_machine)
-    : node_(config), store_(store), transport_(transport), state_machine_(state_machine) {}
+Replica::Replica(const paxos::Config& config, const ReplicaOptions& options,
+                 storage::LogStore& store, Transport& transport, StateMachine& state_machine)
+    : node_(config),
+      options_(options),
+      store_(store),
+      transport_(transport),
+      state_machine_(state_machine) {}
 
-void Replica::start(paxos::TimeMs now) {
-  node_.restore(store_.load(), now);
+Status Replica::start(paxos::TimeMs now) {
+  now_ = now;
+  auto loaded = store_.load();
+  if (!loaded.ok()) return loaded.status();
+  if (loaded->snapshot) {
+    const storage::Snapshot& snap = *loaded->snapshot;
+    if (!state_machine_.restore(*snap.data)) {
+      return Status::error(EINVAL, "the newest snapshot does not parse as a state machine");
+    }
+    snapshot_ = snap;
+    last_snapshot_next_ = snap.next;
+  }
+  node_.restore(loaded->log, now);
+  log_bytes_at_snapshot_ = store_.log_bytes();
   pump();
+  return {};
 }
 
 void Replica::tick(paxos::TimeMs now) {
+  now_ = now;
   node_.tick(now);
+  check_fetch_timeout();
+  if (!disk_ok_ && !write_in_flight_ && now_ >= retry_write_at_) start_write();
   pump();
 }
 
 void Replica::receive(const paxos::Message& msg) {
   if (msg.to != node_.id()) return;
-  node_.step(msg);
+  switch (msg.type) {
+    case paxos::MessageType::kSnapshotRequest:
+      on_snapshot_request(msg);
+      break;
+    case paxos::MessageType::kSnapshotChunk:
+      on_snapshot_chunk(msg);
+      break;
+    default:
+      node_.step(msg);
+  }
   pump();
 }
 
@@ -62,17 +91,20 @@ void Replica::pump() {
 void Replica::handle(paxos::Ready& ready) {
   // 1. persist (queued for the next write) and 2. sync happen in start_write;
   //    messages that reveal the new state wait for that sync.
-  const bool has_records = ready.needs_sync() || ready.commit != 0;
-  if (has_records) next_write_.add(ready);
-  for (paxos::Message& m : ready.send_after_sync)
-    next_messages_.push_back(std::move(m));
+  if (ready.needs_sync() || ready.commit != 0) next_write_.add(ready);
+  if (disk_ok_) {
+    for (paxos::Message& m : ready.send_after_sync)
+      next_messages_.push_back(std::move(m));
+  }  // else: never reveal what may not reach the disk; the protocol resends
   // 3. send what depends on nothing durable.
   for (paxos::Message& m : ready.send_now)
     dispatch(std::move(m));
   // 4. apply and 5. answer: chosen values are durable on a quorum already.
   for (const paxos::Entry& e : ready.apply)
     apply(e);
-  if (!write_in_flight_) start_write();
+  if (ready.snapshot_from) start_fetch(*ready.snapshot_from);
+  if (!write_in_flight_ && (disk_ok_ || now_ >= retry_write_at_)) start_write();
+  maybe_snapshot();
 }
 
 void Replica::start_write() {
@@ -84,35 +116,36 @@ void Replica::start_write() {
     next_messages_.clear();
     return;
   }
-  if (!disk_ok_) {
-    // Never reveal what could not be written: drop the messages.
-    next_write_ = storage::WriteBatch{};
-    next_messages_.clear();
-    return;
-  }
   write_in_flight_ = true;
   in_flight_messages_ = std::move(next_messages_);
   next_messages_.clear();
   ++stats_.writes;
   if (next_write_.needs_sync()) ++stats_.synced_writes;
   stats_.records_written += next_write_.entries.size() + (next_write_.promised ? 1 : 0);
-  storage::WriteBatch batch = std::move(next_write_);
+  in_flight_batch_ = std::move(next_write_);
   next_write_ = storage::WriteBatch{};
-  if (durable_observer_) in_flight_copy_ = batch;
-  store_.write(std::move(batch), [this](bool ok) { on_written(ok); });
+  store_.write(in_flight_batch_, [this](bool ok) { on_written(ok); });
 }
 
 void Replica::on_written(bool ok) {
   PAXLOCK_CHECK(write_in_flight_);
   write_in_flight_ = false;
   if (!ok) {
+    // Keep the records for a retry, in front of anything newer; drop every
+    // message that depended on them.
     ++stats_.write_failures;
     disk_ok_ = false;
+    retry_write_at_ = now_ + options_.disk_retry_ms;
+    in_flight_batch_.merge(std::move(next_write_));
+    next_write_ = std::move(in_flight_batch_);
+    in_flight_batch_ = storage::WriteBatch{};
     in_flight_messages_.clear();
-  } else if (durable_observer_) {
-    durable_observer_(in_flight_copy_);
+    next_messages_.clear();
+    return;
   }
-  in_flight_copy_ = storage::WriteBatch{};
+  disk_ok_ = true;
+  if (durable_observer_) durable_observer_(in_flight_batch_);
+  in_flight_batch_ = storage::WriteBatch{};
   for (paxos::Message& m : in_flight_messages_)
     dispatch(std::move(m));
   in_flight_messages_.clear();

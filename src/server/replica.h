@@ -9,19 +9,39 @@
 // that arrives go into the next write, together with the messages that must
 // wait for them; when the sync completes, its messages leave and the next
 // write starts.
+//
+// Snapshots: every `snapshot_every_instances` applied instances (or
+// `snapshot_every_bytes` of log) the state machine is serialised and saved;
+// the log below it is then dropped. A peer that needs compacted instances
+// fetches the snapshot in checksummed chunks (replica_snapshot.cc).
+//
+// Disk errors: a failed write is kept and retried every `disk_retry_ms`;
+// until a write succeeds, nothing that depends on the disk (promises,
+// acknowledgements) leaves the node.
 #pragma once
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "common/status.h"
 #include "paxos/node.h"
 #include "server/state_machine.h"
 #include "server/transport.h"
 #include "storage/log_store.h"
 
 namespace paxlock::server {
+
+struct ReplicaOptions {
+  paxos::Instance snapshot_every_instances = 10000;
+  uint64_t snapshot_every_bytes = 64ULL << 20;
+  size_t snapshot_chunk_bytes = 256 << 10;
+  paxos::TimeMs snapshot_fetch_timeout_ms = 1000;
+  int snapshot_fetch_attempts = 10;
+  paxos::TimeMs disk_retry_ms = 200;
+};
 
 // Counters for metrics; they only ever grow.
 struct ReplicaStats {
@@ -33,17 +53,22 @@ struct ReplicaStats {
   uint64_t commands_applied = 0;
   uint64_t replies_sent = 0;
   uint64_t write_failures = 0;
+  uint64_t snapshots_taken = 0;
+  uint64_t snapshots_installed = 0;
+  uint64_t snapshot_chunks_sent = 0;
+  uint64_t snapshot_chunks_rejected = 0;
 };
 
 class Replica {
  public:
   using ReplyFn = std::function<void(const std::string& reply)>;
 
-  Replica(const paxos::Config& config, storage::LogStore& store, Transport& transport,
-          StateMachine& state_machine);
+  Replica(const paxos::Config& config, const ReplicaOptions& options, storage::LogStore& store,
+          Transport& transport, StateMachine& state_machine);
 
-  // Restores the core from the store. Call once, first.
-  void start(paxos::TimeMs now);
+  // Loads the store and restores the state machine and the core. Call once,
+  // first; an error (corruption, wrong data directory) means do not serve.
+  Status start(paxos::TimeMs now);
 
   void tick(paxos::TimeMs now);
   void receive(const paxos::Message& msg);
@@ -63,11 +88,20 @@ class Replica {
 
   const paxos::Node& node() const { return node_; }
   const ReplicaStats& stats() const { return stats_; }
-  // False once a write failed: the replica no longer persists, so it must
-  // neither promise nor accept (it stops sending the messages that would).
+  // False while writes fail: the replica neither promises nor accepts.
   bool disk_ok() const { return disk_ok_; }
+  paxos::Instance snapshot_next() const { return snapshot_ ? snapshot_->next : 0; }
 
  private:
+  struct Fetch {
+    paxos::NodeId peer = 0;
+    paxos::Instance next = 0;  // 0 until the first chunk names it
+    uint64_t offset = 0;
+    std::string data;
+    paxos::TimeMs deadline = 0;
+    int attempts = 0;
+  };
+
   void pump();
   void handle(paxos::Ready& ready);
   void start_write();
@@ -75,22 +109,44 @@ class Replica {
   void dispatch(paxos::Message&& msg);
   void apply(const paxos::Entry& entry);
 
+  // replica_snapshot.cc
+  void maybe_snapshot();
+  void on_snapshot_saved(const storage::Snapshot& snap, bool installed, bool ok);
+  void start_fetch(paxos::NodeId peer);
+  void request_chunk();
+  void on_snapshot_request(const paxos::Message& m);
+  void on_snapshot_chunk(const paxos::Message& m);
+  void install(storage::Snapshot snap);
+  void check_fetch_timeout();
+
   paxos::Node node_;
+  ReplicaOptions options_;
   storage::LogStore& store_;
   Transport& transport_;
   StateMachine& state_machine_;
   ReplicaStats stats_;
+  paxos::TimeMs now_ = 0;
 
   bool pumping_ = false;
-  bool disk_ok_ = true;
   std::deque<paxos::Message> self_inbox_;
 
+  // Writes (group commit).
   bool write_in_flight_ = false;
+  storage::WriteBatch in_flight_batch_;             // kept to retry if it fails
   std::vector<paxos::Message> in_flight_messages_;  // leave when the write is durable
-  storage::WriteBatch in_flight_copy_;              // only kept for durable_observer_
-  std::function<void(const storage::WriteBatch&)> durable_observer_;
   storage::WriteBatch next_write_;
   std::vector<paxos::Message> next_messages_;
+  bool disk_ok_ = true;
+  paxos::TimeMs retry_write_at_ = 0;
+  std::function<void(const storage::WriteBatch&)> durable_observer_;
+
+  // Snapshots.
+  std::optional<storage::Snapshot> snapshot_;  // newest durable one, served to peers
+  bool snapshot_saving_ = false;
+  paxos::Instance last_snapshot_next_ = 1;
+  uint64_t log_bytes_at_snapshot_ = 0;
+  std::optional<Fetch> fetch_;
+  std::optional<storage::Snapshot> pending_install_;
 
   std::unordered_map<paxos::CommandId, ReplyFn, paxos::CommandIdHash> waiting_;
   std::vector<Reply> replies_;  // scratch

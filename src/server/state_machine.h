@@ -23,6 +23,13 @@ class StateMachine {
   // applied before gets its original reply again and changes nothing.
   virtual void apply(paxos::Instance instance, const paxos::Batch& batch,
                      std::vector<Reply>& replies) = 0;
+
+  // The whole state, serialised; equal states give equal bytes.
+  virtual std::string snapshot() const = 0;
+  // True if `data` is a well-formed snapshot (it may come from a peer).
+  virtual bool validate(std::string_view data) const = 0;
+  // Replaces the state with a validated snapshot; false leaves it unchanged.
+  virtual bool restore(std::string_view data) = 0;
 };
 
 }  // namespace paxlock::server

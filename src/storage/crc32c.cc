@@ -12,11 +12,13 @@ constexpr std::array<std::array<uint32_t, 256>, 8> make_tables() {
   std::array<std::array<uint32_t, 256>, 8> t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
+    for (int k = 0; k < 8; ++k)
+      c = (c & 1) ? (c >> 1) ^ kPoly : c >> 1;
     t[0][i] = c;
   }
   for (uint32_t i = 0; i < 256; ++i) {
-    for (size_t k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
+    for (size_t k = 1; k < 8; ++k)
+      t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
   }
   return t;
 }
@@ -34,7 +36,8 @@ uint32_t crc_software(uint32_t crc, const uint8_t* p, size_t n) {
     p += 8;
     n -= 8;
   }
-  while (n-- > 0) crc = (crc >> 8) ^ kTables[0][(crc ^ *p++) & 0xff];
+  while (n-- > 0)
+    crc = (crc >> 8) ^ kTables[0][(crc ^ *p++) & 0xff];
   return crc;
 }
 
@@ -49,11 +52,14 @@ __attribute__((target("sse4.2"))) uint32_t crc_hardware(uint32_t crc, const uint
     n -= 8;
   }
   auto c32 = static_cast<uint32_t>(c);
-  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  while (n-- > 0)
+    c32 = __builtin_ia32_crc32qi(c32, *p++);
   return c32;
 }
 
-bool has_sse42() { return __builtin_cpu_supports("sse4.2"); }
+bool has_sse42() {
+  return __builtin_cpu_supports("sse4.2");
+}
 #endif
 
 }  // namespace

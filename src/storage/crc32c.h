@@ -11,6 +11,8 @@ namespace paxlock::storage {
 // Extends `crc` (0 to start) over `n` bytes.
 uint32_t crc32c(uint32_t crc, const void* data, size_t n);
 
-inline uint32_t crc32c(std::string_view s) { return crc32c(0, s.data(), s.size()); }
+inline uint32_t crc32c(std::string_view s) {
+  return crc32c(0, s.data(), s.size());
+}
 
 }  // namespace paxlock::storage

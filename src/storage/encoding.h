@@ -17,12 +17,14 @@ class Writer {
   void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
   void u32(uint32_t v) {
     char b[4];
-    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    for (int i = 0; i < 4; ++i)
+      b[i] = static_cast<char>(v >> (8 * i));
     out_.append(b, 4);
   }
   void u64(uint64_t v) {
     char b[8];
-    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    for (int i = 0; i < 8; ++i)
+      b[i] = static_cast<char>(v >> (8 * i));
     out_.append(b, 8);
   }
   void varint(uint64_t v) {
@@ -61,14 +63,16 @@ class Reader {
   bool u32(uint32_t& v) {
     if (remaining() < 4) return false;
     v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
     pos_ += 4;
     return true;
   }
   bool u64(uint64_t& v) {
     if (remaining() < 8) return false;
     v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < 8; ++i)
+      v |= static_cast<uint64_t>(static_cast<uint8_t>(in_[pos_ + i])) << (8 * i);
     pos_ += 8;
     return true;
   }

@@ -29,9 +29,9 @@ class File {
 };
 
 enum class OpenMode : uint8_t {
-  kRead,       // existing file, read only
-  kWrite,      // existing file, read and write
-  kCreate,     // new file (fails if it exists), read and write
+  kRead,    // existing file, read only
+  kWrite,   // existing file, read and write
+  kCreate,  // new file (fails if it exists), read and write
 };
 
 class Fs {

@@ -6,7 +6,9 @@
 #include <optional>
 #include <vector>
 
+#include "common/status.h"
 #include "paxos/node.h"
+#include "storage/snapshot_store.h"
 
 namespace paxlock::storage {
 
@@ -26,12 +28,20 @@ struct WriteBatch {
   void add(const paxos::Ready& ready);
 };
 
+// What a replica restarts from.
+struct Loaded {
+  paxos::Restored log;  // log_start is the snapshot's `next` (1 without one)
+  std::optional<Snapshot> snapshot;
+  std::string note;  // what recovery repaired, for the log
+};
+
 class LogStore {
  public:
   virtual ~LogStore() = default;
 
-  // The durable state, for restore() after a restart.
-  virtual paxos::Restored load() = 0;
+  // The durable state (log and newest snapshot), for restore() after a
+  // restart; an error (corruption, wrong data directory) stops the replica.
+  virtual Result<Loaded> load() = 0;
 
   // Appends the batch and makes it durable (when it needs_sync()), then calls
   // done(true); done(false) if it could not be written, in which case nothing
@@ -39,6 +49,13 @@ class LogStore {
   // one write is in flight: the driver groups what arrives meanwhile into the
   // next one (group commit).
   virtual void write(WriteBatch batch, std::function<void(bool ok)> done) = 0;
+
+  // Makes the snapshot durable and drops the log it covers; done(false) if
+  // it could not be written. Never overlaps another save_snapshot.
+  virtual void save_snapshot(Snapshot snap, std::function<void(bool ok)> done) = 0;
+
+  // Bytes appended to the log since the process started (snapshot trigger).
+  virtual uint64_t log_bytes() const = 0;
 };
 
 }  // namespace paxlock::storage

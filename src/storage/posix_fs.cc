@@ -28,8 +28,8 @@ class PosixFile : public File {
   Status pwrite(uint64_t offset, std::string_view data) override {
     size_t done = 0;
     while (done < data.size()) {
-      const ssize_t n = ::pwrite(fd_, data.data() + done, data.size() - done,
-                                 static_cast<off_t>(offset + done));
+      const ssize_t n =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
       if (n < 0) {
         if (errno == EINTR) continue;
         return errno_status("write", path_);
@@ -170,8 +170,8 @@ Result<std::unique_ptr<DirectoryLock>> DirectoryLock::acquire(const std::string&
     const int e = errno;
     ::close(fd);
     if (e == EWOULDBLOCK) {
-      return Status::error(e, "data directory " + dir +
-                                  " is in use by another paxlockd (flock on " + path + ")");
+      return Status::error(
+          e, "data directory " + dir + " is in use by another paxlockd (flock on " + path + ")");
     }
     errno = e;
     return errno_status("flock", path);
@@ -179,6 +179,8 @@ Result<std::unique_ptr<DirectoryLock>> DirectoryLock::acquire(const std::string&
   return std::unique_ptr<DirectoryLock>(new DirectoryLock(fd));
 }
 
-DirectoryLock::~DirectoryLock() { ::close(fd_); }
+DirectoryLock::~DirectoryLock() {
+  ::close(fd_);
+}
 
 }  // namespace paxlock::storage

@@ -24,7 +24,9 @@ constexpr int kRereads = 3;
 // batch being written.
 constexpr uint64_t kAlign = 512;
 
-uint64_t align_up(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+uint64_t align_up(uint64_t n) {
+  return (n + kAlign - 1) / kAlign * kAlign;
+}
 
 enum RecordType : uint8_t {
   kPromise = 1,
@@ -34,7 +36,9 @@ enum RecordType : uint8_t {
   kCheckpoint = 5,
 };
 
-std::string segment_name(uint64_t index) { return fmt::format("wal-{:016x}.log", index); }
+std::string segment_name(uint64_t index) {
+  return fmt::format("wal-{:016x}.log", index);
+}
 
 bool parse_segment_name(const std::string& name, uint64_t& index) {
   if (name.size() != 24 || name.compare(0, 4, "wal-") != 0 || name.compare(20, 4, ".log") != 0) {
@@ -99,7 +103,7 @@ struct BatchView {
 bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
   if (pos + kBatchHeader > data.size()) return false;
   Reader r(data.substr(pos, kBatchHeader));
-  uint32_t magic, payload_crc, header_crc;
+  uint32_t magic = 0, payload_crc = 0, header_crc = 0;
   r.u32(magic);
   r.u32(out.length);
   r.u64(out.seq);
@@ -170,7 +174,7 @@ Status Wal::recover(WalRecovery* recovery) {
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();
   for (const std::string& name : *names) {
-    uint64_t index;
+    uint64_t index = 0;
     if (!parse_segment_name(name, index)) continue;
     if (!segments_.empty() && index != segments_.back().index + 1) {
       return Status::error(EIO, fmt::format("wal: segment {} is missing before {} in {}",
@@ -186,7 +190,8 @@ Status Wal::recover(WalRecovery* recovery) {
     if (!s.ok()) return s;
   }
   recovery->state.entries.reserve(entries.size());
-  for (auto& [i, e] : entries) recovery->state.entries.push_back(std::move(e));
+  for (auto& [i, e] : entries)
+    recovery->state.entries.push_back(std::move(e));
   if (!segments_.empty() && segments_.back().size == 0) segments_.pop_back();  // removed
   recovery->segments = segments_.size();
   promised_ = recovery->state.promised;
@@ -207,7 +212,7 @@ Status Wal::replay_segment(Segment& seg, bool last,
   auto header_ok = [&](std::string_view d) {
     if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
     Reader r(d.substr(28, 4));
-    uint32_t crc;
+    uint32_t crc = 0;
     r.u32(crc);
     return crc32c(0, d.data(), 28) == crc;
   };
@@ -231,16 +236,16 @@ Status Wal::replay_segment(Segment& seg, bool last,
     return s;
   }
   Reader hr(std::string_view(data).substr(8, 12));
-  uint64_t index;
-  uint32_t node;
+  uint64_t index = 0;
+  uint32_t node = 0;
   hr.u64(index);
   hr.u32(node);
   if (index != seg.index) {
     return Status::error(EIO, fmt::format("wal: {} says it is segment {}", seg.path, index));
   }
   if (node != node_) {
-    return Status::error(EINVAL, fmt::format("wal: {} belongs to node {}, not node {}", seg.path,
-                                             node, node_));
+    return Status::error(
+        EINVAL, fmt::format("wal: {} belongs to node {}, not node {}", seg.path, node, node_));
   }
 
   size_t pos = kSegmentHeader;
@@ -292,11 +297,11 @@ Status Wal::replay_segment(Segment& seg, bool last,
     while (!r.done()) {
       const size_t rec_pos = pos + kBatchHeader + r.position();
       auto bad = [&](const char* why) {
-        return Status::error(EIO, fmt::format("wal: {} record at byte {} of {}", why, rec_pos,
-                                              seg.path));
+        return Status::error(
+            EIO, fmt::format("wal: {} record at byte {} of {}", why, rec_pos, seg.path));
       };
-      uint32_t len, crc;
-      uint8_t type;
+      uint32_t len = 0, crc = 0;
+      uint8_t type = 0;
       std::string_view body;
       if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
       uint32_t want = crc32c(0, &type, 1);
@@ -341,8 +346,11 @@ Status Wal::replay_segment(Segment& seg, bool last,
     }
     pos = align_up(pos + kBatchHeader + b.length);
   }
-  auto tail_dirty = [&] { return pos < data.size() && !all_zero(std::string_view(data).substr(pos)); };
-  for (int k = 0; last && tail_dirty() && k < kRereads; ++k) reread();
+  auto tail_dirty = [&] {
+    return pos < data.size() && !all_zero(std::string_view(data).substr(pos));
+  };
+  for (int k = 0; last && tail_dirty() && k < kRereads; ++k)
+    reread();
   if (last && tail_dirty()) {
     // A torn header too short to parse.
     Status t = zero_torn_tail(seg, pos, data, recovery);
@@ -358,7 +366,8 @@ Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
   // A torn last batch was never acknowledged. Zero it, so that the next batch
   // starts clean at `pos` and a later recovery does not trip over its remains.
   size_t end = data.size();
-  while (end > pos && data[end - 1] == 0) --end;
+  while (end > pos && data[end - 1] == 0)
+    --end;
   const std::string zeros(end - pos, '\0');
   auto f = fs_.open(seg.path, OpenMode::kWrite);
   if (!f.ok()) return f.status();
@@ -392,9 +401,9 @@ Status Wal::open_segment(uint64_t index) {
   }
   std::string payload;
   put_record(payload, kCheckpoint, body);
-  std::string first = header + batch_header(static_cast<uint32_t>(payload.size()), next_seq_,
-                                            crc32c(payload)) +
-                      payload;
+  std::string first =
+      header + batch_header(static_cast<uint32_t>(payload.size()), next_seq_, crc32c(payload)) +
+      payload;
   Status s;
   if (options_.preallocate) s = (*f)->allocate(options_.segment_bytes);
   if (s.ok()) s = (*f)->pwrite(0, first);
@@ -465,8 +474,8 @@ Status Wal::write_batch(const std::string& payload) {
     Status s = open_segment(segments_.back().index + 1);
     if (!s.ok()) return s;
   }
-  std::string frame_bytes = batch_header(static_cast<uint32_t>(payload.size()), next_seq_,
-                                         crc32c(payload));
+  std::string frame_bytes =
+      batch_header(static_cast<uint32_t>(payload.size()), next_seq_, crc32c(payload));
   frame_bytes += payload;
   Status s = active_->pwrite(offset_, frame_bytes);
   if (!s.ok()) return s;  // nothing advanced: a retry writes the same place
@@ -504,7 +513,8 @@ Status Wal::compact(paxos::Instance start) {
 
 uint64_t Wal::disk_bytes() const {
   uint64_t n = 0;
-  for (const Segment& s : segments_) n += s.size;
+  for (const Segment& s : segments_)
+    n += s.size;
   return n;
 }
 

@@ -48,10 +48,9 @@
 //
 // WHAT A CRASH CAN LEAVE BEHIND, AND WHAT RECOVERY DOES
 // - Only the last batch can be incomplete: the driver writes a batch only
-//   after the previous one was synced, and batches never share a sector. A torn or garbled last batch (bad
-//   header or payload checksum, with no valid batch anywhere after it) was
-//   never acknowledged: recovery zeroes it and appends after the previous
-//   batch.
+//   after the previous one was synced, and batches never share a sector. A torn or garbled last
+//   batch (bad header or payload checksum, with no valid batch anywhere after it) was never
+//   acknowledged: recovery zeroes it and appends after the previous batch.
 // - A bad checksum with a valid batch after it, or in any segment but the
 //   last, is corruption of synced data: opening fails, naming file and byte
 //   offset. (A bit flip in the last batch after it was synced cannot be told

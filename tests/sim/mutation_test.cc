@@ -35,7 +35,7 @@ TEST_P(PlantedBug, IsCaughtWithinSeedBudget) {
   constexpr int kSeedBudget = 200;
   for (int k = 0; k < kSeedBudget; ++k) {
     const Options o = dueling_profile(500 + static_cast<uint64_t>(k), GetParam());
-    const Result r = run(o);
+    const Outcome r = run(o);
     if (!r.ok) {
       std::printf("%s caught at seed %llu: %s\n  replay: %s\n", paxos::to_string(GetParam()),
                   (unsigned long long)o.seed, r.violation.c_str(), replay_command(o).c_str());
@@ -50,7 +50,7 @@ TEST_P(PlantedBug, IsCaughtWithinSeedBudget) {
 TEST(PlantedBug, CorrectCoreSurvivesTheSameProfile) {
   for (int k = 0; k < 100; ++k) {
     const Options o = dueling_profile(500 + static_cast<uint64_t>(k), paxos::Mutation::kNone);
-    const Result r = run(o);
+    const Outcome r = run(o);
     ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
   }
 }

@@ -11,17 +11,21 @@
 #include <vector>
 
 #include "server/state_machine.h"
+#include "storage/encoding.h"
 
 namespace paxlock::sim {
 
 class RegisterMachine : public server::StateMachine {
  public:
-  using Observer = std::function<void(paxos::Instance, const paxos::Batch&)>;
-  explicit RegisterMachine(Observer observer) : observer_(std::move(observer)) {}
+  using ApplyObserver = std::function<void(paxos::Instance, const paxos::Batch&)>;
+  using RestoreObserver = std::function<void(paxos::Instance next)>;
+  RegisterMachine(ApplyObserver on_apply, RestoreObserver on_restore)
+      : on_apply_(std::move(on_apply)), on_restore_(std::move(on_restore)) {}
 
   void apply(paxos::Instance instance, const paxos::Batch& batch,
              std::vector<server::Reply>& replies) override {
-    observer_(instance, batch);
+    on_apply_(instance, batch);
+    next_ = instance + 1;
     for (const paxos::Command& c : batch.commands) {
       Client& cl = clients_[c.id.client];
       if (c.id.seq == cl.seq) {
@@ -37,6 +41,39 @@ class RegisterMachine : public server::StateMachine {
     }
   }
 
+  std::string snapshot() const override {
+    std::string out;
+    storage::Writer w(out);
+    w.varint(next_);
+    w.varint(applied_.size());
+    for (const paxos::CommandId& id : applied_) {
+      w.varint(id.client);
+      w.varint(id.seq);
+    }
+    w.varint(clients_.size());
+    for (const auto& [id, cl] : clients_) {
+      w.varint(id);
+      w.varint(cl.seq);
+      w.bytes(cl.reply);
+    }
+    return out;
+  }
+
+  bool validate(std::string_view data) const override {
+    RegisterMachine scratch({}, {});
+    return scratch.decode(data);
+  }
+
+  bool restore(std::string_view data) override {
+    RegisterMachine fresh({}, {});
+    if (!fresh.decode(data)) return false;
+    next_ = fresh.next_;
+    applied_ = std::move(fresh.applied_);
+    clients_ = std::move(fresh.clients_);
+    if (on_restore_) on_restore_(next_);
+    return true;
+  }
+
   const std::vector<paxos::CommandId>& applied() const { return applied_; }
 
  private:
@@ -44,7 +81,30 @@ class RegisterMachine : public server::StateMachine {
     uint64_t seq = 0;
     std::string reply;
   };
-  Observer observer_;
+
+  bool decode(std::string_view data) {
+    storage::Reader r(data);
+    uint64_t n;
+    if (!r.varint(next_) || !r.varint(n) || n > r.remaining()) return false;
+    applied_.resize(n);
+    for (paxos::CommandId& id : applied_) {
+      if (!r.varint(id.client) || !r.varint(id.seq)) return false;
+    }
+    if (!r.varint(n) || n > r.remaining()) return false;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t id;
+      std::string_view reply;
+      Client cl;
+      if (!r.varint(id) || !r.varint(cl.seq) || !r.bytes(reply)) return false;
+      cl.reply.assign(reply);
+      clients_[id] = std::move(cl);
+    }
+    return r.done();
+  }
+
+  ApplyObserver on_apply_;
+  RestoreObserver on_restore_;
+  paxos::Instance next_ = 1;
   std::map<uint64_t, Client> clients_;
   std::vector<paxos::CommandId> applied_;
 };

@@ -65,7 +65,8 @@ class SimFile : public storage::File {
     // next datasync, like any other size change.
     const uint64_t old = inode_->view.size();
     inode_->view.resize(len, '\0');
-    for (uint64_t s = old / SimFs::kSector; s * SimFs::kSector < len; ++s) inode_->dirty.insert(s);
+    for (uint64_t s = old / SimFs::kSector; s * SimFs::kSector < len; ++s)
+      inode_->dirty.insert(s);
     return {};
   }
 
@@ -92,7 +93,8 @@ std::string SimFs::dir_of(const std::string& path) {
 
 uint64_t SimFs::used_bytes() const {
   uint64_t used = 0;
-  for (const auto& [name, inode] : names_) used += inode->view.size();
+  for (const auto& [name, inode] : names_)
+    used += inode->view.size();
   return used;
 }
 
@@ -159,7 +161,8 @@ Status SimFs::sync_dir(const std::string& dir) {
     const NsOp& op = pending_[i];
     if (dir_of(op.path) == dir || (!op.to.empty() && dir_of(op.to) == dir)) last = i + 1;
   }
-  for (size_t i = 0; i < last; ++i) apply(durable_names_, pending_[i]);
+  for (size_t i = 0; i < last; ++i)
+    apply(durable_names_, pending_[i]);
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(last));
   return {};
 }
@@ -184,12 +187,15 @@ Result<std::vector<std::string>> SimFs::list(const std::string& dir) {
   return out;
 }
 
-bool SimFs::exists(const std::string& path) { return names_.count(path) || dirs_.count(path); }
+bool SimFs::exists(const std::string& path) {
+  return names_.count(path) || dirs_.count(path);
+}
 
 void SimFs::crash(paxos::Rng& rng) {
   // A random prefix of the unsynced directory operations reached the journal.
   const auto keep_ops = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(pending_.size())));
-  for (size_t i = 0; i < keep_ops; ++i) apply(durable_names_, pending_[i]);
+  for (size_t i = 0; i < keep_ops; ++i)
+    apply(durable_names_, pending_[i]);
   pending_.clear();
   names_ = durable_names_;
   std::set<Inode*> seen;
@@ -211,7 +217,8 @@ void SimFs::crash(paxos::Rng& rng) {
         const auto part = static_cast<uint64_t>(rng.uniform(1, static_cast<int64_t>(len)));
         next.replace(begin, part, in.view, begin, part);
       } else {
-        for (uint64_t b = 0; b < len; ++b) next[begin + b] = static_cast<char>(rng.next());
+        for (uint64_t b = 0; b < len; ++b)
+          next[begin + b] = static_cast<char>(rng.next());
       }
       size = std::max(size, begin + len);
     }

@@ -55,8 +55,8 @@ class SimFs : public storage::Fs {
   friend class SimFile;
 
   struct Inode {
-    std::string view;     // what reads see
-    std::string durable;  // what survives a crash
+    std::string view;          // what reads see
+    std::string durable;       // what survives a crash
     std::set<uint64_t> dirty;  // sectors written since the last datasync
   };
   struct NsOp {

@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     if (seeds == 0 && budget_s <= 0) break;
     paxlock::sim::Options run = o;
     run.seed = o.seed + k;
-    const paxlock::sim::Result r = paxlock::sim::run(run);
+    const paxlock::sim::Outcome r = paxlock::sim::run(run);
     ++ran;
     if (!r.ok) ++failed;
     if (!r.ok || seeds == 1) {

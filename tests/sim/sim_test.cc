@@ -39,7 +39,7 @@ TEST_P(SimSeeds, EveryInvariantHolds) {
     o.nodes = shard.nodes;
     o.clients = 8;
     o.commands_per_client = 20;
-    const Result r = run(o);
+    const Outcome r = run(o);
     acked += r.commands_acked;
     ASSERT_TRUE(r.ok) << r.violation << "\n  faults: " << r.faults
                       << "\n  replay: " << replay_command(o);
@@ -70,8 +70,8 @@ TEST(SimReplay, SameSeedGivesSameTraceHash) {
   Options o;
   o.seed = 4242;
   o.nodes = 5;
-  const Result a = run(o);
-  const Result b = run(o);
+  const Outcome a = run(o);
+  const Outcome b = run(o);
   ASSERT_TRUE(a.ok) << a.violation;
   EXPECT_EQ(a.trace_hash, b.trace_hash);
   EXPECT_EQ(a.events, b.events);
@@ -88,7 +88,7 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   o.delay_max_ms = 30;
   o.crashes = true;
   o.partitions = true;
-  const Result r = run(o);
+  const Outcome r = run(o);
   ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
   // About half of what was sent during the fault window was dropped.
   EXPECT_GT(r.messages_dropped * 10, r.messages_in_fault_window * 4);

@@ -11,7 +11,7 @@
 #include "paxos/message.h"
 #include "server/replica.h"
 #include "sim/register_machine.h"
-#include "storage/mem_log_store.h"
+#include "sim/sim_log_store.h"
 
 namespace paxlock::sim {
 namespace {
@@ -24,7 +24,6 @@ using paxos::TimeMs;
 enum class EventKind : uint8_t {
   kDeliver,
   kTick,
-  kSyncDone,
   kClientSend,
   kClientTimeout,
   kCrash,
@@ -32,6 +31,7 @@ enum class EventKind : uint8_t {
   kPartition,
   kHeal,
   kCampaign,
+  kCallback,  // a simulated disk completion
 };
 
 struct Event {
@@ -41,6 +41,7 @@ struct Event {
   int node = 0;        // node index (or client index for client events)
   uint64_t token = 0;  // generation or attempt, to drop stale events
   std::shared_ptr<Message> msg;
+  std::shared_ptr<std::function<void()>> fn;
 
   bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
 };
@@ -61,7 +62,8 @@ struct SimNode {
   NodeId id = 0;
   bool up = false;
   uint64_t generation = 0;
-  std::unique_ptr<storage::MemLogStore> store;
+  std::unique_ptr<SimFs> disk;  // survives crashes
+  std::unique_ptr<SimLogStore> store;
   std::unique_ptr<RegisterMachine> machine;
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<server::Replica> replica;
@@ -81,13 +83,14 @@ class World {
  public:
   explicit World(const Options& o) : opt_(o), rng_(o.seed) {}
 
-  Result run();
+  Outcome run();
   void network_send(int from_node, const Message& msg);
 
  private:
   void draw_faults();
   void schedule(TimeMs at, EventKind kind, int node, uint64_t token = 0,
-                std::shared_ptr<Message> msg = nullptr);
+                std::shared_ptr<Message> msg = nullptr,
+                std::shared_ptr<std::function<void()>> fn = nullptr);
   void process(const Event& e);
   void hash_event(const Event& e);
   void start_node(int i);
@@ -116,7 +119,7 @@ class World {
   std::vector<std::vector<bool>> blocked_;  // blocked_[a][b]: a cannot reach b
   bool healed_ = false;
   TimeMs healed_at_ = 0;
-  Result result_;
+  Outcome result_;
   uint64_t hash_ = 1469598103934665603ULL;
 
   // Invariant state.
@@ -164,11 +167,16 @@ void World::draw_faults() {
   opt_.crash_gap_max_ms = rng_.chance(0.5) ? 1500 : 300;
   opt_.restart_max_ms = rng_.chance(0.5) ? 1500 : 30;
   opt_.crash_after_promise = opt_.crashes && rng_.chance(0.5) ? 0.3 : 0.0;
+  const paxos::Instance snapshot_every[] = {10, 40, 1000000};
+  opt_.snapshot_every = snapshot_every[rng_.uniform(0, 2)];
+  opt_.wal_segment_bytes = rng_.chance(0.5) ? 4096 : 65536;
+  opt_.wal_preallocate = rng_.chance(0.5);
+  opt_.read_flip_rate = rng_.chance(0.3) ? 0.01 : 0.0;
 }
 
 void World::schedule(TimeMs at, EventKind kind, int node, uint64_t token,
-                     std::shared_ptr<Message> msg) {
-  queue_.push(Event{at, seq_++, kind, node, token, std::move(msg)});
+                     std::shared_ptr<Message> msg, std::shared_ptr<std::function<void()>> fn) {
+  queue_.push(Event{at, seq_++, kind, node, token, std::move(msg), std::move(fn)});
 }
 
 void World::fail(const std::string& what) {
@@ -224,11 +232,29 @@ void World::start_node(int i) {
   n.next_apply = 1;
   const uint64_t gen = n.generation;
   n.machine = std::make_unique<RegisterMachine>(
-      [this, i](Instance inst, const paxos::Batch& b) { on_apply(i, inst, b); });
+      [this, i](Instance inst, const paxos::Batch& b) { on_apply(i, inst, b); },
+      [this, i](Instance next) { nodes_[i].next_apply = next; });
   n.transport = std::make_unique<SimTransport>(*this, i);
-  n.replica = std::make_unique<server::Replica>(node_config(i), *n.store, *n.transport, *n.machine);
+  storage::WalOptions wal;
+  wal.segment_bytes = opt_.wal_segment_bytes;
+  wal.preallocate = opt_.wal_preallocate;
+  n.store = std::make_unique<SimLogStore>(
+      *n.disk, "/data", n.id, wal, [this, i, gen](std::function<void()> fn) {
+        schedule(now_ + rng_.uniform(0, 3), EventKind::kCallback, i, gen, nullptr,
+                 std::make_shared<std::function<void()>>(std::move(fn)));
+      });
+  server::ReplicaOptions ropt;
+  ropt.snapshot_every_instances = opt_.snapshot_every;
+  ropt.snapshot_chunk_bytes = 700;
+  n.replica =
+      std::make_unique<server::Replica>(node_config(i), ropt, *n.store, *n.transport, *n.machine);
   n.replica->set_durable_observer([this, i](const storage::WriteBatch& b) { on_durable(i, b); });
-  n.replica->start(now_);
+  const Status started = n.replica->start(now_);
+  if (!started.ok()) {
+    fail(fmt::format("node {} failed to start: {}", n.id, started.message()));
+    n.up = false;
+    return;
+  }
   schedule(now_ + rng_.uniform(1, opt_.tick_ms), EventKind::kTick, i, gen);
 }
 
@@ -237,9 +263,10 @@ void World::crash_node(int i) {
   if (!n.up) return;
   ++result_.crashes;
   n.up = false;
-  n.store->crash(rng_);
   n.replica.reset();
   n.machine.reset();
+  n.store.reset();
+  n.disk->crash(rng_);
   if (opt_.verbose) std::fprintf(stderr, "t=%lld crash node %d\n", (long long)now_, i + 1);
 }
 
@@ -320,6 +347,10 @@ void World::on_apply(int node, Instance instance, const paxos::Batch& batch) {
 }
 
 void World::on_durable(int node, const storage::WriteBatch& batch) {
+  if (batch.promised && !healed_ && rng_.chance(opt_.crash_after_promise)) {
+    // Let the promise's messages leave first, then pull the plug.
+    schedule(now_ + rng_.uniform(0, 3), EventKind::kCrash, node, /*token=*/1);
+  }
   const size_t majority = static_cast<size_t>(opt_.nodes) / 2 + 1;
   for (const paxos::Entry& e : batch.entries) {
     if (e.chosen) continue;  // a learned value, not an acceptance
@@ -421,21 +452,12 @@ void World::process(const Event& e) {
       SimNode& n = nodes_[e.node];
       if (!n.up || n.generation != e.token) break;
       n.replica->tick(now_);
-      if (n.store->write_in_flight()) {
-        // Completion events are scheduled when the write starts (below).
-      }
       schedule(now_ + opt_.tick_ms, EventKind::kTick, e.node, e.token);
       break;
     }
-    case EventKind::kSyncDone: {
+    case EventKind::kCallback: {
       SimNode& n = nodes_[e.node];
-      if (!n.up || n.generation != e.token || !n.store->write_in_flight()) break;
-      const bool promise = n.store->in_flight_has_promise();
-      n.store->complete_write();
-      if (promise && !healed_ && rng_.chance(opt_.crash_after_promise)) {
-        // Let the promise's messages leave first, then pull the plug.
-        schedule(now_ + rng_.uniform(0, 3), EventKind::kCrash, e.node, /*token=*/1);
-      }
+      if (n.up && n.generation == e.token) (*e.fn)();
       break;
     }
     case EventKind::kClientSend:
@@ -499,23 +521,23 @@ void World::final_checks() {
   }
 }
 
-Result World::run() {
+Outcome World::run() {
   draw_faults();
   result_.faults = fmt::format(
       "loss={} dup={} delay<={}ms spike={} partitions={} crashes={} campaigns/s={} sticky={} "
-      "crash_gap<={}ms restart<={}ms crash_after_promise={}",
+      "crash_gap<={}ms restart<={}ms crash_after_promise={} "
+      "snapshot_every={} segment={} prealloc={} read_flips={}",
       opt_.loss, opt_.duplicate, opt_.delay_max_ms, opt_.spike, opt_.partitions, opt_.crashes,
       opt_.campaign_per_s, opt_.sticky_leader, opt_.crash_gap_max_ms, opt_.restart_max_ms,
-      opt_.crash_after_promise);
+      opt_.crash_after_promise, opt_.snapshot_every, opt_.wal_segment_bytes, opt_.wal_preallocate,
+      opt_.read_flip_rate);
   nodes_.resize(opt_.nodes);
   blocked_.assign(opt_.nodes, std::vector<bool>(opt_.nodes, false));
   for (int i = 0; i < opt_.nodes; ++i) {
     nodes_[i].id = static_cast<NodeId>(i + 1);
-    // The store outlives crashes: it is the node's disk. Its writes complete
-    // after a simulated sync delay.
-    nodes_[i].store = std::make_unique<storage::MemLogStore>([this, i] {
-      schedule(now_ + rng_.uniform(0, 3), EventKind::kSyncDone, i, nodes_[i].generation);
-    });
+    // The disk outlives crashes; each incarnation opens its own store on it.
+    nodes_[i].disk = std::make_unique<SimFs>(opt_.seed * 31 + static_cast<uint64_t>(i));
+    nodes_[i].disk->set_read_flip_rate(opt_.read_flip_rate);
     start_node(i);
   }
   clients_.resize(opt_.clients);
@@ -540,7 +562,10 @@ Result World::run() {
     queue_.pop();
     if (e.at > deadline) break;
     now_ = e.at;
-    ++result_.events;
+    if (++result_.events > opt_.max_events || queue_.size() > opt_.max_events) {
+      fail(fmt::format("message storm: more than {} events or queued events", opt_.max_events));
+      break;
+    }
     hash_event(e);
     process(e);
     for (const SimNode& n : nodes_) {
@@ -576,7 +601,7 @@ Result World::run() {
 
 }  // namespace
 
-Result run(const Options& options) {
+Outcome run(const Options& options) {
   World world(options);
   return world.run();
 }

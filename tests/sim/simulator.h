@@ -37,6 +37,7 @@ struct Options {
   paxos::TimeMs fault_ms = 3000;      // faults are injected during this window
   paxos::TimeMs liveness_ms = 15000;  // after healing, everything must finish within this
   paxos::TimeMs tick_ms = 10;
+  uint64_t max_events = 2000000;  // a run beyond this is a message storm: a failure
   // Fault rates. With randomize_faults, each run draws its own from the seed.
   bool randomize_faults = true;
   double loss = 0.0;
@@ -51,12 +52,18 @@ struct Options {
   paxos::TimeMs restart_max_ms = 1500;    // a crashed node restarts within this
   // Chance that a node crashes right after a promise became durable (and
   // restarts at once): the moment where forgetting a promise would hurt.
-  double crash_after_promise = 0.0;  // forced elections per simulated second (dueling proposers)
+  double crash_after_promise = 0.0;
+  // Storage: the real WAL and snapshot code over a simulated disk.
+  paxos::Instance snapshot_every = 40;  // instances between snapshots
+  uint64_t wal_segment_bytes = 4096;
+  bool wal_preallocate = true;
+  double read_flip_rate = 0.0;  // share of disk reads with one flipped bit  // forced elections per
+                                // simulated second (dueling proposers)
   paxos::Mutation mutation = paxos::Mutation::kNone;
   bool verbose = false;
 };
 
-struct Result {
+struct Outcome {
   bool ok = true;
   std::string violation;  // the first broken invariant, with details
   uint64_t trace_hash = 0;
@@ -75,7 +82,7 @@ struct Result {
 };
 
 // Runs one simulation to the end (or the first violation).
-Result run(const Options& options);
+Outcome run(const Options& options);
 
 // The command line that replays `options` exactly.
 std::string replay_command(const Options& options);

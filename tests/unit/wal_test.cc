@@ -51,7 +51,8 @@ std::vector<uint64_t> batch_offsets(sim::SimFs& fs, const std::string& path) {
 // Instance -> payload of its first command, for comparing recovered state.
 std::map<Instance, std::string> contents(const paxos::Restored& r) {
   std::map<Instance, std::string> out;
-  for (const Entry& e : r.entries) out[e.instance] = e.value->commands.at(0).payload;
+  for (const Entry& e : r.entries)
+    out[e.instance] = e.value->commands.at(0).payload;
   return out;
 }
 
@@ -167,7 +168,8 @@ TEST(Wal, CrashBetweenWriteAndSyncLosesNothingAcknowledged) {
     {
       auto wal = open_ok(fs, nullptr, WalOptions{4096, seed % 2 == 0});
       for (Instance i = 1; i <= synced; ++i) {
-        wal->append(accept(i, Ballot{1, 1}, std::string(static_cast<size_t>(rng.uniform(1, 300)), 'a')));
+        wal->append(
+            accept(i, Ballot{1, 1}, std::string(static_cast<size_t>(rng.uniform(1, 300)), 'a')));
         ASSERT_TRUE(wal->sync().ok());
       }
       // In flight when the power goes: written, never synced.
@@ -178,7 +180,8 @@ TEST(Wal, CrashBetweenWriteAndSyncLosesNothingAcknowledged) {
     auto wal = Wal::open(fs, kDir, 1, WalOptions{4096, seed % 2 == 0}, &rec);
     ASSERT_TRUE(wal.ok()) << "seed " << seed << ": " << wal.status().message();
     const auto got = contents(rec.state);
-    for (Instance i = 1; i <= synced; ++i) EXPECT_EQ(got.count(i), 1u) << "seed " << seed;
+    for (Instance i = 1; i <= synced; ++i)
+      EXPECT_EQ(got.count(i), 1u) << "seed " << seed;
     if (got.count(synced + 1)) {
       EXPECT_EQ(got.at(synced + 1), std::string(700, 'z'));
     }

@@ -1,0 +1,69 @@
+#include "storage/node_storage.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+
+namespace paxlock::storage {
+
+Status check_identity(Fs& fs, const std::string& data_dir, const std::string& cluster_id,
+                      paxos::NodeId node) {
+  const std::string path = join_path(data_dir, "IDENTITY");
+  const std::string want =
+      fmt::format("paxlock data directory\ncluster_id={}\nnode_id={}\n", cluster_id, node);
+  if (!fs.exists(path)) return write_file_atomic(fs, data_dir, "IDENTITY", want);
+  auto have = read_file(fs, path);
+  // Read again before believing a mismatch: a read can return a flipped bit.
+  for (int attempt = 0; attempt < 3 && have.ok() && *have != want; ++attempt) {
+    have = read_file(fs, path);
+  }
+  if (!have.ok()) return have.status();
+  if (*have == want) return {};
+  auto field = [&](const std::string& key) {
+    const size_t at = have->find(key + "=");
+    if (at == std::string::npos) return std::string("?");
+    const size_t end = have->find('\n', at);
+    return have->substr(at + key.size() + 1, end - at - key.size() - 1);
+  };
+  return Status::error(
+      EINVAL, fmt::format("data directory {} belongs to cluster '{}' node {}, "
+                          "not cluster '{}' node {}",
+                          data_dir, field("cluster_id"), field("node_id"), cluster_id, node));
+}
+
+Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string& data_dir,
+                                                       const std::string& cluster_id,
+                                                       paxos::NodeId node,
+                                                       const WalOptions& options, Loaded* loaded) {
+  Status s = fs.mkdirs(data_dir);
+  if (!s.ok()) return s;
+  s = check_identity(fs, data_dir, cluster_id, node);
+  if (!s.ok()) return s;
+  auto snaps = std::make_unique<SnapshotStore>(fs, join_path(data_dir, "snap"));
+  auto snap = snaps->load();
+  if (!snap.ok()) return snap.status();
+  WalRecovery rec;
+  auto wal = Wal::open(fs, join_path(data_dir, "wal"), node, options, &rec);
+  if (!wal.ok()) return wal.status();
+  std::unique_ptr<NodeStorage> st(new NodeStorage(std::move(*wal), std::move(snaps)));
+  *loaded = Loaded{};
+  loaded->log = std::move(rec.state);
+  loaded->note = rec.note;
+  if (snap->has_value()) {
+    loaded->snapshot = **snap;
+    loaded->log.log_start = (*snap)->next;
+    st->snapshot_bytes_ = (*snap)->data->size();
+    auto& entries = loaded->log.entries;
+    std::erase_if(entries, [&](const paxos::Entry& e) { return e.instance < (*snap)->next; });
+  }
+  return st;
+}
+
+Status NodeStorage::save_snapshot(const Snapshot& snap) {
+  Status s = snaps_->save(snap);
+  if (!s.ok()) return s;
+  snapshot_bytes_ = snap.data->size();
+  return wal_->compact(snap.next);
+}
+
+}  // namespace paxlock::storage

@@ -1,0 +1,55 @@
+// The simulator's LogStore: the real NodeStorage (WAL, snapshots, recovery)
+// over a SimFs, with each write's sync and each snapshot save completed later
+// in simulated time, so that a crash can fall between write and sync.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "sim/sim_fs.h"
+#include "storage/node_storage.h"
+
+namespace paxlock::sim {
+
+class SimLogStore : public storage::LogStore {
+ public:
+  // `later(fn)` runs fn after a simulated disk delay, unless the node
+  // crashed meanwhile.
+  using Later = std::function<void(std::function<void()>)>;
+
+  SimLogStore(SimFs& fs, std::string dir, paxos::NodeId node, storage::WalOptions options,
+              Later later)
+      : fs_(fs), dir_(std::move(dir)), node_(node), options_(options), later_(std::move(later)) {}
+
+  Result<storage::Loaded> load() override {
+    storage::Loaded loaded;
+    auto st = storage::NodeStorage::open(fs_, dir_, "sim", node_, options_, &loaded);
+    if (!st.ok()) return st.status();
+    storage_ = std::move(*st);
+    return loaded;
+  }
+
+  void write(storage::WriteBatch batch, std::function<void(bool)> done) override {
+    const bool written = storage_->append(batch).ok();
+    later_([this, written, done = std::move(done)] { done(written && storage_->sync().ok()); });
+  }
+
+  void save_snapshot(storage::Snapshot snap, std::function<void(bool)> done) override {
+    later_([this, snap = std::move(snap), done = std::move(done)] {
+      done(storage_->save_snapshot(snap).ok());
+    });
+  }
+
+  uint64_t log_bytes() const override { return storage_ ? storage_->log_bytes() : 0; }
+  uint64_t disk_bytes() const { return storage_ ? storage_->disk_bytes() : 0; }
+
+ private:
+  SimFs& fs_;
+  std::string dir_;
+  paxos::NodeId node_;
+  storage::WalOptions options_;
+  Later later_;
+  std::unique_ptr<storage::NodeStorage> storage_;
+};
+
+}  // namespace paxlock::sim
