@@ -6,8 +6,8 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 CTEST_FLAGS ?= --output-on-failure -j $(JOBS) --timeout 900
 
-CXX_SOURCES = $(shell git ls-files --cached --others --exclude-standard \
-                '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null)
+CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standard \
+                '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
         soak bench
