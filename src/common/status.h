@@ -44,7 +44,9 @@ class Result {
     return *value_;
   }
   T& operator*() { return value(); }
+  const T& operator*() const { return value(); }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
 
  private:
   std::optional<T> value_;

@@ -2,9 +2,21 @@
 
 #include <algorithm>
 
+#include "storage/records.h"
+
 namespace paxlock::storage {
 
+void WriteBatch::encode_fields() {
+  if (!records.empty() || empty()) return;
+  if (promised) append_promise(records, *promised);
+  for (const paxos::Entry& e : entries)
+    append_entry(records, e);
+  if (commit != 0) append_commit(records, commit);
+}
+
 void WriteBatch::merge(WriteBatch&& later) {
+  encode_fields();
+  later.encode_fields();
   if (later.promised && (!promised || *promised < *later.promised)) promised = later.promised;
   if (entries.empty()) {
     entries = std::move(later.entries);
@@ -13,11 +25,22 @@ void WriteBatch::merge(WriteBatch&& later) {
                    std::make_move_iterator(later.entries.end()));
   }
   commit = std::max(commit, later.commit);
+  if (records.empty()) {
+    records = std::move(later.records);
+  } else {
+    records += later.records;
+  }
 }
 
 void WriteBatch::add(const paxos::Ready& ready) {
-  if (ready.promised && (!promised || *promised < *ready.promised)) promised = ready.promised;
+  if (ready.promised) {
+    append_promise(records, *ready.promised);
+    if (!promised || *promised < *ready.promised) promised = ready.promised;
+  }
+  for (const paxos::Entry& e : ready.entries)
+    append_entry(records, e);
   entries.insert(entries.end(), ready.entries.begin(), ready.entries.end());
+  if (ready.commit != 0) append_commit(records, ready.commit);
   commit = std::max(commit, ready.commit);
 }
 

@@ -18,13 +18,19 @@ struct WriteBatch {
   std::optional<paxos::Ballot> promised;
   std::vector<paxos::Entry> entries;
   paxos::Instance commit = 0;
+  // The same records, already encoded in WAL format by add() (empty for a
+  // batch assembled field by field; the WAL then encodes it).
+  std::string records;
 
   bool empty() const { return !promised && entries.empty() && commit == 0; }
+  void clear() { *this = WriteBatch{}; }
   // Promises and acceptances must be synced before the messages that reveal
   // them leave; a commit point alone can be lost and re-learned.
   bool needs_sync() const { return promised.has_value() || !entries.empty(); }
   // Appends `later` after this batch.
   void merge(WriteBatch&& later);
+  // Fills `records` from the fields of a batch assembled field by field.
+  void encode_fields();
   void add(const paxos::Ready& ready);
 };
 

@@ -30,6 +30,7 @@ class NodeStorage {
 
   uint64_t log_bytes() const { return wal_->bytes_appended(); }
   uint64_t disk_bytes() const { return wal_->disk_bytes() + snapshot_bytes_; }
+  uint64_t log_disk_bytes() const { return wal_->disk_bytes(); }
   bool broken() const { return wal_->broken(); }
 
  private:

@@ -9,6 +9,7 @@
 
 #include "storage/crc32c.h"
 #include "storage/encoding.h"
+#include "storage/records.h"
 
 namespace paxlock::storage {
 namespace {
@@ -17,7 +18,6 @@ constexpr char kSegmentMagic[9] = "PXLWAL01";
 constexpr uint32_t kBatchMagic = 0x31425850;  // "PXB1"
 constexpr size_t kSegmentHeader = 32;
 constexpr size_t kBatchHeader = 24;
-constexpr size_t kRecordHeader = 9;
 constexpr int kRereads = 3;
 // Batches start on sector boundaries, so that writing a batch never rewrites
 // a sector holding an earlier, synced one: a torn write can only damage the
@@ -27,14 +27,6 @@ constexpr uint64_t kAlign = 512;
 uint64_t align_up(uint64_t n) {
   return (n + kAlign - 1) / kAlign * kAlign;
 }
-
-enum RecordType : uint8_t {
-  kPromise = 1,
-  kAccept = 2,
-  kChosen = 3,
-  kCommit = 4,
-  kCheckpoint = 5,
-};
 
 std::string segment_name(uint64_t index) {
   return fmt::format("wal-{:016x}.log", index);
@@ -60,37 +52,50 @@ bool parse_segment_name(const std::string& name, uint64_t& index) {
   return true;
 }
 
-void put_ballot(Writer& w, const paxos::Ballot& b) {
-  w.varint(b.round);
-  w.varint(b.node);
+void put_u32_at(std::string& out, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    out[at + i] = static_cast<char>(v >> (8 * i));
 }
 
-bool get_ballot(Reader& r, paxos::Ballot& b) {
-  uint64_t node;
-  if (!r.varint(b.round) || !r.varint(node) || node > UINT32_MAX) return false;
-  b.node = static_cast<paxos::NodeId>(node);
+// Walks the records of a batch payload. With `verify`, checks every record's
+// checksum. Returns false if a record is malformed, overruns the payload or
+// fails its checksum; otherwise sets `digest` to the CRC32C of the records'
+// checksum fields, in order: the batch checksum. (Checksumming the checksums
+// protects the batch as a whole without reading every byte twice.)
+bool records_digest(std::string_view payload, bool verify, uint32_t& digest) {
+  digest = 0;
+  size_t pos = 0;
+  while (pos < payload.size()) {
+    if (payload.size() - pos < kRecordHeader) return false;
+    Reader r(payload.substr(pos, kRecordHeader));
+    uint32_t len = 0, crc = 0;
+    uint8_t type = 0;
+    r.u32(len);
+    r.u8(type);
+    r.u32(crc);
+    if (len > payload.size() - pos - kRecordHeader) return false;
+    if (verify) {
+      uint32_t want = crc32c(0, &type, 1);
+      want = crc32c(want, payload.data() + pos + kRecordHeader, len);
+      if (want != crc) return false;
+    }
+    digest = crc32c(digest, payload.data() + pos + 5, 4);
+    pos += kRecordHeader + len;
+  }
   return true;
 }
 
-void put_record(std::string& out, RecordType type, const std::string& body) {
-  Writer w(out);
-  w.u32(static_cast<uint32_t>(body.size()));
-  w.u8(type);
-  uint32_t crc = crc32c(0, &type, 1);
-  crc = crc32c(crc, body.data(), body.size());
-  w.u32(crc);
-  w.raw(body);
-}
-
-std::string batch_header(uint32_t length, uint64_t seq, uint32_t payload_crc) {
-  std::string h;
-  Writer w(h);
-  w.u32(kBatchMagic);
-  w.u32(length);
-  w.u64(seq);
-  w.u32(payload_crc);
-  w.u32(crc32c(0, h.data(), h.size()));
-  return h;
+// Fills the batch header reserved at the front of `frame`.
+void finish_batch(std::string& frame, uint64_t seq) {
+  const auto length = static_cast<uint32_t>(frame.size() - kBatchHeader);
+  uint32_t digest = 0;
+  records_digest(std::string_view(frame).substr(kBatchHeader), /*verify=*/false, digest);
+  put_u32_at(frame, 0, kBatchMagic);
+  put_u32_at(frame, 4, length);
+  for (int i = 0; i < 8; ++i)
+    frame[8 + i] = static_cast<char>(seq >> (8 * i));
+  put_u32_at(frame, 16, digest);
+  put_u32_at(frame, 20, crc32c(0, frame.data(), kBatchHeader - 4));
 }
 
 struct BatchView {
@@ -113,7 +118,8 @@ bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
   if (crc32c(0, data.data() + pos, kBatchHeader - 4) != header_crc) return false;
   if (pos + kBatchHeader + out.length > data.size()) return false;
   out.payload = data.substr(pos + kBatchHeader, out.length);
-  return crc32c(out.payload) == payload_crc;
+  uint32_t digest = 0;
+  return records_digest(out.payload, /*verify=*/true, digest) && digest == payload_crc;
 }
 
 bool all_zero(std::string_view s) {
@@ -130,31 +136,6 @@ bool valid_batch_after(std::string_view data, size_t from) {
 }
 
 }  // namespace
-
-void encode_value(const paxos::Batch& batch, std::string& out) {
-  Writer w(out);
-  w.svarint(batch.timestamp_ms);
-  w.varint(batch.commands.size());
-  for (const paxos::Command& c : batch.commands) {
-    w.varint(c.id.client);
-    w.varint(c.id.seq);
-    w.bytes(c.payload);
-  }
-}
-
-bool decode_value(Reader& r, paxos::Value& out) {
-  auto batch = std::make_shared<paxos::Batch>();
-  uint64_t count;
-  if (!r.svarint(batch->timestamp_ms) || !r.varint(count) || count > r.remaining()) return false;
-  batch->commands.resize(count);
-  for (paxos::Command& c : batch->commands) {
-    std::string_view payload;
-    if (!r.varint(c.id.client) || !r.varint(c.id.seq) || !r.bytes(payload)) return false;
-    c.payload.assign(payload);
-  }
-  out = std::move(batch);
-  return true;
-}
 
 Wal::Wal(Fs& fs, std::string dir, paxos::NodeId node, const WalOptions& options)
     : fs_(fs), dir_(std::move(dir)), node_(node), options_(options) {}
@@ -310,30 +291,30 @@ Status Wal::replay_segment(Segment& seg, bool last,
       Reader br(body);
       paxos::Restored& st = recovery->state;
       switch (type) {
-        case kPromise:
-        case kCheckpoint: {
+        case kPromiseRecord:
+        case kCheckpointRecord: {
           paxos::Ballot ballot;
           if (!get_ballot(br, ballot)) return bad("malformed");
           st.promised = std::max(st.promised, ballot);
-          if (type == kCheckpoint) {
+          if (type == kCheckpointRecord) {
             uint64_t commit;
             if (!br.varint(commit)) return bad("malformed");
             st.commit = std::max(st.commit, commit);
           }
           break;
         }
-        case kAccept:
-        case kChosen: {
+        case kAcceptRecord:
+        case kChosenRecord: {
           paxos::Entry e;
           if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
             return bad("malformed");
           }
-          e.chosen = type == kChosen;
+          e.chosen = type == kChosenRecord;
           seg.max_instance = std::max(seg.max_instance, e.instance);
           entries[e.instance] = std::move(e);
           break;
         }
-        case kCommit: {
+        case kCommitRecord: {
           uint64_t commit;
           if (!br.varint(commit)) return bad("malformed");
           st.commit = std::max(st.commit, commit);
@@ -393,17 +374,10 @@ Status Wal::open_segment(uint64_t index) {
     w.u64(0);
     w.u32(crc32c(0, header.data(), header.size()));
   }
-  std::string body;
-  {
-    Writer w(body);
-    put_ballot(w, promised_);
-    w.varint(commit_);
-  }
-  std::string payload;
-  put_record(payload, kCheckpoint, body);
-  std::string first =
-      header + batch_header(static_cast<uint32_t>(payload.size()), next_seq_, crc32c(payload)) +
-      payload;
+  std::string frame(kBatchHeader, '\0');
+  append_checkpoint(frame, promised_, commit_);
+  finish_batch(frame, next_seq_);
+  const std::string first = header + frame;
   Status s;
   if (options_.preallocate) s = (*f)->allocate(options_.segment_bytes);
   if (s.ok()) s = (*f)->pwrite(0, first);
@@ -424,36 +398,27 @@ Status Wal::open_segment(uint64_t index) {
   return {};
 }
 
-void Wal::encode(const WriteBatch& batch, std::string& payload, paxos::Instance& max_instance) {
-  std::string body;
-  if (batch.promised) {
-    Writer w(body);
-    put_ballot(w, *batch.promised);
-    put_record(payload, kPromise, body);
-    promised_ = std::max(promised_, *batch.promised);
+void Wal::encode(const WriteBatch& batch, std::string& frame, paxos::Instance& max_instance) {
+  // Records were normally encoded as the batch was built (WriteBatch::add);
+  // a batch assembled field by field is encoded here.
+  if (!batch.records.empty()) {
+    frame += batch.records;
+  } else {
+    if (batch.promised) append_promise(frame, *batch.promised);
+    for (const paxos::Entry& e : batch.entries)
+      append_entry(frame, e);
+    if (batch.commit != 0) append_commit(frame, batch.commit);
   }
-  for (const paxos::Entry& e : batch.entries) {
-    body.clear();
-    Writer w(body);
-    w.varint(e.instance);
-    put_ballot(w, e.ballot);
-    encode_value(*e.value, body);
-    put_record(payload, e.chosen ? kChosen : kAccept, body);
+  if (batch.promised) promised_ = std::max(promised_, *batch.promised);
+  for (const paxos::Entry& e : batch.entries)
     max_instance = std::max(max_instance, e.instance);
-  }
-  if (batch.commit != 0) {
-    body.clear();
-    Writer w(body);
-    w.varint(batch.commit);
-    put_record(payload, kCommit, body);
-    commit_ = std::max(commit_, batch.commit);
-  }
+  commit_ = std::max(commit_, batch.commit);
 }
 
 Status Wal::append(const WriteBatch& batch) {
   if (broken_) return Status::error(EIO, "wal: a sync failed earlier; restart to recover");
   if (batch.empty()) return {};
-  scratch_.clear();
+  scratch_.assign(kBatchHeader, '\0');  // the batch header, filled in by write_batch
   paxos::Instance max_instance = 0;
   encode(batch, scratch_, max_instance);
   Status s = write_batch(scratch_);
@@ -462,9 +427,9 @@ Status Wal::append(const WriteBatch& batch) {
   return {};
 }
 
-Status Wal::write_batch(const std::string& payload) {
-  const uint64_t frame = kBatchHeader + payload.size();
-  if (offset_ + frame > options_.segment_bytes && offset_ > kSegmentHeader + kBatchHeader + 64) {
+Status Wal::write_batch(std::string& frame) {
+  const uint64_t size = frame.size();
+  if (offset_ + size > options_.segment_bytes && offset_ > kSegmentHeader + kBatchHeader + 64) {
     // Rotate: what is in the full segment must be durable before the new
     // segment holds anything (only the last batch of the log may be torn).
     if (dirty_) {
@@ -474,15 +439,13 @@ Status Wal::write_batch(const std::string& payload) {
     Status s = open_segment(segments_.back().index + 1);
     if (!s.ok()) return s;
   }
-  std::string frame_bytes =
-      batch_header(static_cast<uint32_t>(payload.size()), next_seq_, crc32c(payload));
-  frame_bytes += payload;
-  Status s = active_->pwrite(offset_, frame_bytes);
+  finish_batch(frame, next_seq_);
+  Status s = active_->pwrite(offset_, frame);
   if (!s.ok()) return s;  // nothing advanced: a retry writes the same place
-  offset_ = align_up(offset_ + frame);
+  offset_ = align_up(offset_ + size);
   ++next_seq_;
   dirty_ = true;
-  bytes_appended_ += frame;
+  bytes_appended_ += size;
   segments_.back().size = std::max(segments_.back().size, offset_);
   return {};
 }

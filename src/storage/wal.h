@@ -22,7 +22,7 @@
 //   0  magic      u32  0x31425850 ("PXB1")
 //   4  length     u32  payload bytes that follow the 24-byte header
 //   8  seq        u64  batch sequence number, +1 per batch across segments
-//   16 payload_crc u32 CRC32C of the payload
+//   16 digest     u32  CRC32C of the payload's record checksum fields, in order
 //   20 header_crc u32  CRC32C of bytes 0..19
 //   24 payload    records, back to back
 // After the last batch the segment holds zeros (the preallocated tail).
@@ -47,6 +47,8 @@
 // replaces earlier ones, the highest commit wins.
 //
 // WHAT A CRASH CAN LEAVE BEHIND, AND WHAT RECOVERY DOES
+// A batch is valid when its header checksum, every record's checksum and the
+// digest all match and the records fill exactly `length` bytes.
 // - Only the last batch can be incomplete: the driver writes a batch only
 //   after the previous one was synced, and batches never share a sector. A torn or garbled last
 //   batch (bad header or payload checksum, with no valid batch anywhere after it) was never
@@ -74,6 +76,7 @@
 #include "storage/encoding.h"
 #include "storage/fs.h"
 #include "storage/log_store.h"
+#include "storage/records.h"
 
 namespace paxlock::storage {
 
@@ -126,8 +129,8 @@ class Wal {
                         WalRecovery* recovery);
   Status zero_torn_tail(const Segment& seg, size_t pos, std::string& data, WalRecovery* recovery);
   Status open_segment(uint64_t index);
-  Status write_batch(const std::string& payload);
-  void encode(const WriteBatch& batch, std::string& payload, paxos::Instance& max_instance);
+  Status write_batch(std::string& frame);
+  void encode(const WriteBatch& batch, std::string& frame, paxos::Instance& max_instance);
 
   Fs& fs_;
   std::string dir_;
@@ -144,9 +147,5 @@ class Wal {
   paxos::Instance commit_ = 0;
   std::string scratch_;
 };
-
-// Encodes and decodes the records' bodies; exposed for tests and tools.
-void encode_value(const paxos::Batch& batch, std::string& out);
-bool decode_value(Reader& in, paxos::Value& out);
 
 }  // namespace paxlock::storage

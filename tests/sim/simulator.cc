@@ -32,6 +32,9 @@ enum class EventKind : uint8_t {
   kHeal,
   kCampaign,
   kCallback,  // a simulated disk completion
+  kOutage,
+  kDiskFull,
+  kDiskBack,
 };
 
 struct Event {
@@ -148,6 +151,7 @@ paxos::Config World::node_config(int i) const {
   c.rng_seed = opt_.seed * 1000003 + static_cast<uint64_t>(i) * 7919 + nodes_[i].generation;
   c.mutation = opt_.mutation;
   c.sticky_leader = opt_.sticky_leader;
+  c.batch_commands_max = opt_.batch_commands_max;
   return c;
 }
 
@@ -208,6 +212,12 @@ void World::hash_event(const Event& e) {
 
 void World::network_send(int from_node, const Message& msg) {
   ++result_.messages_sent;
+  if ((msg.type == paxos::MessageType::kAccepted || msg.type == paxos::MessageType::kPromise) &&
+      nodes_[from_node].up && !nodes_[from_node].replica->disk_ok()) {
+    ++result_.acks_while_disk_failed;
+    fail(fmt::format("node {} sent a {} while its disk was failing", from_node + 1,
+                     paxos::to_string(msg.type)));
+  }
   const int to = static_cast<int>(msg.to) - 1;
   PAXLOCK_CHECK(to >= 0 && to < opt_.nodes);
   if (!nodes_[from_node].up) return;
@@ -452,9 +462,20 @@ void World::process(const Event& e) {
       SimNode& n = nodes_[e.node];
       if (!n.up || n.generation != e.token) break;
       n.replica->tick(now_);
+      result_.max_disk_bytes = std::max(result_.max_disk_bytes, n.store->disk_bytes());
+      result_.max_log_disk_bytes = std::max(result_.max_log_disk_bytes, n.store->log_disk_bytes());
       schedule(now_ + opt_.tick_ms, EventKind::kTick, e.node, e.token);
       break;
     }
+    case EventKind::kOutage:
+      crash_node(e.node);  // back at the heal
+      break;
+    case EventKind::kDiskFull:
+      nodes_[e.node].disk->set_capacity(nodes_[e.node].disk->used_bytes());
+      break;
+    case EventKind::kDiskBack:
+      nodes_[e.node].disk->set_capacity(UINT64_MAX);
+      break;
     case EventKind::kCallback: {
       SimNode& n = nodes_[e.node];
       if (n.up && n.generation == e.token) (*e.fn)();
@@ -554,6 +575,11 @@ Outcome World::run() {
              static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
   }
   schedule_campaign();
+  if (opt_.outage_node >= 0) schedule(opt_.outage_from_ms, EventKind::kOutage, opt_.outage_node);
+  if (opt_.disk_full_node >= 0) {
+    schedule(opt_.disk_full_from_ms, EventKind::kDiskFull, opt_.disk_full_node);
+    schedule(opt_.disk_full_until_ms, EventKind::kDiskBack, opt_.disk_full_node);
+  }
   schedule(opt_.fault_ms, EventKind::kHeal, 0);
 
   const TimeMs deadline = opt_.fault_ms + opt_.liveness_ms;
@@ -577,7 +603,11 @@ Outcome World::run() {
   }
   result_.end_ms = now_;
   for (const SimNode& n : nodes_) {
-    if (n.replica) result_.elections += n.replica->node().stats().elections_started;
+    if (!n.replica) continue;
+    result_.elections += n.replica->node().stats().elections_started;
+    result_.snapshots_installed += n.replica->stats().snapshots_installed;
+    result_.write_failures += n.replica->stats().write_failures;
+    result_.log_bytes_written += n.store->log_bytes();
   }
   if (result_.ok && !(all_clients_done() && converged())) {
     int done = 0;

@@ -46,7 +46,7 @@ struct Options {
   double spike = 0.0;  // share of messages delayed by 100-1000 ms
   bool partitions = false;
   bool crashes = false;
-  double campaign_per_s = 0.0;
+  double campaign_per_s = 0.0;  // forced elections per simulated second (dueling proposers)
   bool sticky_leader = true;
   paxos::TimeMs crash_gap_max_ms = 1500;  // next crash within this after the previous
   paxos::TimeMs restart_max_ms = 1500;    // a crashed node restarts within this
@@ -57,8 +57,15 @@ struct Options {
   paxos::Instance snapshot_every = 40;  // instances between snapshots
   uint64_t wal_segment_bytes = 4096;
   bool wal_preallocate = true;
-  double read_flip_rate = 0.0;  // share of disk reads with one flipped bit  // forced elections per
-                                // simulated second (dueling proposers)
+  double read_flip_rate = 0.0;  // share of disk reads with one flipped bit
+  size_t batch_commands_max = 256;
+  // Scripted faults (off by default): one node down from `outage_from_ms`
+  // until the heal; one node's disk full (ENOSPC) during a window.
+  int outage_node = -1;
+  paxos::TimeMs outage_from_ms = 0;
+  int disk_full_node = -1;
+  paxos::TimeMs disk_full_from_ms = 0;
+  paxos::TimeMs disk_full_until_ms = 0;
   paxos::Mutation mutation = paxos::Mutation::kNone;
   bool verbose = false;
 };
@@ -78,6 +85,12 @@ struct Outcome {
   uint64_t partitions = 0;
   uint64_t elections = 0;
   uint64_t campaigns = 0;
+  uint64_t snapshots_installed = 0;  // by the incarnations alive at the end
+  uint64_t write_failures = 0;       // likewise
+  uint64_t max_disk_bytes = 0;       // largest data directory seen on any node
+  uint64_t max_log_disk_bytes = 0;   // largest WAL (segments only) seen on any node
+  uint64_t log_bytes_written = 0;    // by the incarnations alive at the end
+  uint64_t acks_while_disk_failed = 0;
   std::string faults;  // the fault mix this run drew
 };
 

@@ -1,0 +1,126 @@
+// Snapshot files and the data directory's identity, over the simulated disk.
+#include "storage/snapshot_store.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/sim_fs.h"
+#include "storage/node_storage.h"
+
+namespace paxlock::storage {
+namespace {
+
+const std::string kDir = "/data/snap";
+
+Snapshot snap(paxos::Instance next, const std::string& data) {
+  return Snapshot{next, std::make_shared<const std::string>(data)};
+}
+
+TEST(SnapshotStore, NewestSnapshotIsLoadedAndOlderOnesDeleted) {
+  sim::SimFs fs(1);
+  SnapshotStore store(fs, kDir);
+  auto none = store.load();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store.save(snap(10, "state at 10")).ok());
+  ASSERT_TRUE(store.save(snap(25, "state at 25")).ok());
+  auto got = store.load();
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->next, 25u);
+  EXPECT_EQ(*(*got)->data, "state at 25");
+  EXPECT_EQ(fs.list(kDir)->size(), 1u);
+}
+
+TEST(SnapshotStore, CorruptNewestSnapshotRefusesToLoadNamingTheFile) {
+  sim::SimFs fs(2);
+  SnapshotStore store(fs, kDir);
+  ASSERT_TRUE(store.save(snap(7, std::string(300, 's'))).ok());
+  const std::string path = kDir + "/" + fs.list(kDir)->at(0);
+  fs.corrupt(path, 100, 0x01);
+  auto got = store.load();
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find(path), std::string::npos) << got.status().message();
+}
+
+TEST(SnapshotStore, CrashAtAnyStepOfASaveLeavesTheOldOrTheNewSnapshot) {
+  // The steps of write_file_atomic, cut after `steps` of them by a crash.
+  const std::string tmp = kDir + "/snap-000000000000000a.snap.tmp";
+  const std::string final_name = kDir + "/snap-000000000000000a.snap";
+  for (int steps = 0; steps <= 4; ++steps) {
+    for (uint64_t seed = 1; seed <= 50; ++seed) {
+      sim::SimFs fs(seed);
+      paxos::Rng rng(seed);
+      SnapshotStore store(fs, kDir);
+      ASSERT_TRUE(store.save(snap(5, "old")).ok());
+      auto f = fs.open(tmp, OpenMode::kCreate);
+      (*f)->pwrite(0, SnapshotStore::encode_header(10, "new") + "new");
+      if (steps >= 1) (*f)->datasync();
+      f->reset();
+      if (steps >= 2) fs.rename(tmp, final_name);
+      if (steps >= 3) fs.sync_dir(kDir);
+      fs.crash(rng);
+      auto got = store.load();
+      ASSERT_TRUE(got.ok()) << "steps " << steps << " seed " << seed << ": "
+                            << got.status().message();
+      ASSERT_TRUE(got->has_value());
+      const bool old_one = (*got)->next == 5 && *(*got)->data == "old";
+      const bool new_one = (*got)->next == 10 && *(*got)->data == "new";
+      EXPECT_TRUE(old_one || new_one) << "steps " << steps << " seed " << seed;
+      if (steps >= 3) {
+        EXPECT_TRUE(new_one) << "a synced rename is durable";
+      }
+      const auto names = fs.list(kDir);
+      for (const std::string& name : *names) {
+        EXPECT_EQ(name.find(".tmp"), std::string::npos) << "leftover " << name;
+      }
+    }
+  }
+}
+
+TEST(NodeStorage, DataDirectoryOfAnotherNodeOrClusterIsRefused) {
+  sim::SimFs fs(3);
+  Loaded loaded;
+  ASSERT_TRUE(NodeStorage::open(fs, "/data", "alpha", 1, WalOptions{}, &loaded).ok());
+  auto other_node = NodeStorage::open(fs, "/data", "alpha", 2, WalOptions{}, &loaded);
+  ASSERT_FALSE(other_node.ok());
+  EXPECT_NE(other_node.status().message().find("belongs to cluster 'alpha' node 1"),
+            std::string::npos)
+      << other_node.status().message();
+  auto other_cluster = NodeStorage::open(fs, "/data", "beta", 1, WalOptions{}, &loaded);
+  ASSERT_FALSE(other_cluster.ok());
+  EXPECT_NE(other_cluster.status().message().find("not cluster 'beta' node 1"), std::string::npos);
+}
+
+TEST(NodeStorage, SnapshotDropsTheLogItCoversAndRestartResumesAboveIt) {
+  sim::SimFs fs(4);
+  WalOptions opt{2048, true};
+  {
+    Loaded loaded;
+    auto st = NodeStorage::open(fs, "/data", "c", 1, opt, &loaded);
+    ASSERT_TRUE(st.ok());
+    for (paxos::Instance i = 1; i <= 100; ++i) {
+      WriteBatch w;
+      auto b = std::make_shared<paxos::Batch>();
+      b->commands.push_back(paxos::Command{paxos::CommandId{1, i}, std::string(50, 'p')});
+      w.entries.push_back(paxos::Entry{i, paxos::Ballot{1, 1}, b, true});
+      w.commit = i + 1;
+      ASSERT_TRUE((*st)->append(w).ok());
+      ASSERT_TRUE((*st)->sync().ok());
+    }
+    const uint64_t before = (*st)->disk_bytes();
+    ASSERT_TRUE((*st)->save_snapshot(snap(90, "sm@90")).ok());
+    EXPECT_LT((*st)->disk_bytes(), before / 2);
+  }
+  Loaded loaded;
+  auto st = NodeStorage::open(fs, "/data", "c", 1, opt, &loaded);
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(loaded.snapshot.has_value());
+  EXPECT_EQ(loaded.log.log_start, 90u);
+  EXPECT_EQ(*loaded.snapshot->data, "sm@90");
+  for (const paxos::Entry& e : loaded.log.entries)
+    EXPECT_GE(e.instance, 90u);
+  EXPECT_EQ(loaded.log.commit, 101u);
+}
+
+}  // namespace
+}  // namespace paxlock::storage
