@@ -34,7 +34,7 @@ struct Config {
   TimeMs election_timeout_ms = 300;  // followers wait [T, 2T) without a leader
   TimeMs resend_ms = 100;            // unanswered prepare/accept/learn resent after this
   TimeMs command_retry_ms = 400;     // a pending command not chosen by then is re-sent
-  TimeMs idle_tick_ms = 500;         // leader proposes a time tick when idle this long
+  TimeMs idle_tick_ms = 200;         // leader proposes a time tick when idle this long
 
   size_t pipeline_window = 64;         // instances in flight beyond the first unchosen
   size_t batch_commands_max = 256;     // commands in one instance's value

@@ -163,9 +163,10 @@ void Node::send(Message msg, bool after_sync) {
   }
 }
 
-void Node::tick(TimeMs now) {
+void Node::tick(TimeMs now, TimeMs wall_ms) {
   PAXLOCK_CHECK(now >= now_);
   now_ = now;
+  if (wall_ms >= 0) wall_ms_ = wall_ms;
   switch (role_) {
     case Role::kFollower:
       if (now_ >= election_deadline_) start_election();

@@ -103,7 +103,10 @@ class Node {
   // Loads durable state after a restart. Call once, before anything else.
   void restore(const Restored& state, TimeMs now);
 
-  void tick(TimeMs now);
+  // `now` is monotonic (timers); `wall_ms`, if given, is the wall clock the
+  // leader stamps its batches with (the lock machine's leases need clocks
+  // that agree across nodes). Without it, batches carry `now`.
+  void tick(TimeMs now, TimeMs wall_ms = -1);
   void step(const Message& msg);
   ProposeStatus propose(Command cmd);
   // The client gave up on a command: stop re-sending it (it may still be chosen).
@@ -219,6 +222,7 @@ class Node {
   Config config_;
   Rng rng_;
   TimeMs now_ = 0;
+  TimeMs wall_ms_ = -1;
   NodeStats stats_;
 
   // Acceptor.

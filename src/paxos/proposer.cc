@@ -118,7 +118,7 @@ void Node::propose_at(Instance i, Value value) {
 void Node::fill_batches() {
   while (!queue_.empty() && next_instance_ < first_unchosen_ + config_.pipeline_window) {
     auto batch = std::make_shared<Batch>();
-    batch->timestamp_ms = now_;
+    batch->timestamp_ms = wall_ms_ >= 0 ? wall_ms_ : now_;
     size_t bytes = 0;
     while (!queue_.empty() && batch->commands.size() < config_.batch_commands_max) {
       Command& c = queue_.front();
@@ -142,7 +142,7 @@ void Node::fill_batches() {
   if (inflight_.empty() && queue_.empty() && now_ - last_proposal_ms_ >= config_.idle_tick_ms &&
       next_instance_ < first_unchosen_ + config_.pipeline_window) {
     auto tick = std::make_shared<Batch>();
-    tick->timestamp_ms = now_;
+    tick->timestamp_ms = wall_ms_ >= 0 ? wall_ms_ : now_;
     propose_at(next_instance_++, std::move(tick));
   }
 }

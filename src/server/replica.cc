@@ -10,7 +10,10 @@ Replica::Replica(const paxos::Config& config, const ReplicaOptions& options,
       options_(options),
       store_(store),
       transport_(transport),
-      state_machine_(state_machine) {}
+      state_machine_(state_machine) {
+  state_machine_.set_reply_filter(
+      [this](const paxos::CommandId& id) { return waiting_.count(id) > 0; });
+}
 
 Status Replica::start(paxos::TimeMs now) {
   now_ = now;
@@ -30,9 +33,9 @@ Status Replica::start(paxos::TimeMs now) {
   return {};
 }
 
-void Replica::tick(paxos::TimeMs now) {
+void Replica::tick(paxos::TimeMs now, paxos::TimeMs wall_ms) {
   now_ = now;
-  node_.tick(now);
+  node_.tick(now, wall_ms);
   check_fetch_timeout();
   if (!disk_ok_ && !write_in_flight_ && now_ >= retry_write_at_) start_write();
   pump();

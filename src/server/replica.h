@@ -70,7 +70,8 @@ class Replica {
   // first; an error (corruption, wrong data directory) means do not serve.
   Status start(paxos::TimeMs now);
 
-  void tick(paxos::TimeMs now);
+  // `now` monotonic; `wall_ms` the wall clock for batch timestamps (-1: use now).
+  void tick(paxos::TimeMs now, paxos::TimeMs wall_ms = -1);
   void receive(const paxos::Message& msg);
   // Takes a client command; `reply` runs once it is applied here. Returns
   // false (and never calls `reply`) if the replica is too busy.

@@ -1,6 +1,7 @@
 // The replicated state machine the driver applies chosen commands to.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,10 @@ class StateMachine {
   virtual bool validate(std::string_view data) const = 0;
   // Replaces the state with a validated snapshot; false leaves it unchanged.
   virtual bool restore(std::string_view data) = 0;
+
+  // Tells the machine which commands a client waits for on this replica, so
+  // that it may skip computing answers nobody will read (e.g. reads).
+  virtual void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) { (void)wants; }
 };
 
 }  // namespace paxlock::server

@@ -1,0 +1,193 @@
+// Owners, the wait-for graph and deadlock detection, and expiry of sessions,
+// waits, retry intents and clients.
+#include <algorithm>
+#include <deque>
+#include <map>
+
+#include "common/check.h"
+#include "lock/lock_machine.h"
+
+namespace paxlock::lock {
+
+// Returns the owner's id with one more reference, which the caller keeps
+// (as a holder, waiter, retry intent or session) or gives back with unref().
+LockMachine::OwnerId LockMachine::intern(const std::string& name) {
+  auto it = owner_ids_.find(name);
+  OwnerId id;
+  if (it != owner_ids_.end()) {
+    id = it->second;
+  } else {
+    if (!free_owners_.empty()) {
+      id = free_owners_.back();
+      free_owners_.pop_back();
+    } else {
+      id = static_cast<OwnerId>(owners_.size());
+      owners_.emplace_back();
+    }
+    owners_[id].name = name;
+    owner_ids_.emplace(name, id);
+  }
+  ++owners_[id].refs;
+  return id;
+}
+
+void LockMachine::unref(OwnerId id) {
+  Owner& o = owners_[id];
+  PAXLOCK_CHECK(o.refs > 0);
+  if (--o.refs > 0) return;
+  PAXLOCK_CHECK(o.waiting_on.empty());
+  PAXLOCK_CHECK(o.retrying.empty());
+  owner_ids_.erase(o.name);
+  o = Owner{};
+  free_owners_.push_back(id);
+}
+
+// Would `requester` waiting for `lock_name` close a cycle of owners each
+// waiting for a lock the next one holds? Breadth-first from the holder, edges
+// in sorted lock-name order, so every replica finds the same (shortest) cycle.
+bool LockMachine::find_cycle(OwnerId requester, const std::string& lock_name,
+                             std::vector<WaitEdge>& cycle) {
+  const OwnerId start = locks_.at(lock_name).holder;
+  struct Step {
+    OwnerId from;
+    const std::string* lock;
+  };
+  std::map<OwnerId, Step> parent;  // how BFS reached each owner
+  std::deque<OwnerId> frontier{start};
+  parent.emplace(start, Step{requester, &lock_name});
+  size_t visited = 0;
+  auto edges = [&](OwnerId x, auto&& visit) {
+    // Queued waits and unexpired retry intents, merged in name order.
+    std::vector<const std::string*> names;
+    for (const std::string& n : owners_[x].waiting_on)
+      names.push_back(&n);
+    for (const auto& [n, until] : owners_[x].retrying) {
+      if (until > now_ && !owners_[x].waiting_on.count(n)) names.push_back(&n);
+    }
+    std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
+    for (const std::string* n : names) {
+      auto it = locks_.find(*n);
+      if (it != locks_.end() && it->second.holder != x) {
+        if (visit(it->second.holder, n)) return true;
+      }
+    }
+    return false;
+  };
+  while (!frontier.empty() && visited++ < options_.deadlock_search_max) {
+    const OwnerId x = frontier.front();
+    frontier.pop_front();
+    bool found = edges(x, [&](OwnerId y, const std::string* via) {
+      if (y == requester) {
+        // Rebuild requester -> ... -> x -> requester.
+        std::vector<WaitEdge> back{{owners_[x].name, *via, owners_[requester].name}};
+        for (OwnerId cur = x; cur != requester;) {
+          const Step& s = parent.at(cur);
+          back.push_back({owners_[s.from].name, *s.lock, owners_[cur].name});
+          cur = s.from;
+        }
+        cycle.assign(back.rbegin(), back.rend());
+        return true;
+      }
+      if (parent.emplace(y, Step{x, via}).second) frontier.push_back(y);
+      return false;
+    });
+    if (found) return true;
+  }
+  return false;
+}
+
+void LockMachine::remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index) {
+  const Waiting w = q[index];
+  wait_deadlines_.erase({w.deadline, name, w.cmd});
+  q.erase(q.begin() + static_cast<std::ptrdiff_t>(index));
+  const bool still_waiting =
+      std::any_of(q.begin(), q.end(), [&](const Waiting& x) { return x.owner == w.owner; });
+  if (!still_waiting) owners_[w.owner].waiting_on.erase(name);
+  unref(w.owner);
+}
+
+void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) {
+  (void)replies;  // answers go through answer(), into replies_
+  auto it = sessions_.find(id);
+  PAXLOCK_CHECK(it != sessions_.end());
+  const OwnerId owner = it->second.owner;
+  session_expiry_.erase({it->second.expires, id});
+  // First the session's queued waits (so that none of its locks is handed to
+  // the session that is ending), then its locks, in name order.
+  const std::set<std::string> waits = owners_[owner].waiting_on;
+  for (const std::string& name : waits) {
+    auto l = locks_.find(name);
+    if (l == locks_.end() || !l->second.waiters) continue;
+    std::deque<Waiting>& q = *l->second.waiters;
+    for (size_t i = 0; i < q.size();) {
+      if (q[i].session != id) {
+        ++i;
+        continue;
+      }
+      const paxos::CommandId cmd = q[i].cmd;
+      remove_waiter(name, q, i);
+      Result r;
+      r.code = Code::kSessionExpired;
+      r.applied_at = instance_;
+      answer(cmd, std::move(r));
+    }
+    if (q.empty()) l->second.waiters.reset();
+  }
+  const std::set<std::string> held = it->second.locks;
+  for (const std::string& name : held) {
+    auto l = locks_.find(name);
+    if (l != locks_.end() && l->second.session == id) release(l);
+  }
+  sessions_.erase(id);
+  unref(owner);
+}
+
+void LockMachine::expire(std::vector<server::Reply>& replies) {
+  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now_) {
+    end_session(session_expiry_.begin()->second, replies);
+  }
+  while (!wait_deadlines_.empty() && std::get<0>(*wait_deadlines_.begin()) <= now_) {
+    const auto [deadline, name, cmd] = *wait_deadlines_.begin();
+    auto l = locks_.find(name);
+    PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
+    std::deque<Waiting>& q = *l->second.waiters;
+    auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == cmd; });
+    PAXLOCK_CHECK(w != q.end());
+    remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
+    if (q.empty()) l->second.waiters.reset();
+    Result r;
+    r.code = Code::kTimeout;
+    r.holder = owners_[l->second.holder].name;
+    r.applied_at = instance_;
+    answer(cmd, std::move(r));
+  }
+  while (!retry_expiry_.empty() && std::get<0>(*retry_expiry_.begin()) <= now_) {
+    const auto [until, owner, name] = *retry_expiry_.begin();
+    retry_expiry_.erase(retry_expiry_.begin());
+    auto it = owners_[owner].retrying.find(name);
+    if (it != owners_[owner].retrying.end() && it->second == until) {
+      owners_[owner].retrying.erase(it);
+      unref(owner);
+    }
+  }
+  while (!client_expiry_.empty() && client_expiry_.begin()->first <= now_) {
+    const uint64_t id = client_expiry_.begin()->second;
+    client_expiry_.erase(client_expiry_.begin());
+    Client& c = clients_.at(id);
+    const bool pending = std::any_of(c.replies.begin(), c.replies.end(),
+                                     [](const auto& r) { return r.second.pending; });
+    if (pending) {
+      touch_client(id, c);  // a blocking wait still owes it an answer
+    } else {
+      clients_.erase(id);
+    }
+  }
+}
+
+void LockMachine::touch_client(uint64_t id, Client& c) {
+  if (c.expires != 0) client_expiry_.erase({c.expires, id});
+  c.expires = now_ + options_.client_ttl_ms;
+  client_expiry_.emplace(c.expires, id);
+}
+
+}  // namespace paxlock::lock

@@ -1,0 +1,373 @@
+// The lock machine's operations: apply, exactly-once bookkeeping, and each
+// request type. Owners, waits, deadlocks and expiry are in lock_graph.cc;
+// snapshots in lock_snapshot.cc.
+#include "lock/lock_machine.h"
+
+#include <algorithm>
+
+#include "common/check.h"
+
+namespace paxlock::lock {
+
+LockMachine::LockMachine(MachineOptions options) : options_(options) {
+  owners_.emplace_back();
+}
+
+void LockMachine::apply(paxos::Instance instance, const paxos::Batch& batch,
+                        std::vector<server::Reply>& replies) {
+  PAXLOCK_CHECK(instance > instance_);
+  instance_ = instance;
+  replies_ = &replies;
+  // The machine's clock only moves forward, and only with the log.
+  if (batch.timestamp_ms > now_) now_ = batch.timestamp_ms;
+  expire(replies);
+  for (const paxos::Command& cmd : batch.commands)
+    apply_command(instance, cmd, replies);
+  replies_ = nullptr;
+}
+
+void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& cmd,
+                                std::vector<server::Reply>& replies) {
+  Command c;
+  Result r;
+  r.applied_at = instance;
+  if (!decode(cmd.payload, c)) {
+    r.code = Code::kInvalid;
+    replies.push_back({cmd.id, encode(r)});
+    return;
+  }
+  if (is_read_only(c.op)) {
+    // Reads change nothing and need no exactly-once record: only a replica
+    // with a client waiting for the answer computes it.
+    if (wants_reply_ && !wants_reply_(cmd.id)) return;
+    do_read(c, r);
+    replies.push_back({cmd.id, encode(r)});
+    return;
+  }
+  Client& client = clients_[cmd.id.client];
+  touch_client(cmd.id.client, client);
+  if (c.first_outstanding > client.first_outstanding) {
+    client.first_outstanding = c.first_outstanding;
+    auto end = client.replies.lower_bound(client.first_outstanding);
+    for (auto it = client.replies.begin(); it != end;) {
+      it = it->second.pending ? std::next(it) : client.replies.erase(it);
+    }
+  }
+  if (cmd.id.seq < client.first_outstanding) {
+    r.code = Code::kDuplicateIgnored;  // the client stopped waiting for it long ago
+    replies.push_back({cmd.id, encode(r)});
+    return;
+  }
+  auto cached = client.replies.find(cmd.id.seq);
+  if (cached != client.replies.end()) {
+    // A retry: the original answer, and no change. A blocking wait still
+    // queued is answered when it resolves.
+    if (!cached->second.pending) replies.push_back({cmd.id, cached->second.reply});
+    return;
+  }
+  const bool deferred = execute(c, cmd.id, r);
+  Cached& slot = client.replies[cmd.id.seq];
+  if (deferred) {
+    slot.pending = true;
+  } else {
+    slot.reply = encode(r);
+    replies.push_back({cmd.id, slot.reply});
+  }
+  // Bound the window: forget the oldest answers beyond the limit.
+  while (client.replies.size() > options_.client_replies_max) {
+    auto oldest = client.replies.begin();
+    if (oldest->second.pending) break;
+    client.first_outstanding = std::max(client.first_outstanding, oldest->first + 1);
+    client.replies.erase(oldest);
+  }
+}
+
+// Returns true if the answer is deferred (the owner was queued).
+bool LockMachine::execute(const Command& c, const paxos::CommandId& id, Result& r) {
+  switch (c.op) {
+    case Op::kLock:
+      return do_lock(c, id, r);
+    case Op::kUnlock:
+      do_unlock(c, r);
+      return false;
+    case Op::kOpenSession:
+      do_open_session(c, r);
+      return false;
+    case Op::kKeepAlive:
+      do_keep_alive(c, r);
+      return false;
+    case Op::kCloseSession:
+      do_close_session(c, r);
+      return false;
+    case Op::kCheck:
+    case Op::kStatus:
+    case Op::kList:
+      break;
+  }
+  PAXLOCK_CHECK_MSG(false, "read-only op reached execute");
+  return false;
+}
+
+namespace {
+
+bool bad_name(const std::string& s, size_t max) {
+  return s.empty() || s.size() > max;
+}
+
+}  // namespace
+
+bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& r) {
+  if (bad_name(c.name, kNameBytesMax) || bad_name(c.owner, kOwnerBytesMax) || c.wait_ms < 0 ||
+      c.wait_ms > kWaitMaxMs) {
+    r.code = Code::kInvalid;
+    return false;
+  }
+  if (c.session != 0) {
+    auto s = sessions_.find(c.session);
+    if (s == sessions_.end()) {
+      r.code = Code::kSessionExpired;
+      return false;
+    }
+    if (owners_[s->second.owner].name != c.owner) {
+      r.code = Code::kInvalid;  // a session belongs to one owner
+      return false;
+    }
+  }
+  const OwnerId owner = intern(c.owner);
+  auto retry = owners_[owner].retrying.find(c.name);
+  if (retry != owners_[owner].retrying.end()) {  // this attempt replaces the retry intent
+    retry_expiry_.erase({retry->second, owner, c.name});
+    owners_[owner].retrying.erase(retry);
+    unref(owner);
+  }
+  auto it = locks_.find(c.name);
+  if (it == locks_.end()) {
+    it = locks_.emplace(c.name, Lock{}).first;
+    grant(c.name, owner, c.session, it->second);
+    r.token = it->second.token;
+    r.holder = c.owner;
+    r.session = c.session;
+    unref(owner);
+    return false;
+  }
+  Lock& lock = it->second;
+  if (lock.holder == owner) {
+    // Idempotent: the holder asking again gets the same token.
+    r.token = lock.token;
+    r.holder = c.owner;
+    r.session = lock.session;
+    unref(owner);
+    return false;
+  }
+  r.holder = owners_[lock.holder].name;
+  r.token = 0;
+  if (c.wait_ms > 0 || c.will_retry) {
+    if (find_cycle(owner, c.name, r.cycle)) {
+      r.code = Code::kDeadlock;  // refused, not queued: the requester that closes a cycle
+      unref(owner);
+      return false;
+    }
+  }
+  if (c.wait_ms > 0) {
+    if (lock.waiters && lock.waiters->size() >= kWaitersPerLockMax) {
+      r.code = Code::kTooManyWaiters;
+      unref(owner);
+      return false;
+    }
+    if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
+    const paxos::TimeMs deadline = now_ + c.wait_ms;
+    lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
+    owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
+    wait_deadlines_.emplace(deadline, c.name, id);
+    return true;
+  }
+  r.code = Code::kHeld;
+  if (c.will_retry) {
+    auto [at, fresh] = owners_[owner].retrying.emplace(c.name, now_ + options_.retry_edge_ms);
+    if (fresh) {
+      retry_expiry_.emplace(at->second, owner, c.name);
+      return false;  // keeps the ref
+    }
+  }
+  unref(owner);
+  return false;
+}
+
+void LockMachine::grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock) {
+  lock.holder = owner;
+  lock.token = ++next_token_;  // strictly increasing across all grants of all locks
+  lock.session = session;
+  lock.since = now_;
+  ++owners_[owner].refs;
+  if (session != 0) sessions_.at(session).locks.insert(name);
+}
+
+void LockMachine::do_unlock(const Command& c, Result& r) {
+  if (bad_name(c.name, kNameBytesMax) || bad_name(c.owner, kOwnerBytesMax)) {
+    r.code = Code::kInvalid;
+    return;
+  }
+  auto it = locks_.find(c.name);
+  if (it == locks_.end()) {
+    r.code = Code::kNotHeld;
+    return;
+  }
+  const std::string& holder = owners_[it->second.holder].name;
+  if (holder != c.owner) {
+    r.code = Code::kNotOwner;
+    r.holder = holder;
+    return;
+  }
+  if (c.token != 0 && c.token != it->second.token) {
+    r.code = Code::kStaleToken;
+    r.token = it->second.token;
+    return;
+  }
+  r.token = it->second.token;
+  release(it);
+}
+
+void LockMachine::release(std::unordered_map<std::string, Lock>::iterator it) {
+  Lock& lock = it->second;
+  if (lock.session != 0) {
+    auto s = sessions_.find(lock.session);
+    if (s != sessions_.end()) s->second.locks.erase(it->first);
+  }
+  unref(lock.holder);
+  // FIFO: the lock goes to the first waiter still queued.
+  if (lock.waiters && !lock.waiters->empty()) {
+    const Waiting w = lock.waiters->front();
+    ++owners_[w.owner].refs;  // keeps the owner while its waiter entry goes
+    remove_waiter(it->first, *lock.waiters, 0);
+    if (lock.waiters->empty()) lock.waiters.reset();
+    grant(it->first, w.owner, w.session, lock);
+    unref(w.owner);
+    Result r;
+    r.token = lock.token;
+    r.holder = owners_[w.owner].name;
+    r.session = w.session;
+    r.applied_at = instance_;
+    answer(w.cmd, std::move(r));
+    return;
+  }
+  locks_.erase(it);
+}
+
+void LockMachine::answer(const paxos::CommandId& id, Result r) {
+  std::string reply = encode(r);
+  auto c = clients_.find(id.client);
+  if (c != clients_.end()) {
+    auto slot = c->second.replies.find(id.seq);
+    if (slot != c->second.replies.end()) {
+      slot->second.pending = false;
+      slot->second.reply = reply;
+    }
+  }
+  if (replies_) replies_->push_back({id, std::move(reply)});
+}
+
+LockInfo LockMachine::info(const std::string& name, const Lock& lock) const {
+  LockInfo l;
+  l.name = name;
+  l.holder = owners_[lock.holder].name;
+  l.token = lock.token;
+  l.session = lock.session;
+  l.since_ms = lock.since;
+  if (lock.waiters) {
+    for (const Waiting& w : *lock.waiters) {
+      l.waiters.push_back(Waiter{owners_[w.owner].name, w.session, w.deadline});
+    }
+  }
+  return l;
+}
+
+void LockMachine::do_read(const Command& c, Result& r) const {
+  switch (c.op) {
+    case Op::kCheck: {
+      auto it = locks_.find(c.name);
+      r.current = it != locks_.end() && c.token != 0 && it->second.token == c.token;
+      r.token = it == locks_.end() ? 0 : it->second.token;
+      if (it != locks_.end()) r.holder = owners_[it->second.holder].name;
+      r.code = r.current ? Code::kOk : Code::kStaleToken;
+      return;
+    }
+    case Op::kStatus: {
+      auto it = locks_.find(c.name);
+      if (it == locks_.end()) {
+        r.code = Code::kNotHeld;
+        return;
+      }
+      r.holder = owners_[it->second.holder].name;
+      r.token = it->second.token;
+      r.session = it->second.session;
+      r.locks.push_back(info(it->first, it->second));
+      return;
+    }
+    case Op::kList: {
+      // Held locks in name order after `name`. The table is hashed for speed,
+      // so a page costs a scan of it (bounded by the number of locks held).
+      const uint32_t limit = std::clamp<uint32_t>(c.limit, 1, kListLimitMax);
+      std::vector<const std::pair<const std::string, Lock>*> page;
+      auto by_name = [](auto* a, auto* b) { return a->first < b->first; };
+      for (const auto& entry : locks_) {
+        if (entry.first <= c.name) continue;
+        if (page.size() < limit) {
+          page.push_back(&entry);
+          std::push_heap(page.begin(), page.end(), by_name);
+        } else if (entry.first < page.front()->first) {
+          std::pop_heap(page.begin(), page.end(), by_name);
+          page.back() = &entry;
+          std::push_heap(page.begin(), page.end(), by_name);
+        }
+      }
+      std::sort_heap(page.begin(), page.end(), by_name);
+      for (const auto* e : page)
+        r.locks.push_back(info(e->first, e->second));
+      if (page.size() == limit) r.next = page.back()->first;
+      return;
+    }
+    default:
+      PAXLOCK_CHECK_MSG(false, "not a read");
+  }
+}
+
+void LockMachine::do_open_session(const Command& c, Result& r) {
+  if (bad_name(c.owner, kOwnerBytesMax) || c.ttl_ms < kSessionTtlMinMs ||
+      c.ttl_ms > kSessionTtlMaxMs) {
+    r.code = Code::kInvalid;
+    return;
+  }
+  const uint64_t id = ++next_session_;
+  Session& s = sessions_[id];
+  s.owner = intern(c.owner);
+  s.ttl = c.ttl_ms;
+  s.expires = now_ + c.ttl_ms;
+  session_expiry_.emplace(s.expires, id);
+  r.session = id;
+  r.ttl_ms = c.ttl_ms;
+}
+
+void LockMachine::do_keep_alive(const Command& c, Result& r) {
+  auto it = sessions_.find(c.session);
+  if (it == sessions_.end()) {
+    r.code = Code::kSessionExpired;
+    return;
+  }
+  Session& s = it->second;
+  session_expiry_.erase({s.expires, it->first});
+  s.expires = now_ + s.ttl;
+  session_expiry_.emplace(s.expires, it->first);
+  r.session = it->first;
+  r.ttl_ms = s.ttl;
+}
+
+void LockMachine::do_close_session(const Command& c, Result& r) {
+  if (sessions_.find(c.session) == sessions_.end()) {
+    r.code = Code::kSessionExpired;
+    return;
+  }
+  end_session(c.session, *replies_);
+  r.session = c.session;
+}
+
+}  // namespace paxlock::lock

@@ -1,0 +1,145 @@
+// The lock service's replicated state machine. Deterministic: the same chosen
+// log gives the same state, byte for byte, on every replica. Every iteration
+// whose order can change a result (releasing a session's locks, searching the
+// wait-for graph) runs in a canonical order (sorted names, FIFO queues), never
+// in a hash container's order, so that a replica restored from a snapshot
+// answers exactly like one that applied the whole log.
+//
+// Time comes only from the chosen values: each batch carries its proposing
+// leader's clock, and the machine's clock is the largest timestamp seen so far
+// (docs/LOCKS.md: leases, and the margin a client must keep).
+//
+// Semantics, reply codes and limits: docs/LOCKS.md.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "lock/command.h"
+#include "server/state_machine.h"
+
+namespace paxlock::lock {
+
+struct MachineOptions {
+  // A client's exactly-once record lives this long after its last command.
+  paxos::TimeMs client_ttl_ms = 5 * 60 * 1000;
+  // Cached replies per client beyond its first outstanding sequence number.
+  size_t client_replies_max = 1024;
+  // A failed try-lock that says it will retry counts as waiting this long.
+  paxos::TimeMs retry_edge_ms = 2000;
+  // Deadlock search visits at most this many owners.
+  size_t deadlock_search_max = 10000;
+};
+
+class LockMachine : public server::StateMachine {
+ public:
+  explicit LockMachine(MachineOptions options = {});
+
+  void apply(paxos::Instance instance, const paxos::Batch& batch,
+             std::vector<server::Reply>& replies) override;
+  std::string snapshot() const override;
+  bool validate(std::string_view data) const override;
+  bool restore(std::string_view data) override;
+  void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) override {
+    wants_reply_ = std::move(wants);
+  }
+
+  size_t locks_held() const { return locks_.size(); }
+  size_t sessions() const { return sessions_.size(); }
+  size_t clients() const { return clients_.size(); }
+  size_t waiters() const { return wait_deadlines_.size(); }
+  paxos::TimeMs now() const { return now_; }
+  uint64_t last_token() const { return next_token_; }
+
+ private:
+  using OwnerId = uint32_t;
+  struct Owner {
+    std::string name;
+    uint32_t refs = 0;                              // locks held, waits, retry edges, sessions
+    std::set<std::string> waiting_on;               // locks it is queued for
+    std::map<std::string, paxos::TimeMs> retrying;  // failed try-locks it will retry
+  };
+  struct Waiting {
+    OwnerId owner;
+    uint64_t session;
+    paxos::CommandId cmd;
+    paxos::TimeMs deadline;
+  };
+  struct Lock {
+    OwnerId holder = 0;
+    uint64_t token = 0;
+    uint64_t session = 0;
+    paxos::TimeMs since = 0;
+    std::unique_ptr<std::deque<Waiting>> waiters;  // null when nobody waits
+  };
+  struct Session {
+    OwnerId owner = 0;
+    paxos::TimeMs ttl = 0;
+    paxos::TimeMs expires = 0;
+    std::set<std::string> locks;  // held under this session
+  };
+  struct Cached {
+    std::string reply;
+    bool pending = false;  // a blocking wait not answered yet
+  };
+  struct Client {
+    paxos::TimeMs expires = 0;
+    uint64_t first_outstanding = 0;
+    std::map<uint64_t, Cached> replies;
+  };
+
+  // lock_machine.cc: the operations.
+  void apply_command(paxos::Instance instance, const paxos::Command& cmd,
+                     std::vector<server::Reply>& replies);
+  bool execute(const Command& c, const paxos::CommandId& id, Result& r);
+  bool do_lock(const Command& c, const paxos::CommandId& id, Result& r);
+  void do_unlock(const Command& c, Result& r);
+  void do_read(const Command& c, Result& r) const;
+  void do_open_session(const Command& c, Result& r);
+  void do_keep_alive(const Command& c, Result& r);
+  void do_close_session(const Command& c, Result& r);
+  void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
+  void release(std::unordered_map<std::string, Lock>::iterator it);
+  void answer(const paxos::CommandId& id, Result r);
+  LockInfo info(const std::string& name, const Lock& lock) const;
+
+  // lock_graph.cc: owners, waits, deadlock detection, expiry.
+  OwnerId intern(const std::string& name);
+  void unref(OwnerId id);
+  bool find_cycle(OwnerId requester, const std::string& lock_name, std::vector<WaitEdge>& cycle);
+  void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
+  void end_session(uint64_t id, std::vector<server::Reply>& replies);
+  void expire(std::vector<server::Reply>& replies);
+  void touch_client(uint64_t id, Client& c);
+
+  MachineOptions options_;
+  paxos::TimeMs now_ = 0;
+  paxos::Instance instance_ = 0;  // being applied
+  uint64_t next_token_ = 0;
+  uint64_t next_session_ = 0;
+
+  std::unordered_map<std::string, Lock> locks_;
+  std::vector<Owner> owners_;  // index 0 unused
+  std::vector<OwnerId> free_owners_;
+  std::unordered_map<std::string, OwnerId> owner_ids_;
+  std::unordered_map<uint64_t, Session> sessions_;
+  std::unordered_map<uint64_t, Client> clients_;
+
+  // Deadlines, in canonical order.
+  std::set<std::pair<paxos::TimeMs, uint64_t>> session_expiry_;
+  std::set<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> wait_deadlines_;
+  std::set<std::tuple<paxos::TimeMs, OwnerId, std::string>> retry_expiry_;
+  std::set<std::pair<paxos::TimeMs, uint64_t>> client_expiry_;
+
+  std::function<bool(const paxos::CommandId&)> wants_reply_;
+  std::vector<server::Reply>* replies_ = nullptr;  // during apply: deferred answers go here
+};
+
+}  // namespace paxlock::lock

@@ -1,0 +1,153 @@
+// Snapshots of the lock machine (proto/lock.proto), in canonical order so that
+// equal states give equal bytes, and their validation and restore.
+#include <algorithm>
+
+#include "lock.pb.h"
+#include "lock/lock_machine.h"
+
+namespace paxlock::lock {
+namespace {
+
+template <class Map>
+std::vector<typename Map::key_type> sorted_keys(const Map& m) {
+  std::vector<typename Map::key_type> keys;
+  keys.reserve(m.size());
+  for (const auto& [k, v] : m)
+    keys.push_back(k);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+}  // namespace
+
+std::string LockMachine::snapshot() const {
+  pb::LockSnapshot s;
+  s.set_version(1);
+  s.set_now_ms(now_);
+  s.set_next_token(next_token_);
+  s.set_next_session(next_session_);
+  for (const std::string& name : sorted_keys(locks_)) {
+    const Lock& lock = locks_.at(name);
+    pb::SnapLock* l = s.add_locks();
+    l->set_name(name);
+    l->set_holder(owners_[lock.holder].name);
+    l->set_token(lock.token);
+    l->set_session(lock.session);
+    l->set_since_ms(lock.since);
+    if (!lock.waiters) continue;
+    for (const Waiting& w : *lock.waiters) {
+      pb::SnapWaiter* pw = l->add_waiters();
+      pw->set_owner(owners_[w.owner].name);
+      pw->set_session(w.session);
+      pw->set_client(w.cmd.client);
+      pw->set_seq(w.cmd.seq);
+      pw->set_deadline_ms(w.deadline);
+    }
+  }
+  for (uint64_t id : sorted_keys(sessions_)) {
+    const Session& ses = sessions_.at(id);
+    pb::SnapSession* ps = s.add_sessions();
+    ps->set_id(id);
+    ps->set_owner(owners_[ses.owner].name);
+    ps->set_ttl_ms(ses.ttl);
+    ps->set_expires_ms(ses.expires);
+  }
+  for (uint64_t id : sorted_keys(clients_)) {
+    const Client& c = clients_.at(id);
+    pb::SnapClient* pc = s.add_clients();
+    pc->set_id(id);
+    pc->set_expires_ms(c.expires);
+    pc->set_first_outstanding(c.first_outstanding);
+    for (const auto& [seq, cached] : c.replies) {
+      pb::SnapReply* r = pc->add_replies();
+      r->set_seq(seq);
+      r->set_reply(cached.reply);
+      r->set_pending(cached.pending);
+    }
+  }
+  for (const std::string& owner : sorted_keys(owner_ids_)) {
+    for (const auto& [lock, until] : owners_[owner_ids_.at(owner)].retrying) {
+      pb::SnapRetry* r = s.add_retries();
+      r->set_owner(owner);
+      r->set_lock(lock);
+      r->set_until_ms(until);
+    }
+  }
+  std::string out;
+  s.SerializeToString(&out);
+  return out;
+}
+
+bool LockMachine::validate(std::string_view data) const {
+  LockMachine scratch(options_);
+  return scratch.restore(data);
+}
+
+bool LockMachine::restore(std::string_view data) {
+  pb::LockSnapshot s;
+  if (!s.ParseFromArray(data.data(), static_cast<int>(data.size())) || s.version() != 1) {
+    return false;
+  }
+  LockMachine m(options_);
+  m.now_ = s.now_ms();
+  m.next_token_ = s.next_token();
+  m.next_session_ = s.next_session();
+  for (const pb::SnapSession& ps : s.sessions()) {
+    if (ps.id() == 0 || ps.id() > m.next_session_ || ps.owner().empty() ||
+        m.sessions_.count(ps.id())) {
+      return false;
+    }
+    Session& ses = m.sessions_[ps.id()];
+    ses.owner = m.intern(ps.owner());
+    ses.ttl = ps.ttl_ms();
+    ses.expires = ps.expires_ms();
+    m.session_expiry_.emplace(ses.expires, ps.id());
+  }
+  for (const pb::SnapLock& pl : s.locks()) {
+    if (pl.name().empty() || pl.holder().empty() || pl.token() == 0 || pl.token() > m.next_token_ ||
+        m.locks_.count(pl.name())) {
+      return false;
+    }
+    Lock& lock = m.locks_[pl.name()];
+    lock.holder = m.intern(pl.holder());
+    lock.token = pl.token();
+    lock.session = pl.session();
+    lock.since = pl.since_ms();
+    if (lock.session != 0) {
+      auto ses = m.sessions_.find(lock.session);
+      if (ses == m.sessions_.end()) return false;
+      ses->second.locks.insert(pl.name());
+    }
+    for (const pb::SnapWaiter& pw : pl.waiters()) {
+      if (pw.owner().empty()) return false;
+      if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
+      const paxos::CommandId cmd{pw.client(), pw.seq()};
+      const OwnerId owner = m.intern(pw.owner());
+      lock.waiters->push_back(Waiting{owner, pw.session(), cmd, pw.deadline_ms()});
+      m.owners_[owner].waiting_on.insert(pl.name());
+      m.wait_deadlines_.emplace(pw.deadline_ms(), pl.name(), cmd);
+    }
+  }
+  for (const pb::SnapClient& pc : s.clients()) {
+    if (m.clients_.count(pc.id())) return false;
+    Client& c = m.clients_[pc.id()];
+    c.expires = pc.expires_ms();
+    c.first_outstanding = pc.first_outstanding();
+    m.client_expiry_.emplace(c.expires, pc.id());
+    for (const pb::SnapReply& r : pc.replies()) {
+      c.replies[r.seq()] = Cached{r.reply(), r.pending()};
+    }
+  }
+  for (const pb::SnapRetry& pr : s.retries()) {
+    if (pr.owner().empty() || pr.lock().empty()) return false;
+    const OwnerId owner = m.intern(pr.owner());
+    if (!m.owners_[owner].retrying.emplace(pr.lock(), pr.until_ms()).second) return false;
+    m.retry_expiry_.emplace(pr.until_ms(), owner, pr.lock());
+  }
+  auto wants = std::move(wants_reply_);
+  *this = std::move(m);
+  wants_reply_ = std::move(wants);
+  return true;
+}
+
+}  // namespace paxlock::lock

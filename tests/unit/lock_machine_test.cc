@@ -1,0 +1,393 @@
+// The lock machine's rules, one scenario each (docs/LOCKS.md states them).
+#include "lock/lock_machine.h"
+
+#include <gtest/gtest.h>
+
+#include "lock_harness.h"
+
+namespace paxlock::lock {
+namespace {
+
+using testing::check_cmd;
+using testing::lock_cmd;
+using testing::LockHarness;
+using testing::session_cmd;
+using testing::unlock_cmd;
+
+constexpr paxos::TimeMs T0 = 1'000'000;
+
+// ------------------------------------------------------------ try-lock
+
+TEST(Lock, FreeLockIsGrantedWithAToken) {
+  LockHarness h;
+  auto r = h.run(1, lock_cmd("a", "alice"), T0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Code::kOk);
+  EXPECT_GT(r->token, 0u);
+  EXPECT_EQ(r->holder, "alice");
+  EXPECT_EQ(h.machine.locks_held(), 1u);
+}
+
+TEST(Lock, HeldLockAnswersHeldAtOnceNamingTheHolder) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  auto r = h.run(2, lock_cmd("a", "bob"), T0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Code::kHeld);
+  EXPECT_EQ(r->holder, "alice");
+  EXPECT_EQ(r->token, 0u);
+}
+
+TEST(Lock, SameOwnerAgainGetsTheSameTokenNotACounter) {
+  LockHarness h;
+  auto first = h.run(1, lock_cmd("a", "alice"), T0);
+  auto again = h.run(1, lock_cmd("a", "alice"), T0 + 1);
+  ASSERT_TRUE(first && again);
+  EXPECT_EQ(again->code, Code::kOk);
+  EXPECT_EQ(again->token, first->token);
+  // One unlock frees it.
+  EXPECT_EQ(h.run(1, unlock_cmd("a", "alice"), T0 + 2)->code, Code::kOk);
+  EXPECT_EQ(h.machine.locks_held(), 0u);
+}
+
+TEST(Lock, MalformedRequestsAreInvalidAndChangeNothing) {
+  LockHarness h;
+  EXPECT_EQ(h.run(1, lock_cmd("", "alice"), T0)->code, Code::kInvalid);
+  EXPECT_EQ(h.run(1, lock_cmd("a", ""), T0)->code, Code::kInvalid);
+  EXPECT_EQ(h.run(1, lock_cmd(std::string(kNameBytesMax + 1, 'n'), "o"), T0)->code, Code::kInvalid);
+  EXPECT_EQ(h.run(1, lock_cmd("a", "o", 0, -5), T0)->code, Code::kInvalid);
+  EXPECT_EQ(h.machine.locks_held(), 0u);
+  // Bytes that are not a command at all.
+  paxos::Batch b;
+  b.timestamp_ms = T0;
+  b.commands.push_back(paxos::Command{paxos::CommandId{9, 1}, "\xff garbage"});
+  std::vector<server::Reply> replies;
+  h.machine.apply(100, b, replies);
+  ASSERT_EQ(replies.size(), 1u);
+  Result r;
+  ASSERT_TRUE(decode(replies[0].payload, r));
+  EXPECT_EQ(r.code, Code::kInvalid);
+}
+
+// -------------------------------------------------------------- unlock
+
+TEST(Unlock, ByTheHolderFreesTheLock) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  EXPECT_EQ(h.run(1, unlock_cmd("a", "alice"), T0)->code, Code::kOk);
+  EXPECT_EQ(h.run(2, lock_cmd("a", "bob"), T0)->code, Code::kOk);
+}
+
+TEST(Unlock, ByAnotherOwnerIsNotOwnerAndChangesNothing) {
+  LockHarness h;
+  auto t = h.run(1, lock_cmd("a", "alice"), T0)->token;
+  auto r = h.run(2, unlock_cmd("a", "bob"), T0);
+  EXPECT_EQ(r->code, Code::kNotOwner);
+  EXPECT_EQ(r->holder, "alice");
+  EXPECT_EQ(h.run(3, check_cmd("a", t), T0)->code, Code::kOk);
+}
+
+TEST(Unlock, OfAFreeLockIsNotHeld) {
+  LockHarness h;
+  EXPECT_EQ(h.run(1, unlock_cmd("a", "alice"), T0)->code, Code::kNotHeld);
+}
+
+TEST(Unlock, WithAStaleTokenIsRefused) {
+  LockHarness h;
+  auto t1 = h.run(1, lock_cmd("a", "alice"), T0)->token;
+  h.run(1, unlock_cmd("a", "alice"), T0);
+  auto t2 = h.run(1, lock_cmd("a", "alice"), T0)->token;
+  EXPECT_EQ(h.run(1, unlock_cmd("a", "alice", t1), T0)->code, Code::kStaleToken);
+  EXPECT_EQ(h.run(1, unlock_cmd("a", "alice", t2), T0)->code, Code::kOk);
+}
+
+// ------------------------------------------------------ fencing tokens
+
+TEST(Token, StrictlyIncreasesAcrossAllGrantsOfAllLocks) {
+  LockHarness h;
+  uint64_t last = 0;
+  for (int round = 0; round < 5; ++round) {
+    for (const char* name : {"a", "b", "c"}) {
+      auto r = h.run(1, lock_cmd(name, "alice"), T0);
+      EXPECT_GT(r->token, last);
+      last = r->token;
+    }
+    for (const char* name : {"a", "b", "c"})
+      h.run(1, unlock_cmd(name, "alice"), T0);
+  }
+}
+
+TEST(Check, OnlyTheCurrentTokenIsCurrent) {
+  LockHarness h;
+  auto t1 = h.run(1, lock_cmd("a", "alice"), T0)->token;
+  auto c = h.run(2, check_cmd("a", t1), T0);
+  EXPECT_EQ(c->code, Code::kOk);
+  EXPECT_TRUE(c->current);
+  h.run(1, unlock_cmd("a", "alice"), T0);
+  auto t2 = h.run(3, lock_cmd("a", "bob"), T0)->token;
+  c = h.run(2, check_cmd("a", t1), T0);
+  EXPECT_EQ(c->code, Code::kStaleToken);
+  EXPECT_FALSE(c->current);
+  EXPECT_EQ(c->token, t2);
+  EXPECT_EQ(h.run(2, check_cmd("free", 7), T0)->code, Code::kStaleToken);
+}
+
+// ------------------------------------------------------- exactly once
+
+TEST(ExactlyOnce, RetryGetsTheOriginalReplyAndChangesNothing) {
+  LockHarness h;
+  auto first = h.run(1, lock_cmd("a", "alice"), T0);  // seq 1
+  h.run(1, unlock_cmd("a", "alice"), T0);             // seq 2
+  // The answer to seq 1 was lost; the client resends it (to another replica).
+  auto retry = h.run(1, lock_cmd("a", "alice"), T0, /*seq=*/1);
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->code, Code::kOk);
+  EXPECT_EQ(retry->token, first->token);
+  EXPECT_EQ(retry->applied_at, first->applied_at);
+  EXPECT_EQ(h.machine.locks_held(), 0u) << "the retry must not take the lock again";
+}
+
+TEST(ExactlyOnce, OlderDuplicateBelowTheClientsWindowIsIgnored) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);  // seq 1
+  Command c = unlock_cmd("a", "alice");
+  c.first_outstanding = 3;  // the client no longer waits for anything below 3
+  h.run(1, c, T0, /*seq=*/3);
+  auto stale = h.run(1, lock_cmd("b", "alice"), T0, /*seq=*/2);
+  EXPECT_EQ(stale->code, Code::kDuplicateIgnored);
+  EXPECT_EQ(h.machine.locks_held(), 0u);
+}
+
+TEST(ExactlyOnce, ClientRecordExpiresInLogTime) {
+  MachineOptions o;
+  o.client_ttl_ms = 1000;
+  LockHarness h(o);
+  h.run(1, lock_cmd("a", "alice"), T0);
+  h.tick(T0 + 500);
+  EXPECT_EQ(h.machine.clients(), 1u);
+  h.tick(T0 + 1500);
+  EXPECT_EQ(h.machine.clients(), 0u);
+}
+
+// ------------------------------------------------------------ sessions
+
+TEST(Session, LocksUnderASessionAreReleasedWhenItExpires) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 5000), T0);
+  ASSERT_EQ(s->code, Code::kOk);
+  ASSERT_GT(s->session, 0u);
+  EXPECT_EQ(h.run(1, lock_cmd("a", "alice", s->session), T0)->code, Code::kOk);
+  EXPECT_EQ(h.run(1, lock_cmd("plain", "alice"), T0)->code, Code::kOk);
+  h.tick(T0 + 4999);
+  EXPECT_EQ(h.run(2, lock_cmd("a", "bob"), T0 + 4999)->code, Code::kHeld);
+  h.tick(T0 + 5000);
+  EXPECT_EQ(h.machine.sessions(), 0u);
+  EXPECT_EQ(h.run(2, lock_cmd("a", "bob"), T0 + 5000)->code, Code::kOk);
+  // A lock taken without a session stays until unlocked.
+  EXPECT_EQ(h.run(2, lock_cmd("plain", "bob"), T0 + 5000)->code, Code::kHeld);
+}
+
+TEST(Session, KeepAliveExtendsTheLease) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  h.run(1, lock_cmd("a", "alice", s), T0);
+  for (int k = 1; k <= 5; ++k) {
+    EXPECT_EQ(h.run(1, session_cmd(Op::kKeepAlive, "alice", s), T0 + 800 * k)->code, Code::kOk);
+  }
+  h.tick(T0 + 800 * 5 + 999);
+  EXPECT_EQ(h.run(2, lock_cmd("a", "bob"), T0 + 800 * 5 + 999)->code, Code::kHeld);
+  h.tick(T0 + 800 * 5 + 1000);
+  EXPECT_EQ(h.run(1, session_cmd(Op::kKeepAlive, "alice", s), T0 + 5000)->code,
+            Code::kSessionExpired);
+}
+
+TEST(Session, CloseReleasesItsLocksAtOnce) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 60000), T0)->session;
+  h.run(1, lock_cmd("a", "alice", s), T0);
+  EXPECT_EQ(h.run(1, session_cmd(Op::kCloseSession, "alice", s), T0)->code, Code::kOk);
+  EXPECT_EQ(h.machine.locks_held(), 0u);
+}
+
+TEST(Session, LockUnderAnUnknownSessionIsRefused) {
+  LockHarness h;
+  EXPECT_EQ(h.run(1, lock_cmd("a", "alice", 42), T0)->code, Code::kSessionExpired);
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  EXPECT_EQ(h.run(2, lock_cmd("a", "bob", s), T0)->code, Code::kInvalid)
+      << "a session belongs to its owner";
+  EXPECT_EQ(h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1), T0)->code, Code::kInvalid);
+}
+
+// ---------------------------------------------------- blocking waits
+
+TEST(Wait, WaitersAreGrantedInFifoOrderOnRelease) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("a", "bob", 0, 10000), T0)) << "queued: no answer yet";
+  const auto bob = h.last_id;
+  EXPECT_FALSE(h.run(3, lock_cmd("a", "carol", 0, 10000), T0));
+  const auto carol = h.last_id;
+  EXPECT_EQ(h.machine.waiters(), 2u);
+  h.run(1, unlock_cmd("a", "alice"), T0 + 10);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kOk);
+  EXPECT_FALSE(h.deferred.count(carol));
+  h.run(2, unlock_cmd("a", "bob"), T0 + 20);
+  ASSERT_TRUE(h.deferred.count(carol));
+  EXPECT_GT(h.deferred[carol].token, h.deferred[bob].token);
+}
+
+TEST(Wait, EndsWithTimeoutAndLeavesNoOrphan) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("a", "bob", 0, 1000), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 999);
+  EXPECT_FALSE(h.deferred.count(bob));
+  h.tick(T0 + 1000);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+  h.run(1, unlock_cmd("a", "alice"), T0 + 2000);
+  EXPECT_EQ(h.machine.locks_held(), 0u) << "nobody was left in the queue";
+}
+
+TEST(Wait, RetryOfAQueuedCommandDoesNotQueueTwiceAndGetsTheGrant) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("a", "bob", 0, 10000), T0));
+  const auto bob = h.last_id;
+  EXPECT_FALSE(h.run(2, lock_cmd("a", "bob", 0, 10000), T0, bob.seq));
+  EXPECT_EQ(h.machine.waiters(), 1u);
+  h.run(1, unlock_cmd("a", "alice"), T0);
+  ASSERT_TRUE(h.deferred.count(bob));
+  auto again = h.run(2, lock_cmd("a", "bob", 0, 10000), T0, bob.seq);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->token, h.deferred[bob].token);
+}
+
+TEST(Wait, WaiterWhoseSessionExpiresIsRemoved) {
+  LockHarness h;
+  h.run(1, lock_cmd("a", "alice"), T0);
+  auto s = h.run(2, session_cmd(Op::kOpenSession, "bob", 0, 500), T0)->session;
+  EXPECT_FALSE(h.run(2, lock_cmd("a", "bob", s, 10000), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 500);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kSessionExpired);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+}
+
+// ---------------------------------------------------------- deadlock
+
+TEST(Deadlock, TwoOwnersCrossingLocksWhileBlocking) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  h.run(2, lock_cmd("y", "bob"), T0);
+  EXPECT_FALSE(h.run(1, lock_cmd("y", "alice", 0, 10000), T0));  // alice waits for bob
+  auto r = h.run(2, lock_cmd("x", "bob", 0, 10000), T0);         // would close the cycle
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Code::kDeadlock);
+  ASSERT_EQ(r->cycle.size(), 2u);
+  EXPECT_EQ(r->cycle[0].owner, "bob");
+  EXPECT_EQ(r->cycle[0].lock, "x");
+  EXPECT_EQ(r->cycle[0].holder, "alice");
+  EXPECT_EQ(r->cycle[1].owner, "alice");
+  EXPECT_EQ(r->cycle[1].lock, "y");
+  EXPECT_EQ(r->cycle[1].holder, "bob");
+  EXPECT_EQ(h.machine.waiters(), 1u) << "the refused request is not queued";
+}
+
+TEST(Deadlock, ThreeOwnersInACycle) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "a"), T0);
+  h.run(2, lock_cmd("y", "b"), T0);
+  h.run(3, lock_cmd("z", "c"), T0);
+  EXPECT_FALSE(h.run(1, lock_cmd("y", "a", 0, 10000), T0));
+  EXPECT_FALSE(h.run(2, lock_cmd("z", "b", 0, 10000), T0));
+  auto r = h.run(3, lock_cmd("x", "c", 0, 10000), T0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->code, Code::kDeadlock);
+  EXPECT_EQ(r->cycle.size(), 3u);
+}
+
+TEST(Deadlock, TryLocksThatWillRetryAreDetectedToo) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  h.run(2, lock_cmd("y", "bob"), T0);
+  EXPECT_EQ(h.run(1, lock_cmd("y", "alice", 0, 0, /*will_retry=*/true), T0)->code, Code::kHeld);
+  auto r = h.run(2, lock_cmd("x", "bob", 0, 0, /*will_retry=*/true), T0);
+  EXPECT_EQ(r->code, Code::kDeadlock);
+  EXPECT_EQ(r->cycle.size(), 2u);
+  // The retry intent fades: after it expires, no cycle is reported.
+  h.tick(T0 + 5000);
+  EXPECT_EQ(h.run(2, lock_cmd("x", "bob", 0, 0, true), T0 + 5000)->code, Code::kHeld);
+}
+
+TEST(Deadlock, NoFalsePositiveWhenTheCycleWasBrokenFirst) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  h.run(2, lock_cmd("y", "bob"), T0);
+  EXPECT_FALSE(h.run(1, lock_cmd("y", "alice", 0, 300), T0));
+  h.tick(T0 + 300);  // alice's wait timed out: no edge alice -> bob any more
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 10000), T0 + 300)) << "queued, not a deadlock";
+  // Try-locks without a retry intent never wait, so never deadlock.
+  EXPECT_EQ(h.run(3, lock_cmd("y", "carol"), T0 + 300)->code, Code::kHeld);
+}
+
+// ------------------------------------------------------------- reads
+
+TEST(Read, StatusNamesHolderTokenAndWaiters) {
+  LockHarness h;
+  auto t = h.run(1, lock_cmd("a", "alice"), T0)->token;
+  h.run(2, lock_cmd("a", "bob", 0, 1000), T0);
+  Command st;
+  st.op = Op::kStatus;
+  st.name = "a";
+  auto r = h.run(3, st, T0);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->holder, "alice");
+  EXPECT_EQ(r->token, t);
+  ASSERT_EQ(r->locks.size(), 1u);
+  ASSERT_EQ(r->locks[0].waiters.size(), 1u);
+  EXPECT_EQ(r->locks[0].waiters[0].owner, "bob");
+}
+
+TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
+  LockHarness h;
+  for (int i = 0; i < 25; ++i)
+    h.run(1, lock_cmd("lock" + std::to_string(100 + i), "o"), T0);
+  Command ls;
+  ls.op = Op::kList;
+  ls.limit = 10;
+  std::vector<std::string> names;
+  for (int page = 0; page < 5; ++page) {
+    auto r = h.run(2, ls, T0);
+    for (const LockInfo& l : r->locks)
+      names.push_back(l.name);
+    if (r->next.empty()) break;
+    ls.name = r->next;
+  }
+  ASSERT_EQ(names.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+  EXPECT_EQ(names.front(), "lock100");
+}
+
+// ---------------------------------------------------------- snapshots
+
+TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  auto s = a.run(2, session_cmd(Op::kOpenSession, "bob", 0, 3000), T0)->session;
+  a.run(2, lock_cmd("y", "bob", s), T0);
+  a.run(3, lock_cmd("x", "carol", 0, 5000), T0);
+  a.run(2, lock_cmd("x", "bob", 0, 0, true), T0);
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(a.machine.snapshot()));
+  EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot());
+  EXPECT_FALSE(b.machine.restore("not a snapshot"));
+  EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot()) << "a failed restore changes nothing";
+}
+
+}  // namespace
+}  // namespace paxlock::lock
