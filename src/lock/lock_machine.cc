@@ -59,6 +59,9 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
     return;
   }
   auto cached = client.replies.find(cmd.id.seq);
+#if PAXLOCK_MUTATIONS
+  if (options_.mutation_no_dedup) cached = client.replies.end();
+#endif
   if (cached != client.replies.end()) {
     // A retry: the original answer, and no change. A blocking wait still
     // queued is answered when it resolves.

@@ -36,6 +36,9 @@ struct MachineOptions {
   paxos::TimeMs retry_edge_ms = 2000;
   // Deadlock search visits at most this many owners.
   size_t deadlock_search_max = 10000;
+  // Planted bug for the test suites (compiled in only with PAXLOCK_MUTATIONS):
+  // retries are executed again instead of answered from the record.
+  bool mutation_no_dedup = false;
 };
 
 class LockMachine : public server::StateMachine {
@@ -57,6 +60,7 @@ class LockMachine : public server::StateMachine {
   size_t waiters() const { return wait_deadlines_.size(); }
   paxos::TimeMs now() const { return now_; }
   uint64_t last_token() const { return next_token_; }
+  paxos::Instance applied() const { return instance_; }
 
  private:
   using OwnerId = uint32_t;

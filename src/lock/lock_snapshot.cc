@@ -26,6 +26,7 @@ std::string LockMachine::snapshot() const {
   s.set_now_ms(now_);
   s.set_next_token(next_token_);
   s.set_next_session(next_session_);
+  s.set_applied_instance(instance_);
   for (const std::string& name : sorted_keys(locks_)) {
     const Lock& lock = locks_.at(name);
     pb::SnapLock* l = s.add_locks();
@@ -92,6 +93,7 @@ bool LockMachine::restore(std::string_view data) {
   m.now_ = s.now_ms();
   m.next_token_ = s.next_token();
   m.next_session_ = s.next_session();
+  m.instance_ = s.applied_instance();
   for (const pb::SnapSession& ps : s.sessions()) {
     if (ps.id() == 0 || ps.id() > m.next_session_ || ps.owner().empty() ||
         m.sessions_.count(ps.id())) {

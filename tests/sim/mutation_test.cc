@@ -55,6 +55,22 @@ TEST(PlantedBug, CorrectCoreSurvivesTheSameProfile) {
   }
 }
 
+TEST(PlantedBug, LockMachineWithoutDedupIsCaughtByTheModelCheck) {
+  for (int k = 0; k < 200; ++k) {
+    Options o;
+    o.seed = 900 + static_cast<uint64_t>(k);
+    o.workload = Workload::kLocks;
+    o.lock_mutation_no_dedup = true;
+    const Outcome r = run(o);
+    if (!r.ok) {
+      std::printf("no-dedup caught at seed %llu: %s\n", (unsigned long long)o.seed,
+                  r.violation.c_str());
+      return;
+    }
+  }
+  FAIL() << "a lock machine that re-executes retries survived 200 seeds";
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Mutations, PlantedBug,
     ::testing::Values(paxos::Mutation::kAcceptBelowPromise, paxos::Mutation::kIgnorePhase1Values,

@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
     return names;
   }()));
   app.add_flag("--verbose", o.verbose, "log crashes and other faults");
+  std::string workload = "register";
+  app.add_option("--workload", workload, "register or locks")
+      ->check(CLI::IsMember({"register", "locks"}));
+  app.add_option("--lock-names", o.lock_names, "hot lock names (locks workload)")
+      ->check(CLI::Range(1, 1000));
   bool fixed = false;
   auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
   faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
@@ -60,6 +65,8 @@ int main(int argc, char** argv) {
   faults->add_option("--crash-after-promise", o.crash_after_promise)->check(CLI::Range(0.0, 1.0));
   CLI11_PARSE(app, argc, argv);
   o.randomize_faults = !fixed;
+  o.workload =
+      workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
   o.mutation = kMutations.at(mutation);
 
   const auto start = std::chrono::steady_clock::now();
@@ -86,6 +93,11 @@ int main(int argc, char** argv) {
           (unsigned long long)r.messages_sent, (unsigned long long)r.messages_dropped,
           (unsigned long long)r.crashes, (unsigned long long)r.elections,
           (unsigned long long)r.campaigns, (long long)r.end_ms, r.faults.c_str());
+      if (run.workload == paxlock::sim::Workload::kLocks) {
+        std::printf("  locks: %llu grants, %llu unlocks, %llu sessions acknowledged\n",
+                    (unsigned long long)r.lock_grants_acked, (unsigned long long)r.unlocks_acked,
+                    (unsigned long long)r.sessions_opened);
+      }
       if (!r.ok) {
         std::printf("  %s\n  replay: %s\n", r.violation.c_str(),
                     paxlock::sim::replay_command(run).c_str());

@@ -14,6 +14,7 @@ struct Shard {
   int nodes;
   uint64_t first_seed;
   int seeds;
+  Workload workload = Workload::kRegister;
 };
 
 std::ostream& operator<<(std::ostream& os, const Shard& s) {
@@ -37,6 +38,7 @@ TEST_P(SimSeeds, EveryInvariantHolds) {
     Options o;
     o.seed = shard.first_seed + static_cast<uint64_t>(k);
     o.nodes = shard.nodes;
+    o.workload = shard.workload;
     o.clients = 8;
     o.commands_per_client = 20;
     const Outcome r = run(o);
@@ -62,7 +64,10 @@ std::vector<Shard> shards() {
 
 INSTANTIATE_TEST_SUITE_P(Shards, SimSeeds, ::testing::ValuesIn(shards()),
                          [](const ::testing::TestParamInfo<Shard>& info) {
-                           return std::to_string(info.param.nodes) + "nodes_from" +
+                           return std::string(info.param.workload == Workload::kLocks
+                                                  ? "locks_"
+                                                  : "register_") +
+                                  std::to_string(info.param.nodes) + "nodes_from" +
                                   std::to_string(info.param.first_seed);
                          });
 

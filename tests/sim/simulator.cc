@@ -8,8 +8,11 @@
 #include <unordered_map>
 
 #include "common/check.h"
+#include "lock/lock_machine.h"
 #include "paxos/message.h"
 #include "server/replica.h"
+#include "sim/lock_workload.h"
+#include "sim/observed_machine.h"
 #include "sim/register_machine.h"
 #include "sim/sim_log_store.h"
 
@@ -67,7 +70,8 @@ struct SimNode {
   uint64_t generation = 0;
   std::unique_ptr<SimFs> disk;  // survives crashes
   std::unique_ptr<SimLogStore> store;
-  std::unique_ptr<RegisterMachine> machine;
+  std::unique_ptr<server::StateMachine> machine;
+  RegisterMachine* reg = nullptr;  // the register workload's machine, for final checks
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<server::Replica> replica;
   Instance next_apply = 1;  // order check: the next instance this incarnation must apply
@@ -101,7 +105,8 @@ class World {
   void client_send(int c);
   void client_timeout(int c, uint64_t attempt);
   void on_reply(int c, uint64_t seq, const std::string& reply);
-  void on_apply(int node, Instance instance, const paxos::Batch& batch);
+  void on_apply_at(int node, Instance instance, const paxos::Batch& batch);
+  std::string new_payload(int c);
   void on_durable(int node, const storage::WriteBatch& batch);
   void new_partition();
   void heal();
@@ -137,6 +142,9 @@ class World {
   std::unordered_map<Instance, paxos::Value> truly_chosen_;
   std::map<paxos::CommandId, std::string> submitted_;
   std::map<paxos::CommandId, uint64_t> acked_pos_;  // acknowledged position per command
+  std::unique_ptr<LockWorkload> locks_;             // the lock workload, if chosen
+  std::set<paxos::CommandId> acked_ids_;
+  std::set<paxos::CommandId> in_log_;
 };
 
 void SimTransport::send(const Message& msg) {
@@ -241,9 +249,21 @@ void World::start_node(int i) {
   n.up = true;
   n.next_apply = 1;
   const uint64_t gen = n.generation;
-  n.machine = std::make_unique<RegisterMachine>(
-      [this, i](Instance inst, const paxos::Batch& b) { on_apply(i, inst, b); },
-      [this, i](Instance next) { nodes_[i].next_apply = next; });
+  auto on_apply = [this, i](Instance inst, const paxos::Batch& b) { on_apply_at(i, inst, b); };
+  auto on_restore = [this, i](Instance next) { nodes_[i].next_apply = next; };
+  if (opt_.workload == Workload::kLocks) {
+    lock::MachineOptions mo;
+    mo.mutation_no_dedup = opt_.lock_mutation_no_dedup;
+    auto lm = std::make_unique<lock::LockMachine>(mo);
+    lock::LockMachine* raw = lm.get();
+    n.machine = std::make_unique<ObservedMachine>(
+        std::move(lm), [raw] { return raw->applied(); }, on_apply, on_restore);
+    n.reg = nullptr;
+  } else {
+    auto reg = std::make_unique<RegisterMachine>(on_apply, on_restore);
+    n.reg = reg.get();
+    n.machine = std::move(reg);
+  }
   n.transport = std::make_unique<SimTransport>(*this, i);
   storage::WalOptions wal;
   wal.segment_bytes = opt_.wal_segment_bytes;
@@ -314,23 +334,32 @@ void World::on_reply(int c, uint64_t seq, const std::string& reply) {
   SimClient& cl = clients_[c];
   if (!cl.waiting || cl.seq != seq) return;  // a late duplicate answer
   const paxos::CommandId id{cl.id, seq};
-  if (reply.rfind("pos:", 0) != 0) {
-    fail(fmt::format("client {} seq {} got reply '{}'", cl.id, seq, reply));
-    return;
+  if (locks_) {
+    const std::string violation = locks_->acked(c, id, reply);
+    if (!violation.empty()) {
+      fail("lock semantics: " + violation);
+      return;
+    }
+    acked_ids_.insert(id);
+  } else {
+    if (reply.rfind("pos:", 0) != 0) {
+      fail(fmt::format("client {} seq {} got reply '{}'", cl.id, seq, reply));
+      return;
+    }
+    acked_pos_[id] = std::stoull(reply.substr(4));
   }
-  acked_pos_[id] = std::stoull(reply.substr(4));
   ++result_.commands_acked;
   cl.waiting = false;
   ++cl.done;
   if (cl.done < opt_.commands_per_client) {
     ++cl.seq;
     cl.waiting = true;
-    submitted_[paxos::CommandId{cl.id, cl.seq}] = fmt::format("c{}-s{}", cl.id, cl.seq);
+    submitted_[paxos::CommandId{cl.id, cl.seq}] = new_payload(c);
     schedule(now_ + rng_.uniform(0, 20), EventKind::kClientSend, c);
   }
 }
 
-void World::on_apply(int node, Instance instance, const paxos::Batch& batch) {
+void World::on_apply_at(int node, Instance instance, const paxos::Batch& batch) {
   SimNode& n = nodes_[node];
   if (instance != n.next_apply) {
     fail(fmt::format("order: node {} applied instance {} but expected {}", node + 1, instance,
@@ -341,6 +370,9 @@ void World::on_apply(int node, Instance instance, const paxos::Batch& batch) {
   if (it == chosen_.end()) {
     chosen_.emplace(instance, std::make_shared<const paxos::Batch>(batch));
     ++result_.instances_chosen;
+    if (locks_) locks_->chosen(instance, batch);
+    for (const paxos::Command& c : batch.commands)
+      in_log_.insert(c.id);
   } else if (!(*it->second == batch)) {
     fail(
         fmt::format("agreement: node {} applied a different value for instance {} "
@@ -527,11 +559,28 @@ void World::process(const Event& e) {
   }
 }
 
+std::string World::new_payload(int c) {
+  if (locks_) return locks_->next(c, rng_, now_);
+  return fmt::format("c{}-s{}", clients_[c].id, clients_[c].seq);
+}
+
 void World::final_checks() {
+  if (locks_) {
+    // Every acknowledged command is in the chosen log (and so, with
+    // agreement and convergence, applied on every replica).
+    for (const paxos::CommandId& id : acked_ids_) {
+      if (!in_log_.count(id)) {
+        fail(fmt::format("durability: acknowledged command ({}, {}) is not in the log", id.client,
+                         id.seq));
+        return;
+      }
+    }
+    return;
+  }
   // Durability: every acknowledged command at its acknowledged position, on
   // every replica (all up and converged by now).
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    const auto& applied = nodes_[i].machine->applied();
+    const auto& applied = nodes_[i].reg->applied();
     for (const auto& [id, pos] : acked_pos_) {
       if (pos == 0 || pos > applied.size() || applied[pos - 1] != id) {
         fail(fmt::format("durability: node {} lacks acknowledged command ({}, {}) at position {}",
@@ -562,11 +611,14 @@ Outcome World::run() {
     start_node(i);
   }
   clients_.resize(opt_.clients);
+  if (opt_.workload == Workload::kLocks) {
+    locks_ = std::make_unique<LockWorkload>(opt_.clients, opt_.lock_names);
+  }
   for (int c = 0; c < opt_.clients; ++c) {
     clients_[c].id = static_cast<uint64_t>(c + 1);
     clients_[c].seq = 1;
     clients_[c].waiting = true;
-    submitted_[paxos::CommandId{clients_[c].id, 1}] = fmt::format("c{}-s1", c + 1);
+    submitted_[paxos::CommandId{clients_[c].id, 1}] = new_payload(c);
     schedule(rng_.uniform(0, 100), EventKind::kClientSend, c);
   }
   if (opt_.partitions) schedule(rng_.uniform(0, 500), EventKind::kPartition, 0);
@@ -625,6 +677,11 @@ Outcome World::run() {
                      state));
   }
   if (result_.ok) final_checks();
+  if (locks_) {
+    result_.lock_grants_acked = locks_->grants_acked();
+    result_.unlocks_acked = locks_->unlocks_acked();
+    result_.sessions_opened = locks_->sessions_opened();
+  }
   result_.trace_hash = hash_;
   return result_;
 }
@@ -649,6 +706,8 @@ std::string replay_command(const Options& o) {
         o.crashes ? " --crashes" : "", o.campaign_per_s, o.sticky_leader ? "true" : "false",
         o.crash_gap_max_ms, o.restart_max_ms, o.crash_after_promise);
   }
+  if (o.workload == Workload::kLocks)
+    cmd += fmt::format(" --workload locks --lock-names {}", o.lock_names);
   if (o.mutation != paxos::Mutation::kNone) {
     cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
   }

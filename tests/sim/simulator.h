@@ -29,9 +29,16 @@
 
 namespace paxlock::sim {
 
+enum class Workload : uint8_t {
+  kRegister,  // an append-only register: positions check durability and order
+  kLocks,     // the real lock machine, checked against a reference model
+};
+
 struct Options {
   uint64_t seed = 1;
   int nodes = 3;
+  Workload workload = Workload::kRegister;
+  int lock_names = 4;  // hot lock names in the lock workload
   int clients = 8;
   int commands_per_client = 20;
   paxos::TimeMs fault_ms = 3000;      // faults are injected during this window
@@ -67,6 +74,7 @@ struct Options {
   paxos::TimeMs disk_full_from_ms = 0;
   paxos::TimeMs disk_full_until_ms = 0;
   paxos::Mutation mutation = paxos::Mutation::kNone;
+  bool lock_mutation_no_dedup = false;  // planted bug in the lock machine
   bool verbose = false;
 };
 
@@ -91,6 +99,9 @@ struct Outcome {
   uint64_t max_log_disk_bytes = 0;   // largest WAL (segments only) seen on any node
   uint64_t log_bytes_written = 0;    // by the incarnations alive at the end
   uint64_t acks_while_disk_failed = 0;
+  uint64_t lock_grants_acked = 0;  // lock workload
+  uint64_t unlocks_acked = 0;
+  uint64_t sessions_opened = 0;
   std::string faults;  // the fault mix this run drew
 };
 

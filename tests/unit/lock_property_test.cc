@@ -6,7 +6,7 @@
 #include <rapidcheck.h>
 
 #include "lock/lock_machine.h"
-#include "lock_model.h"
+#include "sim/lock_model.h"
 
 namespace paxlock::lock {
 namespace {

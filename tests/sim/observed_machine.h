@@ -1,0 +1,49 @@
+// Wraps a state machine so that the simulator sees every apply and restore
+// (for its order and agreement checks) without the machine knowing.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "server/state_machine.h"
+
+namespace paxlock::sim {
+
+class ObservedMachine : public server::StateMachine {
+ public:
+  using ApplyObserver = std::function<void(paxos::Instance, const paxos::Batch&)>;
+  using RestoreObserver = std::function<void(paxos::Instance next)>;
+
+  ObservedMachine(std::unique_ptr<server::StateMachine> inner,
+                  std::function<paxos::Instance()> applied, ApplyObserver on_apply,
+                  RestoreObserver on_restore)
+      : inner_(std::move(inner)),
+        applied_(std::move(applied)),
+        on_apply_(std::move(on_apply)),
+        on_restore_(std::move(on_restore)) {}
+
+  void apply(paxos::Instance instance, const paxos::Batch& batch,
+             std::vector<server::Reply>& replies) override {
+    on_apply_(instance, batch);
+    inner_->apply(instance, batch, replies);
+  }
+  std::string snapshot() const override { return inner_->snapshot(); }
+  bool validate(std::string_view data) const override { return inner_->validate(data); }
+  bool restore(std::string_view data) override {
+    if (!inner_->restore(data)) return false;
+    on_restore_(applied_() + 1);
+    return true;
+  }
+  void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) override {
+    inner_->set_reply_filter(std::move(wants));
+  }
+  server::StateMachine& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<server::StateMachine> inner_;
+  std::function<paxos::Instance()> applied_;
+  ApplyObserver on_apply_;
+  RestoreObserver on_restore_;
+};
+
+}  // namespace paxlock::sim
