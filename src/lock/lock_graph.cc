@@ -170,14 +170,19 @@ void LockMachine::expire(std::vector<server::Reply>& replies) {
       unref(owner);
     }
   }
+  // Client expiry entries are refreshed lazily: an entry may be older than
+  // the client's current deadline, and is then moved to it.
   while (!client_expiry_.empty() && client_expiry_.begin()->first <= now_) {
     const uint64_t id = client_expiry_.begin()->second;
     client_expiry_.erase(client_expiry_.begin());
     Client& c = clients_.at(id);
     const bool pending = std::any_of(c.replies.begin(), c.replies.end(),
                                      [](const auto& r) { return r.second.pending; });
-    if (pending) {
+    if (c.expires > now_) {
+      client_expiry_.emplace(c.expires, id);
+    } else if (pending) {
       touch_client(id, c);  // a blocking wait still owes it an answer
+      client_expiry_.emplace(c.expires, id);
     } else {
       clients_.erase(id);
     }
@@ -185,9 +190,9 @@ void LockMachine::expire(std::vector<server::Reply>& replies) {
 }
 
 void LockMachine::touch_client(uint64_t id, Client& c) {
-  if (c.expires != 0) client_expiry_.erase({c.expires, id});
+  const bool indexed = c.expires != 0;
   c.expires = now_ + options_.client_ttl_ms;
-  client_expiry_.emplace(c.expires, id);
+  if (!indexed) client_expiry_.emplace(c.expires, id);
 }
 
 }  // namespace paxlock::lock

@@ -143,9 +143,8 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     owners_[owner].retrying.erase(retry);
     unref(owner);
   }
-  auto it = locks_.find(c.name);
-  if (it == locks_.end()) {
-    it = locks_.emplace(c.name, Lock{}).first;
+  auto [it, fresh] = locks_.try_emplace(c.name);
+  if (fresh) {
     grant(c.name, owner, c.session, it->second);
     r.token = it->second.token;
     r.holder = c.owner;
