@@ -56,16 +56,19 @@ void Replica::receive(const paxos::Message& msg) {
   pump();
 }
 
-bool Replica::submit(paxos::Command cmd, ReplyFn reply) {
+uint64_t Replica::submit(paxos::Command cmd, ReplyFn reply) {
   const paxos::CommandId id = cmd.id;
-  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) return false;
-  waiting_[id] = std::move(reply);
+  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) return 0;
+  const uint64_t tag = ++next_tag_;
+  waiting_[id] = Waiting{std::move(reply), tag};
   pump();
-  return true;
+  return tag;
 }
 
-void Replica::cancel(const paxos::CommandId& id) {
-  waiting_.erase(id);
+void Replica::cancel(const paxos::CommandId& id, uint64_t tag) {
+  auto it = waiting_.find(id);
+  if (it == waiting_.end() || it->second.tag != tag) return;
+  waiting_.erase(it);
   node_.abandon(id);
 }
 
@@ -173,7 +176,7 @@ void Replica::apply(const paxos::Entry& entry) {
   for (Reply& r : replies_) {
     auto it = waiting_.find(r.id);
     if (it == waiting_.end()) continue;
-    ReplyFn fn = std::move(it->second);
+    ReplyFn fn = std::move(it->second.fn);
     waiting_.erase(it);
     ++stats_.replies_sent;
     fn(r.payload);

@@ -73,11 +73,15 @@ class Replica {
   // `now` monotonic; `wall_ms` the wall clock for batch timestamps (-1: use now).
   void tick(paxos::TimeMs now, paxos::TimeMs wall_ms = -1);
   void receive(const paxos::Message& msg);
-  // Takes a client command; `reply` runs once it is applied here. Returns
-  // false (and never calls `reply`) if the replica is too busy.
-  bool submit(paxos::Command cmd, ReplyFn reply);
-  // The client stopped waiting (timeout, closed connection).
-  void cancel(const paxos::CommandId& id);
+  // Takes a client command; `reply` runs once it is applied here. Returns a
+  // nonzero tag naming this wait, or 0 (and never calls `reply`) if the
+  // replica is too busy. A second submit of the same command replaces the
+  // first wait.
+  uint64_t submit(paxos::Command cmd, ReplyFn reply);
+  // The client stopped waiting (timeout, closed connection); `tag` from
+  // submit, so that an old connection cannot cancel a newer wait.
+  void cancel(const paxos::CommandId& id, uint64_t tag);
+  size_t waiting() const { return waiting_.size(); }
   // Forces phase 1 now (leader hand-over, simulator fault).
   void campaign(paxos::TimeMs now);
 
@@ -149,7 +153,12 @@ class Replica {
   std::optional<Fetch> fetch_;
   std::optional<storage::Snapshot> pending_install_;
 
-  std::unordered_map<paxos::CommandId, ReplyFn, paxos::CommandIdHash> waiting_;
+  struct Waiting {
+    ReplyFn fn;
+    uint64_t tag;
+  };
+  std::unordered_map<paxos::CommandId, Waiting, paxos::CommandIdHash> waiting_;
+  uint64_t next_tag_ = 0;
   std::vector<Reply> replies_;  // scratch
 };
 

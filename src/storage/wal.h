@@ -83,6 +83,9 @@ namespace paxlock::storage {
 struct WalOptions {
   uint64_t segment_bytes = 64ULL << 20;
   bool preallocate = true;
+  // Planted bug for the chaos tests (effective only with PAXLOCK_MUTATIONS):
+  // sync() returns without fdatasync.
+  bool skip_fsync = false;
 };
 
 // What recovery found, for logs and status pages.

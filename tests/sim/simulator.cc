@@ -81,7 +81,8 @@ struct SimClient {
   uint64_t id = 0;
   uint64_t seq = 0;
   bool waiting = false;
-  int node = -1;  // replica holding the current attempt
+  int node = -1;     // replica holding the current attempt
+  uint64_t tag = 0;  // its wait there
   uint64_t attempt = 0;
   int done = 0;
 };
@@ -315,8 +316,9 @@ void World::client_send(int c) {
   }
   paxos::Command cmd{id, submitted_.at(id)};
   const uint64_t seq = cl.seq;
-  const bool taken = n.replica->submit(
-      std::move(cmd), [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
+  cl.tag = n.replica->submit(std::move(cmd),
+                             [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
+  const bool taken = cl.tag != 0;
   const TimeMs timeout = taken ? rng_.uniform(300, 1500) : rng_.uniform(20, 100);
   schedule(now_ + timeout, EventKind::kClientTimeout, c, attempt);
 }
@@ -326,7 +328,7 @@ void World::client_timeout(int c, uint64_t attempt) {
   if (!cl.waiting || cl.attempt != attempt) return;
   // Resend the same command (same id) to another replica.
   SimNode& n = nodes_[cl.node];
-  if (n.up) n.replica->cancel(paxos::CommandId{cl.id, cl.seq});
+  if (n.up) n.replica->cancel(paxos::CommandId{cl.id, cl.seq}, cl.tag);
   client_send(c);
 }
 

@@ -1,0 +1,215 @@
+// paxlock client library: the public API.
+//
+//   paxlock::ClientOptions opt;
+//   std::string error;
+//   if (!paxlock::load_cluster_file("cluster.toml", opt, &error)) { ... }
+//   paxlock::Client client(opt);
+//   paxlock::Reply r = client.acquire("jobs/nightly", "worker-7", {});
+//   if (r.code == paxlock::Code::kOk) { use r.token as the fencing token; }
+//   client.unlock("jobs/nightly", "worker-7", r.token).get();
+//
+// Every call is asynchronous underneath: many requests share one connection
+// per replica and are answered out of order. Each request is spread over the
+// replicas (random by default, or by a fixed hash of the request, or to one
+// replica); if an attempt gets no answer in time, or its replica is down, the
+// same request (same client id and sequence number) is sent to another
+// replica, so a retry never applies twice. Callbacks run on the client's own
+// I/O thread and must not block.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace paxlock {
+
+enum class Code : uint8_t {
+  kOk = 0,
+  kHeld = 1,
+  kNotOwner = 2,
+  kNotHeld = 3,
+  kStaleToken = 4,
+  kTimeout = 5,
+  kDeadlock = 6,
+  kSessionExpired = 7,
+  kInvalid = 8,
+  kTooManyWaiters = 9,
+  kDuplicateIgnored = 10,
+  // Not answers of the service: the outcome is unknown (no replica answered
+  // before the request's deadline; it may or may not have taken effect).
+  kUnavailable = 100,
+  kBadRequest = 101,  // the client library sent something the server refused
+};
+
+const char* to_string(Code code);
+
+struct Waiter {
+  std::string owner;
+  uint64_t session = 0;
+  int64_t deadline_ms = 0;
+};
+
+struct LockInfo {
+  std::string name;
+  std::string holder;
+  uint64_t token = 0;
+  uint64_t session = 0;
+  int64_t since_ms = 0;
+  std::vector<Waiter> waiters;
+};
+
+struct WaitEdge {
+  std::string owner;
+  std::string lock;
+  std::string holder;
+};
+
+struct Member {
+  uint32_t id = 0;
+  std::string client_address;  // host:port
+  std::string peer_address;
+  std::string http_address;
+};
+
+struct ClusterInfo {
+  std::string cluster_id;
+  uint32_t node_id = 0;  // the replica that answered
+  uint32_t leader = 0;   // as far as it knows; 0 if none
+  std::string role;
+  uint64_t first_unchosen = 0;
+  uint64_t applied = 0;
+  std::vector<Member> members;
+};
+
+struct Reply {
+  Code code = Code::kOk;
+  uint64_t token = 0;           // lock: the fencing token; check/unlock: the current one
+  std::string holder;           // who holds the lock (HELD, status, NOT_OWNER)
+  uint64_t session = 0;         // open_session: the new session id
+  int64_t ttl_ms = 0;           // open_session, keep_alive
+  uint64_t applied_at = 0;      // the log instance whose apply produced the answer
+  bool current = false;         // check
+  std::vector<LockInfo> locks;  // status, list
+  std::string next;             // list: continue after this name ("" at the end)
+  std::vector<WaitEdge> cycle;  // deadlock
+  ClusterInfo cluster;          // cluster_info
+  uint32_t served_by = 0;       // the replica that answered
+  int attempts = 0;             // how many replicas were tried
+  std::string error;            // detail for kUnavailable / kBadRequest
+};
+
+enum class ReplicaChoice : uint8_t {
+  kRandom,  // a random replica per request (default)
+  kHash,    // replica = fnv1a(request bytes) mod N: reproducible
+  kFixed,   // always `fixed_replica` (others only when it fails)
+};
+
+struct ClientOptions {
+  std::string cluster_id;
+  std::vector<Member> replicas;
+  ReplicaChoice choice = ReplicaChoice::kRandom;
+  uint32_t fixed_replica = 0;
+  // An attempt that got no answer in this time is sent to another replica
+  // (a blocking lock's attempt waits its wait time on top).
+  std::chrono::milliseconds attempt_timeout{1000};
+  // After this, a request completes with kUnavailable (outcome unknown).
+  std::chrono::milliseconds request_timeout{10000};
+  uint64_t client_id = 0;  // 0: random
+  uint64_t seed = 0;       // for replica choice and back-off jitter; 0: random
+};
+
+// Reads the cluster file that the replicas use (cluster_id and [[node]]
+// tables) into `options`. False with `error` set if it cannot.
+bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error);
+
+struct LockOptions {
+  uint64_t session = 0;               // hold the lock under this session
+  std::chrono::milliseconds wait{0};  // > 0: queue for up to this long
+  bool will_retry = false;            // a HELD answer counts as waiting (deadlock detection)
+};
+
+struct AcquireOptions {
+  uint64_t session = 0;
+  std::chrono::milliseconds max_wait{30000};  // give up (last answer returned) after this
+  std::chrono::milliseconds backoff_min{5};
+  std::chrono::milliseconds backoff_max{1000};
+  int max_attempts = 0;  // 0: no limit but max_wait
+};
+
+class Session;
+
+class Client {
+ public:
+  using Callback = std::function<void(const Reply&)>;
+
+  explicit Client(ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Asynchronous calls: `done` runs once, on the client's I/O thread.
+  void lock(const std::string& name, const std::string& owner, const LockOptions& options,
+            Callback done);
+  void unlock(const std::string& name, const std::string& owner, uint64_t token, Callback done);
+  void check(const std::string& name, uint64_t token, Callback done);
+  void status(const std::string& name, Callback done);
+  void list(const std::string& after, uint32_t limit, Callback done);
+  void open_session(const std::string& owner, std::chrono::milliseconds ttl, Callback done);
+  void keep_alive(uint64_t session, Callback done);
+  void close_session(uint64_t session, Callback done);
+  void cluster_info(uint32_t replica, Callback done);  // replica 0: any
+
+  // The same, as futures.
+  std::future<Reply> lock(const std::string& name, const std::string& owner,
+                          const LockOptions& options = {});
+  std::future<Reply> unlock(const std::string& name, const std::string& owner, uint64_t token = 0);
+  std::future<Reply> check(const std::string& name, uint64_t token);
+  std::future<Reply> status(const std::string& name);
+  std::future<Reply> list(const std::string& after, uint32_t limit);
+  std::future<Reply> cluster_info(uint32_t replica = 0);
+
+  // Try-lock until acquired, with exponential back-off and jitter on HELD
+  // (and on kUnavailable), up to max_wait / max_attempts. Blocks the caller;
+  // returns the last answer.
+  Reply acquire(const std::string& name, const std::string& owner, const AcquireOptions& options);
+
+  // A session kept alive in the background (see Session).
+  std::unique_ptr<Session> start_session(const std::string& owner, std::chrono::milliseconds ttl,
+                                         std::function<void()> on_lost, Reply* opened = nullptr);
+
+  uint64_t client_id() const;
+  const ClientOptions& options() const;
+
+ private:
+  friend class Session;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A lease renewed every TTL/3. If it cannot be renewed in time (no
+// keep-alive acknowledged for TTL minus a margin of 2 x 300 ms + 100 ms, see
+// docs/LOCKS.md), or the service says it expired, `on_lost` runs once (on the
+// client's I/O thread): every lock held under it must be treated as lost.
+// Destroying the Session closes it (releasing its locks).
+class Session {
+ public:
+  ~Session();
+  uint64_t id() const { return id_; }
+  bool lost() const;
+  std::chrono::milliseconds ttl() const { return ttl_; }
+
+ private:
+  friend class Client;
+  Session(Client& client, uint64_t id, std::chrono::milliseconds ttl);
+  struct State;
+  Client& client_;
+  uint64_t id_;
+  std::chrono::milliseconds ttl_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace paxlock

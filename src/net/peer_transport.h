@@ -1,0 +1,75 @@
+// Replica-to-replica messaging over TCP. Each node dials every peer and sends
+// only on the connection it dialed; it receives on the connections the peers
+// dialed to it. A connection starts with a PeerHello (protocol version,
+// cluster id, node id); one with the wrong cluster, an unknown node or a bad
+// version is closed, counted and logged (rate-limited). So is one sending a
+// frame over the limit, a frame that does not parse, or an unknown message
+// type. Outgoing connections reconnect with exponential back-off and jitter;
+// send queues are bounded, and what does not fit is dropped: the protocol
+// resends what matters.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+
+#include "net/connection.h"
+#include "net/stats.h"
+#include "paxos/rng.h"
+#include "server/config.h"
+#include "server/transport.h"
+
+namespace paxlock::net {
+
+struct PeerTransportOptions {
+  std::string cluster_id;
+  paxos::NodeId self = 0;
+  server::Address listen;
+  std::map<paxos::NodeId, server::Address> peers;  // everyone but self
+  size_t max_frame_bytes = 8 << 20;
+  size_t queue_bytes = 32 << 20;
+  double drop_rate = 0.0;  // test option: drop this share of outgoing messages
+  uint64_t fault_seed = 1;
+};
+
+class PeerTransport : public server::Transport {
+ public:
+  using Deliver = std::function<void(const paxos::Message&)>;
+
+  PeerTransport(asio::io_context& io, PeerTransportOptions options, Deliver deliver,
+                NetStats& stats);
+
+  // Binds the listener (an error if the address is taken) and starts dialing.
+  Status start();
+  void stop();
+  void send(const paxos::Message& msg) override;
+  // Peers with a live outgoing connection.
+  bool connected(paxos::NodeId peer) const;
+  // When a message from `peer` last arrived (epoch 0 if never).
+  std::chrono::steady_clock::time_point last_heard(paxos::NodeId peer) const {
+    auto it = last_heard_.find(peer);
+    return it == last_heard_.end() ? std::chrono::steady_clock::time_point{} : it->second;
+  }
+
+ private:
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> inbound(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> dial_loop(paxos::NodeId peer);
+  void reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
+              const std::string& detail);
+
+  asio::io_context& io_;
+  PeerTransportOptions options_;
+  Deliver deliver_;
+  NetStats& stats_;
+  RateLimiter log_limit_;
+  paxos::Rng rng_;
+  tcp::acceptor acceptor_;
+  std::map<paxos::NodeId, std::shared_ptr<Connection>> out_;
+  std::vector<std::shared_ptr<Connection>> in_;
+  std::map<paxos::NodeId, std::weak_ptr<Connection>> inbound_by_node_;
+  std::map<paxos::NodeId, std::chrono::steady_clock::time_point> last_heard_;
+  bool stopped_ = false;
+};
+
+}  // namespace paxlock::net

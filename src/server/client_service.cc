@@ -1,0 +1,216 @@
+#include "server/client_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "net/codec.h"
+
+namespace paxlock::server {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct ClientService::Conn {
+  std::shared_ptr<net::Connection> io;
+  // request id -> the command it waits for, and the wait's tag
+  std::map<uint64_t, std::pair<paxos::CommandId, uint64_t>> pending;
+};
+
+ClientService::ClientService(asio::io_context& io, ClientServiceOptions options, Replica& replica,
+                             ClusterInfoFn cluster_info, net::NetStats& stats, Histogram& latency)
+    : io_(io),
+      options_(std::move(options)),
+      replica_(replica),
+      cluster_info_(std::move(cluster_info)),
+      stats_(stats),
+      latency_(latency),
+      acceptor_(io) {}
+
+Status ClientService::start() {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(options_.listen.host, ec);
+  if (ec) return Status::error(EINVAL, "bad client address " + options_.listen.to_string());
+  const net::tcp::endpoint ep(addr, options_.listen.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::error(ec.value(), "cannot listen for clients on " + options_.listen.to_string() +
+                                         ": " + ec.message());
+  }
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  return {};
+}
+
+void ClientService::stop() {
+  stopped_ = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  for (auto& weak : conns_) {
+    auto conn = weak.lock();
+    if (!conn) continue;
+    for (auto& [rid, wait] : conn->pending) {
+      pb::ClientResponse resp;
+      resp.set_request_id(rid);
+      resp.set_code(pb::SHUTTING_DOWN);
+      conn->io->send(net::make_frame(resp));
+      replica_.cancel(wait.first, wait.second);
+    }
+    conn->pending.clear();
+  }
+}
+
+void ClientService::reject(const std::shared_ptr<Conn>& conn, const std::string& reason,
+                           const std::string& detail) {
+  ++stats_.connection_errors["client_" + reason];
+  uint64_t suppressed = 0;
+  if (log_limit_.allow(reason, suppressed)) {
+    spdlog::warn("client connection from {} closed: {} ({} similar suppressed)", conn->io->remote(),
+                 detail, suppressed);
+  }
+  conn->io->close();
+}
+
+asio::awaitable<void> ClientService::accept_loop() {
+  while (!stopped_) {
+    asio::error_code ec;
+    net::tcp::socket socket =
+        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopped_) break;
+      continue;
+    }
+    auto conn = std::make_shared<Conn>();
+    // Replies queue up to many frames; a client that stops reading is cut off.
+    conn->io = std::make_shared<net::Connection>(std::move(socket), options_.max_frame_bytes,
+                                                 64 * options_.max_frame_bytes);
+    ++stats_.client_connections;
+    std::erase_if(conns_, [](const auto& w) { return w.expired(); });
+    conns_.push_back(conn);
+    asio::co_spawn(io_, conn->io->write_loop(), asio::detached);
+    asio::co_spawn(io_, serve(conn), asio::detached);
+  }
+}
+
+asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
+  asio::steady_timer deadline(io_, 5s);
+  deadline.async_wait([io = conn->io](const asio::error_code& ec) {
+    if (!ec) io->close();  // no hello in time
+  });
+  std::string_view frame;
+  net::ReadStatus st = co_await conn->io->read_frame(frame);
+  deadline.cancel();
+  pb::ClientHello hello;
+  pb::ServerHello answer;
+  answer.set_protocol_version(net::kProtocolVersion);
+  answer.set_cluster_id(options_.cluster_id);
+  answer.set_node_id(options_.self);
+  if (st != net::ReadStatus::kFrame ||
+      !hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    if (st != net::ReadStatus::kClosed) reject(conn, "bad_hello", "no valid hello");
+    conn->io->close();
+    co_return;
+  }
+  if (hello.protocol_version() != net::kProtocolVersion ||
+      hello.cluster_id() != options_.cluster_id) {
+    answer.set_error("this is cluster '" + options_.cluster_id + "', protocol " +
+                     std::to_string(net::kProtocolVersion));
+    conn->io->send(net::make_frame(answer));
+    reject(conn, "wrong_cluster",
+           "client for cluster '" + hello.cluster_id() + "', protocol " +
+               std::to_string(hello.protocol_version()));
+    co_return;
+  }
+  conn->io->send(net::make_frame(answer));
+  while (!stopped_) {
+    st = co_await conn->io->read_frame(frame);
+    if (st == net::ReadStatus::kClosed) break;
+    if (st == net::ReadStatus::kTooBig) {
+      reject(conn, "frame_too_big", "request frame over max_frame_bytes");
+      break;
+    }
+    pb::ClientRequest req;
+    if (!req.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+      reject(conn, "bad_frame", "request does not parse");
+      break;
+    }
+    ++stats_.client_requests;
+    handle(conn, req);
+  }
+  // The client went away: stop waiting for its commands (they may still be
+  // chosen; a retry elsewhere gets the recorded answer).
+  for (auto& [rid, wait] : conn->pending)
+    replica_.cancel(wait.first, wait.second);
+  conn->pending.clear();
+  conn->io->close();
+}
+
+void ClientService::respond(const std::shared_ptr<Conn>& conn, pb::ClientResponse& resp) {
+  if (!conn->io->send(net::make_frame(resp))) {
+    reject(conn, "slow_reader", "client does not read its replies");
+  }
+}
+
+void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRequest& req) {
+  pb::ClientResponse resp;
+  resp.set_request_id(req.request_id());
+  if (stopped_) {
+    resp.set_code(pb::SHUTTING_DOWN);
+    respond(conn, resp);
+    return;
+  }
+  if (req.op() == pb::CLUSTER_INFO) {
+    cluster_info_(resp.mutable_cluster());
+    respond(conn, resp);
+    return;
+  }
+  lock::Command cmd;
+  std::string error;
+  if (!net::to_command(req, cmd, &error)) {
+    resp.set_code(pb::BAD_REQUEST);
+    resp.set_error(error);
+    respond(conn, resp);
+    return;
+  }
+  if (conn->pending.size() >= options_.pending_max || conn->pending.count(req.request_id())) {
+    resp.set_code(pb::BUSY);
+    resp.set_error(conn->pending.count(req.request_id()) ? "request id in use"
+                                                         : "too many requests in flight");
+    respond(conn, resp);
+    return;
+  }
+  const paxos::CommandId id{req.client_id(), req.seq()};
+  const uint64_t rid = req.request_id();
+  const auto start = Clock::now();
+  std::weak_ptr<Conn> weak = conn;
+  conn->pending[rid] = {id, 0};  // before submit, in case the answer comes at once
+  const uint64_t tag = replica_.submit(
+      paxos::Command{id, lock::encode(cmd)}, [this, weak, rid, start](const std::string& reply) {
+        auto c = weak.lock();
+        if (!c) return;
+        c->pending.erase(rid);
+        lock::Result result;
+        pb::ClientResponse r;
+        r.set_request_id(rid);
+        if (lock::decode(reply, result)) {
+          net::to_response(result, &r);
+        } else {
+          r.set_code(pb::BAD_REQUEST);
+          r.set_error("undecodable answer");
+        }
+        latency_.observe_us(static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
+        respond(c, r);
+      });
+  if (tag == 0) {
+    conn->pending.erase(rid);
+    resp.set_code(pb::BUSY);
+    resp.set_error("replica has too many commands pending");
+    respond(conn, resp);
+    return;
+  }
+  auto it = conn->pending.find(rid);
+  if (it != conn->pending.end()) it->second.second = tag;
+}
+
+}  // namespace paxlock::server

@@ -1,0 +1,326 @@
+#include "server/daemon.h"
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <random>
+
+namespace paxlock::server {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kTick = 5ms;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<int>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Daemon::Daemon(ClusterConfig config, DaemonOptions options)
+    : config_(std::move(config)),
+      options_(options),
+      tick_timer_(io_),
+      signals_(io_, SIGINT, SIGTERM),
+      started_(Clock::now()) {}
+
+Daemon::~Daemon() {
+  if (http_) http_->stop();
+  if (http_thread_.joinable()) http_thread_.join();
+}
+
+Status Daemon::start() {
+  self_ = config_.member(options_.id);
+  if (!self_) {
+    std::string ids;
+    for (const Member& m : config_.members)
+      ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
+    return Status::error(
+        EINVAL, fmt::format("node id {} is not in the config (its ids: {})", options_.id, ids));
+  }
+  data_dir_ = !options_.data_dir.empty() ? options_.data_dir : self_->data_dir;
+  if (data_dir_.empty()) {
+    return Status::error(EINVAL, "no data directory: give --data-dir or data_dir in the config");
+  }
+  Status s = fs_.mkdirs(data_dir_);
+  if (!s.ok()) return s;
+  auto lock = storage::DirectoryLock::acquire(data_dir_);
+  if (!lock.ok()) return lock.status();
+  dir_lock_ = std::move(*lock);
+
+  storage::WalOptions wal = config_.wal_options();
+#if PAXLOCK_MUTATIONS
+  wal.skip_fsync = options_.skip_fsync;
+#endif
+  store_ = std::make_unique<storage::ThreadedLogStore>(
+      fs_, data_dir_, config_.cluster_id, options_.id, wal,
+      [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); });
+  lock::MachineOptions mo;
+  mo.mutation_no_dedup = options_.lock_no_dedup;
+  machine_ = std::make_unique<lock::LockMachine>(mo);
+
+  net::PeerTransportOptions po;
+  po.cluster_id = config_.cluster_id;
+  po.self = options_.id;
+  po.listen = self_->peer;
+  for (const Member& m : config_.members) {
+    if (m.id != options_.id) po.peers[m.id] = m.peer;
+  }
+  po.max_frame_bytes = static_cast<size_t>(config_.tuning.max_frame_bytes);
+  po.queue_bytes = static_cast<size_t>(config_.tuning.peer_queue_bytes);
+  po.drop_rate = options_.drop_rate;
+  po.fault_seed = options_.fault_seed;
+  transport_ = std::make_unique<net::PeerTransport>(
+      io_, po, [this](const paxos::Message& m) { replica_->receive(m); }, net_stats_);
+
+  paxos::Config core = config_.core_config(options_.id, std::random_device{}());
+  core.mutation = options_.mutation;
+  replica_ =
+      std::make_unique<Replica>(core, config_.replica_options(), *store_, *transport_, *machine_);
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  s = replica_->start(now);
+  if (!s.ok()) return s;
+  const paxos::Node& node = replica_->node();
+  spdlog::info("recovered: promised {}, log {}..{}, first unchosen {}, snapshot at {}",
+               node.promised().to_string(), node.log_start(), node.log_end(), node.first_unchosen(),
+               replica_->snapshot_next());
+
+  s = transport_->start();
+  if (!s.ok()) return s;
+  ClientServiceOptions co;
+  co.cluster_id = config_.cluster_id;
+  co.self = options_.id;
+  co.listen = self_->client;
+  co.max_frame_bytes = static_cast<size_t>(config_.tuning.max_frame_bytes);
+  co.pending_max = static_cast<size_t>(config_.tuning.client_pending_max);
+  clients_ = std::make_unique<ClientService>(
+      io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
+      client_latency_);
+  s = clients_->start();
+  if (!s.ok()) return s;
+
+  http_ = std::make_unique<httplib::Server>();
+  http_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(on_loop(&Daemon::status_json), "application/json");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
+  });
+  if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
+    return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
+  }
+  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+
+  signals_.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown();
+  });
+  schedule_tick();
+  spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
+               self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
+               data_dir_);
+  return {};
+}
+
+void Daemon::run() {
+  io_.run();
+}
+
+void Daemon::shutdown() {
+  if (stopping_.exchange(true)) return;
+  clients_->stop();
+  transport_->stop();
+  tick_timer_.cancel();
+  // Give the last answers a moment to leave, then stop the loop. The disk
+  // thread finishes its queued writes when the store is destroyed.
+  auto timer = std::make_shared<asio::steady_timer>(io_, 200ms);
+  timer->async_wait([this, timer](const asio::error_code&) { io_.stop(); });
+}
+
+void Daemon::schedule_tick() {
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec || stopping_) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void Daemon::on_tick() {
+  const auto now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count();
+  replica_->tick(now, wall_ms());
+  const auto leader = replica_->node().leader();
+  if (leader != last_leader_) {
+    if (leader) {
+      ++leader_changes_;
+      spdlog::info("leader is now node {}", *leader);
+    }
+    last_leader_ = leader;
+  }
+  std::vector<uint32_t> syncs;
+  store_->take_sync_latencies(syncs);
+  for (uint32_t us : syncs)
+    fsync_latency_.observe_us(us);
+}
+
+void Daemon::fill_cluster_info(pb::ClusterInfo* info) {
+  const paxos::Node& node = replica_->node();
+  info->set_cluster_id(config_.cluster_id);
+  info->set_node_id(options_.id);
+  info->set_leader(node.leader().value_or(0));
+  info->set_role(paxos::to_string(node.role()));
+  info->set_first_unchosen(node.first_unchosen());
+  info->set_applied(node.next_apply() - 1);
+  for (const Member& m : config_.members) {
+    pb::MemberInfo* mi = info->add_members();
+    mi->set_id(m.id);
+    mi->set_peer(m.peer.to_string());
+    mi->set_client(m.client.to_string());
+    mi->set_http(m.http.to_string());
+  }
+}
+
+std::string Daemon::on_loop(std::string (Daemon::*render)()) {
+  if (stopping_) return "{\"error\": \"shutting down\"}\n";
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, render, promise] { promise->set_value((this->*render)()); });
+  if (future.wait_for(2s) != std::future_status::ready) return "{\"error\": \"busy\"}\n";
+  return future.get();
+}
+
+std::string Daemon::status_json() {
+  const paxos::Node& node = replica_->node();
+  const auto now = Clock::now();
+  std::string peers;
+  for (const Member& m : config_.members) {
+    if (m.id == options_.id) continue;
+    const auto heard = transport_->last_heard(m.id);
+    const int64_t ago =
+        heard.time_since_epoch().count() == 0
+            ? -1
+            : std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count();
+    peers += fmt::format("{}{{\"id\": {}, \"connected\": {}, \"last_heard_ms_ago\": {}}}",
+                         peers.empty() ? "" : ", ", m.id, transport_->connected(m.id), ago);
+  }
+  const std::string disk_error = store_->last_error();
+  const auto leader = node.leader();
+  return fmt::format(
+      "{{\"node_id\": {}, \"cluster_id\": \"{}\", \"role\": \"{}\", \"leader\": {}, "
+      "\"ballot\": \"{}\", \"promised\": \"{}\", \"first_unchosen\": {}, \"applied\": {}, "
+      "\"known_commit\": {}, \"log_start\": {}, \"snapshot\": {}, \"pending_commands\": {}, "
+      "\"waiting_clients\": {}, \"locks_held\": {}, \"sessions\": {}, \"state_time_ms\": {}, "
+      "\"last_token\": {}, \"peers\": [{}], \"disk\": {{\"ok\": {}, \"error\": \"{}\", "
+      "\"log_bytes\": {}, \"disk_bytes\": {}}}, \"uptime_s\": {}}}\n",
+      options_.id, json_escape(config_.cluster_id), paxos::to_string(node.role()),
+      leader ? std::to_string(*leader) : "null", node.ballot().to_string(),
+      node.promised().to_string(), node.first_unchosen(), node.next_apply() - 1,
+      node.known_commit(), node.log_start(), replica_->snapshot_next(), node.pending_commands(),
+      replica_->waiting(), machine_->locks_held(), machine_->sessions(), machine_->now(),
+      machine_->last_token(), peers, replica_->disk_ok() && disk_error.empty(),
+      json_escape(disk_error), store_->log_bytes(), store_->disk_bytes(),
+      std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+}
+
+std::string Daemon::metrics_text() {
+  const paxos::NodeStats& c = replica_->node().stats();
+  const ReplicaStats& r = replica_->stats();
+  std::string out;
+  auto counter = [&](const char* name, const char* help, uint64_t v,
+                     const std::string& labels = "") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{}{} {}\n", name, help, name, name, labels,
+                       v);
+  };
+  auto gauge = [&](const char* name, const char* help, double v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
+  };
+  counter("paxlock_proposals_total", "Instances this node proposed as leader.",
+          c.instances_proposed);
+  counter("paxlock_instances_chosen_total", "Instances chosen and applied here.",
+          r.instances_applied);
+  counter("paxlock_commands_applied_total", "Commands applied here.", r.commands_applied);
+  out +=
+      "# HELP paxlock_retransmissions_total Messages sent again because no answer came.\n"
+      "# TYPE paxlock_retransmissions_total counter\n";
+  out += fmt::format("paxlock_retransmissions_total{{kind=\"accept\"}} {}\n", c.resent_accepts);
+  out += fmt::format("paxlock_retransmissions_total{{kind=\"prepare\"}} {}\n", c.resent_prepares);
+  out += fmt::format("paxlock_retransmissions_total{{kind=\"command\"}} {}\n", c.commands_retried);
+  out += fmt::format("paxlock_retransmissions_total{{kind=\"learn\"}} {}\n", c.learn_requests);
+  counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
+  counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
+  counter("paxlock_batches_total", "Batches this node proposed as leader.", c.batches);
+  counter("paxlock_batched_commands_total", "Commands in those batches.", c.batched_commands);
+  counter("paxlock_fsyncs_total", "Synced writes.", r.synced_writes);
+  counter("paxlock_write_failures_total", "Failed disk writes.", r.write_failures);
+  counter("paxlock_snapshots_taken_total", "Snapshots taken.", r.snapshots_taken);
+  counter("paxlock_snapshots_installed_total", "Snapshots installed from peers.",
+          r.snapshots_installed);
+  counter("paxlock_client_requests_total", "Client requests received.", net_stats_.client_requests);
+  counter("paxlock_peer_messages_sent_total", "Messages sent to peers.",
+          net_stats_.peer_frames_out);
+  counter("paxlock_peer_messages_received_total", "Messages received from peers.",
+          net_stats_.peer_frames_in);
+  out +=
+      "# HELP paxlock_peer_messages_dropped_total Outgoing messages dropped.\n"
+      "# TYPE paxlock_peer_messages_dropped_total counter\n";
+  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"queue_full\"}} {}\n",
+                     net_stats_.peer_dropped_queue_full);
+  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"down\"}} {}\n",
+                     net_stats_.peer_dropped_down);
+  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"fault_injection\"}} {}\n",
+                     net_stats_.peer_dropped_fault);
+  out +=
+      "# HELP paxlock_connection_errors_total Connections closed for what the other side did.\n"
+      "# TYPE paxlock_connection_errors_total counter\n";
+  for (const auto& [reason, n] : net_stats_.connection_errors) {
+    out += fmt::format("paxlock_connection_errors_total{{reason=\"{}\"}} {}\n", reason, n);
+  }
+  gauge("paxlock_locks_held", "Locks held.", static_cast<double>(machine_->locks_held()));
+  gauge("paxlock_sessions", "Open sessions.", static_cast<double>(machine_->sessions()));
+  gauge("paxlock_first_unchosen", "First instance not known chosen.",
+        static_cast<double>(replica_->node().first_unchosen()));
+  gauge("paxlock_is_leader", "1 if this node leads.",
+        replica_->node().role() == paxos::Role::kLeader ? 1 : 0);
+  gauge("paxlock_disk_ok", "0 while disk writes fail.", replica_->disk_ok() ? 1 : 0);
+  out += fsync_latency_.prometheus("paxlock_fsync_seconds", "WAL fdatasync latency.");
+  out += client_latency_.prometheus("paxlock_client_request_seconds",
+                                    "Client request latency, receive to answer.");
+  return out;
+}
+
+}  // namespace paxlock::server

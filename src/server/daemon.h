@@ -1,0 +1,93 @@
+// paxlockd: one replica as a process. Wires the pieces together on one event
+// loop thread (the core, the driver, the lock machine, the peer transport and
+// the client API), one disk thread (ThreadedLogStore) and one HTTP thread for
+// /status and /metrics (which reads the state through the event loop).
+#pragma once
+
+#include <asio.hpp>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "lock/lock_machine.h"
+#include "net/peer_transport.h"
+#include "server/client_service.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "server/replica.h"
+#include "storage/posix_fs.h"
+#include "storage/threaded_log_store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace paxlock::server {
+
+struct DaemonOptions {
+  paxos::NodeId id = 0;
+  std::string data_dir;  // overrides the config's data_dir
+  double drop_rate = 0.0;
+  uint64_t fault_seed = 1;
+  paxos::Mutation mutation = paxos::Mutation::kNone;  // test builds only
+  bool lock_no_dedup = false;                         // test builds only
+  bool skip_fsync = false;                            // test builds only
+};
+
+class Daemon {
+ public:
+  Daemon(ClusterConfig config, DaemonOptions options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Locks the data directory, recovers, binds every listener. An error means
+  // the replica must not run (it says why in one line).
+  Status start();
+  // Serves until SIGTERM or SIGINT, then shuts down cleanly.
+  void run();
+
+  // Rendered on the event loop (the HTTP thread asks through post()).
+  std::string status_json();
+  std::string metrics_text();
+
+ private:
+  void schedule_tick();
+  void on_tick();
+  void fill_cluster_info(pb::ClusterInfo* info);
+  std::string on_loop(std::string (Daemon::*render)());
+  void shutdown();
+
+  ClusterConfig config_;
+  DaemonOptions options_;
+  const Member* self_ = nullptr;
+  std::string data_dir_;
+
+  asio::io_context io_;
+  asio::steady_timer tick_timer_;
+  asio::signal_set signals_;
+  std::chrono::steady_clock::time_point started_;
+
+  storage::PosixFs fs_;
+  std::unique_ptr<storage::DirectoryLock> dir_lock_;
+  std::unique_ptr<storage::ThreadedLogStore> store_;
+  std::unique_ptr<lock::LockMachine> machine_;
+  std::unique_ptr<net::PeerTransport> transport_;
+  std::unique_ptr<Replica> replica_;
+  std::unique_ptr<ClientService> clients_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread http_thread_;
+
+  net::NetStats net_stats_;
+  Histogram fsync_latency_;
+  Histogram client_latency_;
+  uint64_t leader_changes_ = 0;
+  std::optional<paxos::NodeId> last_leader_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Parses the command line and runs a daemon: the whole of paxlockd's main().
+int daemon_main(int argc, char** argv);
+
+}  // namespace paxlock::server

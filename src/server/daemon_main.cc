@@ -1,0 +1,81 @@
+// paxlockd's command line.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+
+#include "server/daemon.h"
+
+namespace paxlock::server {
+
+int daemon_main(int argc, char** argv) {
+  CLI::App app{"paxlockd: one replica of a paxlock cluster"};
+  std::string config_path;
+  DaemonOptions opt;
+  std::string log_level = "info";
+  std::string mutation = "none";
+  app.add_option("--config", config_path, "cluster configuration (TOML)")->required();
+  app.add_option("--id", opt.id, "this replica's node id in the config")->required();
+  app.add_option("--data-dir", opt.data_dir, "data directory (overrides the config)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  auto* test = app.add_option_group("test options", "fault injection for tests; off by default");
+  test->add_option("--drop-rate", opt.drop_rate, "drop this share of outgoing peer messages")
+      ->check(CLI::Range(0.0, 1.0));
+  test->add_option("--fault-seed", opt.fault_seed, "seed for --drop-rate");
+#if PAXLOCK_MUTATIONS
+  const std::map<std::string, paxos::Mutation> mutations = {
+      {"none", paxos::Mutation::kNone},
+      {"small-quorum", paxos::Mutation::kSmallQuorum},
+      {"skip-ballot-check", paxos::Mutation::kSkipBallotCheck},
+      {"accept-below-promise", paxos::Mutation::kAcceptBelowPromise},
+      {"ignore-phase1-values", paxos::Mutation::kIgnorePhase1Values},
+      {"forget-promise-on-restart", paxos::Mutation::kForgetPromiseOnRestart},
+      {"skip-fsync", paxos::Mutation::kNone},
+      {"no-dedup", paxos::Mutation::kNone},
+  };
+  test->add_option("--mutation", mutation, "plant a protocol bug (test builds only)")
+      ->check(CLI::IsMember([&] {
+        std::vector<std::string> names;
+        for (const auto& [k, v] : mutations)
+          names.push_back(k);
+        return names;
+      }()));
+#endif
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+#if PAXLOCK_MUTATIONS
+  opt.mutation = mutations.at(mutation);
+  opt.skip_fsync = mutation == "skip-fsync";
+  opt.lock_no_dedup = mutation == "no-dedup";
+#endif
+
+  auto logger = spdlog::stderr_color_mt("paxlockd");
+  logger->set_pattern(fmt::format("%Y-%m-%d %H:%M:%S.%e [node {}] [%l] %v", opt.id));
+  logger->set_level(spdlog::level::from_str(log_level));
+  spdlog::set_default_logger(logger);
+
+  auto config = load_config(config_path);
+  if (!config.ok()) {
+    spdlog::error("bad config: {}", config.status().message());
+    return 2;
+  }
+  Daemon daemon(std::move(*config), opt);
+  Status s = daemon.start();
+  if (!s.ok()) {
+    spdlog::error("cannot start: {}", s.message());
+    return 1;
+  }
+  if (opt.drop_rate > 0) spdlog::warn("TEST OPTION: dropping {} of peer messages", opt.drop_rate);
+  if (mutation != "none") spdlog::warn("TEST OPTION: planted bug '{}'", mutation);
+  daemon.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace paxlock::server

@@ -1,0 +1,41 @@
+// Prometheus-style latency histograms, filled on the event loop and read on
+// the status side through a copy taken on the loop.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace paxlock::server {
+
+class Histogram {
+ public:
+  // Upper bounds in microseconds: 50 us to 10 s.
+  static constexpr std::array<uint64_t, 18> kBoundsUs = {
+      50,    100,    250,    500,    1000,    2500,    5000,    10000,    25000,
+      50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, UINT64_MAX};
+
+  void observe_us(uint64_t us) {
+    for (size_t i = 0; i < kBoundsUs.size(); ++i) {
+      if (us <= kBoundsUs[i]) {
+        ++counts_[i];
+        break;
+      }
+    }
+    ++count_;
+    sum_us_ += us;
+  }
+  uint64_t count() const { return count_; }
+
+  // Prometheus text for `name` (seconds), e.g. paxlock_fsync_seconds.
+  std::string prometheus(const std::string& name, const std::string& help) const;
+  // The latency below which a share `q` of observations fall (bucket bound).
+  uint64_t quantile_us(double q) const;
+
+ private:
+  std::array<uint64_t, kBoundsUs.size()> counts_{};
+  uint64_t count_ = 0;
+  uint64_t sum_us_ = 0;
+};
+
+}  // namespace paxlock::server
