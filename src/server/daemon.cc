@@ -132,8 +132,11 @@ Status Daemon::start() {
   if (!s.ok()) return s;
 
   http_ = std::make_unique<httplib::Server>();
-  http_->Get("/status", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(on_loop(&Daemon::status_json), "application/json");
+  http_->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+    // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
+    res.set_content(
+        on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
+        "application/json");
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
@@ -255,6 +258,17 @@ std::string Daemon::status_json() {
       machine_->last_token(), peers, replica_->disk_ok() && disk_error.empty(),
       json_escape(disk_error), store_->log_bytes(), store_->disk_bytes(),
       std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+}
+
+std::string Daemon::status_json_with_hash() {
+  std::string json = status_json();
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : machine_->snapshot()) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  json.insert(json.rfind('}'), fmt::format(", \"state_hash\": \"{:016x}\"", h));
+  return json;
 }
 
 std::string Daemon::metrics_text() {

@@ -50,6 +50,7 @@ class Daemon {
 
   // Rendered on the event loop (the HTTP thread asks through post()).
   std::string status_json();
+  std::string status_json_with_hash();
   std::string metrics_text();
 
  private:

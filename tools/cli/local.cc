@@ -1,0 +1,271 @@
+// `paxlock local`: a cluster of paxlockd processes on 127.0.0.1, managed by
+// PID, with its config and data under one directory:
+//   DIR/cluster.toml   the generated config (free ports; usable as --cluster)
+//   DIR/n<ID>/         each node's data directory
+//   DIR/n<ID>.log      each node's log
+//   DIR/n<ID>.pid      each running node's process id
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "cli/cli.h"
+#include "server/config.h"
+
+namespace paxlock::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string pid_file(const LocalOptions& l, uint32_t id) {
+  return (fs::path(l.dir) / fmt::format("n{}.pid", id)).string();
+}
+
+pid_t read_pid(const LocalOptions& l, uint32_t id) {
+  std::ifstream in(pid_file(l, id));
+  pid_t pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// A live process that is a paxlockd (a recycled pid is not ours).
+bool running(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream cmd(fmt::format("/proc/{}/cmdline", pid));
+  std::string line;
+  std::getline(cmd, line);
+  // "paxlock" also matches a child between fork and exec of paxlockd.
+  if (line.find("paxlock") == std::string::npos) return false;
+  std::ifstream st(fmt::format("/proc/{}/stat", pid));
+  std::string stat;
+  std::getline(st, stat);
+  const size_t close = stat.rfind(')');
+  return close == std::string::npos || stat.size() < close + 3 || stat[close + 2] != 'Z';
+}
+
+// Free TCP ports on 127.0.0.1, held open together so that none repeats.
+std::vector<uint16_t> free_ports(size_t n) {
+  asio::io_context io;
+  std::vector<asio::ip::tcp::acceptor> held;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < n; ++i) {
+    held.emplace_back(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    ports.push_back(held.back().local_endpoint().port());
+  }
+  return ports;
+}
+
+std::string daemon_path(const LocalOptions& l) {
+  if (!l.build.empty()) return l.build;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "paxlockd").string();
+}
+
+bool start_node(const LocalOptions& l, const server::ClusterConfig& cfg, uint32_t id) {
+  const std::string exe = daemon_path(l);
+  if (::access(exe.c_str(), X_OK) != 0) {
+    fail("cannot run " + exe + " (build it first, or give --paxlockd PATH)");
+    return false;
+  }
+  const std::string config = (fs::path(l.dir) / "cluster.toml").string();
+  const std::string log = (fs::path(l.dir) / fmt::format("n{}.log", id)).string();
+  const pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    ::setsid();  // survive this command; not in our terminal's process group
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    std::vector<std::string> args = {exe, "--config", config, "--id", std::to_string(id)};
+    for (const std::string& a : l.extra_args)
+      args.push_back(a);
+    std::vector<char*> argv;
+    for (std::string& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(exe.c_str(), argv.data());
+    ::_exit(127);
+  }
+  std::ofstream(pid_file(l, id)) << pid << "\n";
+  (void)cfg;
+  return true;
+}
+
+// The node's /status, or "" if it does not answer.
+std::string node_status(const server::Member& m, int timeout_ms = 500) {
+  httplib::Client http(m.http.host, m.http.port);
+  http.set_connection_timeout(0, timeout_ms * 1000);
+  http.set_read_timeout(0, timeout_ms * 1000);
+  auto res = http.Get("/status");
+  return res && res->status == 200 ? res->body : "";
+}
+
+std::string field(const std::string& json, const std::string& key) {
+  const size_t at = json.find("\"" + key + "\": ");
+  if (at == std::string::npos) return "";
+  size_t b = at + key.size() + 4;
+  size_t e = json.find_first_of(",}", b);
+  std::string v = json.substr(b, e - b);
+  if (!v.empty() && v.front() == '"') v = v.substr(1, v.size() - 2);
+  return v;
+}
+
+bool wait_serving(const LocalOptions& l, const server::ClusterConfig& cfg,
+                  const std::vector<uint32_t>& ids) {
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
+  for (uint32_t id : ids) {
+    const server::Member* m = cfg.member(id);
+    while (node_status(*m).empty()) {
+      if (!running(read_pid(l, id))) {
+        fail(fmt::format("node {} exited; see {}/n{}.log", id, l.dir, id));
+        return false;
+      }
+      if (Clock::now() > deadline) {
+        fail(fmt::format("node {} does not serve after {} s; see {}/n{}.log", id, l.wait_s, l.dir,
+                         id));
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return true;
+}
+
+bool stop_node(const LocalOptions& l, uint32_t id, int sig) {
+  const pid_t pid = read_pid(l, id);
+  if (running(pid)) {
+    ::kill(pid, sig);
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (running(pid) && Clock::now() < deadline) {
+      ::waitpid(pid, nullptr, WNOHANG);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (running(pid)) {
+      ::kill(pid, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  std::error_code ec;
+  fs::remove(pid_file(l, id), ec);
+  return true;
+}
+
+}  // namespace
+
+int cmd_local(const Global& g, const LocalOptions& l) {
+  if (l.dir.empty()) {
+    fail("local needs --dir DIR");
+    return kExitUsage;
+  }
+  std::error_code ec;
+  fs::create_directories(l.dir, ec);
+  const std::string config_path = (fs::path(l.dir) / "cluster.toml").string();
+  if (l.action == "up" && !fs::exists(config_path)) {
+    if (l.nodes < 1 || l.nodes > 15) {
+      fail("--nodes must be between 1 and 15");
+      return kExitUsage;
+    }
+    server::ClusterConfig cfg;
+    cfg.cluster_id = fmt::format("local-{}", ::getpid());
+    const auto ports = free_ports(static_cast<size_t>(3 * l.nodes));
+    for (int i = 0; i < l.nodes; ++i) {
+      server::Member m;
+      m.id = static_cast<paxos::NodeId>(i + 1);
+      m.peer = {"127.0.0.1", ports[static_cast<size_t>(3 * i)]};
+      m.client = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 1)]};
+      m.http = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 2)]};
+      m.data_dir = fs::absolute(fs::path(l.dir) / fmt::format("n{}", m.id)).string();
+      cfg.members.push_back(m);
+    }
+    std::ofstream(config_path) << server::to_toml(cfg);
+  }
+  auto cfg = server::load_config(config_path);
+  if (!cfg.ok()) {
+    fail(cfg.status().message());
+    return kExitUsage;
+  }
+  std::vector<uint32_t> all;
+  for (const server::Member& m : cfg->members)
+    all.push_back(m.id);
+
+  if (l.action == "up") {
+    std::vector<uint32_t> started;
+    for (uint32_t id : all) {
+      if (running(read_pid(l, id))) continue;
+      if (!start_node(l, *cfg, id)) return kExitUnknown;
+      started.push_back(id);
+    }
+    if (!wait_serving(l, *cfg, all)) return kExitUnknown;
+    if (!g.json) {
+      std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
+                << std::endl;
+    } else {
+      std::cout << fmt::format("{{\"command\": \"local up\", \"nodes\": {}, \"cluster\": {}}}",
+                               all.size(), json_string(config_path))
+                << std::endl;
+    }
+    return kExitOk;
+  }
+  if (l.action == "down") {
+    for (uint32_t id : all)
+      stop_node(l, id, SIGTERM);
+    if (!g.json) std::cout << "all nodes stopped" << std::endl;
+    return kExitOk;
+  }
+  if (l.action == "status") {
+    int up = 0;
+    for (const server::Member& m : cfg->members) {
+      const pid_t pid = read_pid(l, m.id);
+      const bool alive = running(pid);
+      const std::string st = alive ? node_status(m) : "";
+      up += alive ? 1 : 0;
+      std::cout << fmt::format("node {}: {}", m.id, alive ? fmt::format("pid {}", pid) : "down");
+      if (!st.empty()) {
+        std::cout << fmt::format(" role {} leader {} applied {}", field(st, "role"),
+                                 field(st, "leader"), field(st, "applied"));
+      }
+      std::cout << std::endl;
+    }
+    return up * 2 > static_cast<int>(all.size()) ? kExitOk : kExitUnknown;
+  }
+  if (l.action == "kill" || l.action == "restart") {
+    if (!cfg->member(l.id)) {
+      fail(fmt::format("no node {} in {}", l.id, config_path));
+      return kExitUsage;
+    }
+    if (l.action == "kill") {
+      stop_node(l, l.id, SIGKILL);
+      if (!g.json) std::cout << fmt::format("node {} killed", l.id) << std::endl;
+      return kExitOk;
+    }
+    if (running(read_pid(l, l.id))) {
+      fail(fmt::format("node {} is running", l.id));
+      return kExitRefused;
+    }
+    if (!start_node(l, *cfg, l.id) || !wait_serving(l, *cfg, {l.id})) return kExitUnknown;
+    if (!g.json) std::cout << fmt::format("node {} restarted", l.id) << std::endl;
+    return kExitOk;
+  }
+  fail("local needs an action: up, down, status, kill ID or restart ID");
+  return kExitUsage;
+}
+
+}  // namespace paxlock::cli
