@@ -411,7 +411,8 @@ TEST(Handover, FollowerForwardsToTheLeaderAndAnswersAfterApplying) {
   c.elect(1);
   c.node(3).propose(make_command(3, 1));
   c.flush();
-  const Message* fwd = find({c.network().begin(), c.network().end()}, MessageType::kForward, 1);
+  const std::vector<Message> sent(c.network().begin(), c.network().end());
+  const Message* fwd = find(sent, MessageType::kForward, 1);
   ASSERT_NE(fwd, nullptr);
   EXPECT_EQ(fwd->commands.size(), 1u);
   ASSERT_TRUE(c.run_until([&] { return c.node(3).pending_commands() == 0; }));

@@ -1,0 +1,259 @@
+"""Integration tests on real paxlockd processes (3 and 5 nodes on 127.0.0.1).
+
+Run: python3 -m unittest tests/integration/test_cluster.py  (PAXLOCK_BIN=build dir of the tools)
+"""
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import (Cluster, closed_by_peer, connect, frame, pb_field, wait_for)
+
+
+class ServiceTest(unittest.TestCase):
+    def test_concurrent_clients_on_every_replica_leave_identical_state(self):
+        c = Cluster(nodes=3)
+        try:
+            code, out, err = c.cli("bench", "--clients", "8", "--locks", "20", "--duration", "2",
+                                   "--warmup", "0.2", timeout=30)
+            self.assertEqual(code, 0, err)
+            self.assertGreater(out["cycles"], 100)
+            self.assertEqual(out["errors"], {})
+            # Some locks stay held, so that the states compared are not empty.
+            for i in range(10):
+                code, out, _ = c.cli("lock", f"kept-{i}", owner="keeper")
+                self.assertEqual(code, 0)
+            st = c.wait_converged()
+            self.assertTrue(all(s["locks_held"] == 10 for s in st))
+            # Every replica took requests: each applied client commands it was sent.
+            for n in c.members:
+                self.assertGreater(c.metric(n, "paxlock_client_requests_total"), 0, f"node {n}")
+        finally:
+            c.close()
+
+    def test_leader_and_one_more_killed_of_five_service_continues_and_they_catch_up(self):
+        c = Cluster(nodes=5)
+        try:
+            leader = c.wait_leader()
+            other = next(n for n in c.members if n != leader)
+            for i in range(20):
+                self.assertEqual(c.cli("lock", f"before-{i}", owner="o")[0], 0)
+            c.kill9(leader)
+            c.kill9(other)
+            alive = [n for n in c.members if n not in (leader, other)]
+            c.wait_leader(among=alive)
+            for i in range(20):
+                code, out, err = c.cli("lock", f"after-{i}", owner="o")
+                self.assertEqual(code, 0, err)
+            c.restart(leader)
+            c.restart(other)
+            st = c.wait_converged()
+            self.assertTrue(all(s["locks_held"] == 40 for s in st))
+        finally:
+            c.close()
+
+    def test_every_acknowledged_lock_and_unlock_survives_kill_of_all_nodes(self):
+        c = Cluster(nodes=3)
+        try:
+            tokens = {}
+            for i in range(30):
+                code, out, err = c.cli("lock", f"d-{i}", owner="durable")
+                self.assertEqual(code, 0, err)
+                tokens[f"d-{i}"] = out["token"]
+            for i in range(0, 30, 3):
+                code, out, err = c.cli("unlock", f"d-{i}", owner="durable")
+                self.assertEqual(code, 0, err)
+            for n in c.members:
+                os.kill(c.pid(n), signal.SIGKILL)
+            for n in c.members:
+                wait_for(lambda: not c.up(n), 5, f"node {n} down")
+            c.local("up")
+            for i in range(30):
+                code, out, err = c.cli("status", f"d-{i}")
+                if i % 3 == 0:
+                    self.assertEqual(out["result"], "NOT_HELD", f"d-{i}: acknowledged unlock lost")
+                else:
+                    self.assertEqual(out["result"], "OK", err)
+                    self.assertEqual(out["token"], tokens[f"d-{i}"], f"d-{i}")
+                    self.assertEqual(out["holder"], "durable")
+        finally:
+            c.close()
+
+    def test_majority_down_fails_cleanly_and_service_resumes(self):
+        c = Cluster(nodes=3)
+        try:
+            self.assertEqual(c.cli("lock", "m", owner="a")[0], 0)
+            c.kill9(1)
+            c.kill9(2)
+            code, out, err = c.cli("lock", "m2", owner="a", timeout=2)
+            self.assertEqual(code, 3, f"expected 'outcome unknown', got {code} {out} {err}")
+            self.assertEqual(out["result"], "UNAVAILABLE")
+            c.restart(1)
+            code, out, err = c.cli("lock", "m3", owner="a", timeout=15)
+            self.assertEqual(code, 0, err)
+            code, out, _ = c.cli("status", "m")
+            self.assertEqual(out["holder"], "a")
+        finally:
+            c.close()
+
+    def test_progress_with_20_percent_message_loss_on_every_node(self):
+        c = Cluster(nodes=3, daemon_args="--drop-rate 0.2 --fault-seed 7")
+        try:
+            code, out, err = c.cli("bench", "--clients", "4", "--locks", "5", "--duration", "2",
+                                   "--warmup", "0", timeout=30)
+            self.assertEqual(code, 0, err)
+            self.assertGreater(out["cycles"], 20)
+            resent = sum(c.metric(n, "paxlock_retransmissions_total") for n in c.members)
+            dropped = sum(c.metric(n, 'paxlock_peer_messages_dropped_total{reason="fault_injection"}')
+                          for n in c.members)
+            self.assertGreater(dropped, 0)
+            self.assertGreater(resent, 0)
+        finally:
+            c.close()
+
+    def test_clean_shutdown_on_sigterm(self):
+        c = Cluster(nodes=3)
+        try:
+            pid = c.pid(2)
+            os.kill(pid, signal.SIGTERM)
+            def exited():
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        return f.read().split()[2] == "Z"
+                except FileNotFoundError:
+                    return True
+            wait_for(exited, 5, "node 2 to exit")
+            with open(os.path.join(c.dir, "n2.log")) as f:
+                log = f.read()
+            self.assertIn("shutting down", log)
+            self.assertIn("stopped", log)
+        finally:
+            c.close()
+
+
+class BadInputTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(nodes=3)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def still_serves(self):
+        code, out, err = self.c.cli("lock", f"alive-{time.monotonic_ns()}", owner="x")
+        self.assertEqual(code, 0, err)
+        self.assertTrue(all(self.c.up(n) for n in self.c.members))
+
+    def errors(self, node, reason):
+        return self.c.metric(node, f'paxlock_connection_errors_total{{reason="{reason}"}}')
+
+    def test_peer_with_wrong_cluster_id_is_refused(self):
+        before = self.errors(1, "wrong_cluster")
+        s = connect(self.c.members[1]["peer"])
+        s.sendall(frame(pb_field(1, 1) + pb_field(2, "other-cluster") + pb_field(3, 2)))
+        self.assertTrue(closed_by_peer(s))
+        wait_for(lambda: self.errors(1, "wrong_cluster") > before, 5, "counter")
+        self.still_serves()
+
+    def test_peer_garbage_oversized_truncated_and_unknown_types(self):
+        peer = self.c.members[1]["peer"]
+        hello = frame(pb_field(1, 1) + pb_field(2, self.c.cluster_id) + pb_field(3, 2))
+        # Garbage instead of a hello.
+        s = connect(peer)
+        s.sendall(frame(b"\xff\xfe\xfd garbage"))
+        self.assertTrue(closed_by_peer(s))
+        # A frame over the size limit.
+        s = connect(peer)
+        s.sendall(hello + b"\xff\xff\xff\x7f" + b"x" * 100)
+        self.assertTrue(closed_by_peer(s))
+        # An unknown message type.
+        s = connect(peer)
+        s.sendall(hello + frame(pb_field(1, 99)))
+        self.assertTrue(closed_by_peer(s))
+        # A truncated frame, then the connection drops.
+        s = connect(peer)
+        s.sendall(hello + b"\x64\x00\x00\x00" + b"short")
+        s.close()
+        wait_for(lambda: self.errors(1, "frame_too_big") > 0, 5, "frame_too_big counter")
+        wait_for(lambda: self.errors(1, "bad_message") > 0, 5, "bad_message counter")
+        self.still_serves()
+
+    def test_client_garbage_oversized_wrong_cluster_and_bad_requests(self):
+        client = self.c.members[2]["client"]
+        s = connect(client)
+        s.sendall(frame(pb_field(1, 1) + pb_field(2, "not-this-cluster")))
+        self.assertTrue(closed_by_peer(s))
+        s = connect(client)
+        s.sendall(b"\x00\x00\x00\x7f" + b"garbage")
+        self.assertTrue(closed_by_peer(s))
+        s = connect(client)
+        s.sendall(frame(b"\xff\xff\xff\xff"))
+        self.assertTrue(closed_by_peer(s))
+        # A well-formed request with an unknown op gets BAD_REQUEST, not a crash.
+        s = connect(client)
+        s.sendall(frame(pb_field(1, 1) + pb_field(2, self.c.cluster_id)))
+        s.sendall(frame(pb_field(1, 7) + pb_field(2, 5) + pb_field(3, 1) + pb_field(5, 77)))
+        s.settimeout(5)
+        data = b""
+        while len(data) < 8:
+            data += s.recv(4096)
+        self.assertIn(b"unknown op", data)
+        s.close()
+        wait_for(lambda: self.errors(2, "client_wrong_cluster") > 0, 5, "counter")
+        self.still_serves()
+
+
+class StartupTest(unittest.TestCase):
+    def run_daemon(self, config_text, *args):
+        d = tempfile.mkdtemp(prefix="paxlock-cfg-")
+        path = os.path.join(d, "cluster.toml")
+        with open(path, "w") as f:
+            f.write(config_text)
+        from harness import BIN
+        r = subprocess.run([os.path.join(BIN, "paxlockd"), "--config", path, *args],
+                           capture_output=True, text=True, timeout=10)
+        return r
+
+    GOOD = ('cluster_id = "t"\n[[node]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "127.0.0.1:2"\n'
+            'http = "127.0.0.1:3"\n')
+
+    def test_bad_configs_stop_startup_with_one_clear_line(self):
+        cases = {
+            'cluster_id = "t"\n': "no [[node]] tables",
+            self.GOOD + "bogus = 1\n": "unknown key 'bogus'",
+            self.GOOD.replace('peer = "127.0.0.1:1"\n', ""): "has no 'peer' address",
+            self.GOOD + '[[node]]\nid = 1\npeer = "127.0.0.1:4"\nclient = "127.0.0.1:5"\nhttp = "127.0.0.1:6"\n':
+                "duplicate node id 1",
+            self.GOOD + '[[node]]\nid = 2\npeer = "127.0.0.1:1"\nclient = "127.0.0.1:5"\nhttp = "127.0.0.1:6"\n':
+                "used twice",
+            self.GOOD + "[tuning]\nheartbeat_ms = -5\n": "out of range",
+            self.GOOD.replace('"127.0.0.1:2"', '"nonsense"'): "not host:port",
+        }
+        for text, expected in cases.items():
+            r = self.run_daemon(text, "--id", "1", "--data-dir", tempfile.mkdtemp())
+            self.assertNotEqual(r.returncode, 0, text)
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn(expected, lines[0])
+
+    def test_id_not_in_config_and_second_daemon_on_one_directory_are_refused(self):
+        r = self.run_daemon(self.GOOD, "--id", "9", "--data-dir", tempfile.mkdtemp())
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("node id 9 is not in the config", r.stderr)
+        c = Cluster(nodes=1)
+        try:
+            from harness import BIN
+            r = subprocess.run([os.path.join(BIN, "paxlockd"), "--config", c.config, "--id", "1"],
+                               capture_output=True, text=True, timeout=10)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("in use by another paxlockd", r.stderr)
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
