@@ -145,8 +145,20 @@ class Cluster:
         return wait_for(same, timeout, f"nodes {nodes} to converge", interval=0.02)
 
     def close(self):
+        """Stops every node; fails if a sanitizer reported anything in a log."""
         self.local("down", check=False)
+        reports = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".log"):
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    text = f.read()
+                for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                    if marker in text:
+                        at = text.index(marker)
+                        reports.append(f"{name}: {text[max(0, at - 200):at + 800]}")
         shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer reports:\n" + "\n".join(reports))
 
 
 # ---------------------------------------------------------------- raw frames
