@@ -184,6 +184,21 @@ def frame(payload):
     return struct.pack("<I", len(payload)) + payload
 
 
+def read_frame(sock, timeout=5):
+    """Reads one length-prefixed frame; returns its payload."""
+    sock.settimeout(timeout)
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+    (n,) = struct.unpack("<I", exactly(4))
+    return exactly(n)
+
+
 def connect(address, timeout=2):
     host, port = address.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=timeout)

@@ -4,6 +4,7 @@
 //   DIR/n<ID>/         each node's data directory
 //   DIR/n<ID>.log      each node's log
 //   DIR/n<ID>.pid      each running node's process id
+#include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
@@ -134,7 +135,11 @@ bool wait_serving(const LocalOptions& l, const server::ClusterConfig& cfg,
   for (uint32_t id : ids) {
     const server::Member* m = cfg.member(id);
     while (node_status(*m).empty()) {
-      if (!running(read_pid(l, id))) {
+      // We forked it: waitpid tells for sure whether it exited (reading /proc
+      // races with its exec).
+      int wstatus = 0;
+      const pid_t pid = read_pid(l, id);
+      if (::waitpid(pid, &wstatus, WNOHANG) == pid || (::kill(pid, 0) != 0 && errno == ESRCH)) {
         fail(fmt::format("node {} exited; see {}/n{}.log", id, l.dir, id));
         return false;
       }
