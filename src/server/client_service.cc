@@ -187,7 +187,7 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
   const uint64_t tag = replica_.submit(
       paxos::Command{id, lock::encode(cmd)}, [this, weak, rid, start](const std::string& reply) {
         auto c = weak.lock();
-        if (!c) return;
+        if (!c || options_.withhold_replies) return;
         c->pending.erase(rid);
         lock::Result result;
         pb::ClientResponse r;

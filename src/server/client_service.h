@@ -26,6 +26,9 @@ struct ClientServiceOptions {
   Address listen;
   size_t max_frame_bytes = 8 << 20;
   size_t pending_max = 10000;
+  // Test option: apply commands but never answer them, as if the replica
+  // died between applying and answering (the client must retry elsewhere).
+  bool withhold_replies = false;
 };
 
 class ClientService {

@@ -125,6 +125,7 @@ Status Daemon::start() {
   co.listen = self_->client;
   co.max_frame_bytes = static_cast<size_t>(config_.tuning.max_frame_bytes);
   co.pending_max = static_cast<size_t>(config_.tuning.client_pending_max);
+  co.withhold_replies = options_.withhold_replies;
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
       client_latency_);

@@ -25,6 +25,8 @@ int daemon_main(int argc, char** argv) {
   test->add_option("--drop-rate", opt.drop_rate, "drop this share of outgoing peer messages")
       ->check(CLI::Range(0.0, 1.0));
   test->add_option("--fault-seed", opt.fault_seed, "seed for --drop-rate");
+  test->add_flag("--withhold-replies", opt.withhold_replies,
+                 "apply client commands but never answer them");
 #if PAXLOCK_MUTATIONS
   const std::map<std::string, paxos::Mutation> mutations = {
       {"none", paxos::Mutation::kNone},
@@ -72,6 +74,7 @@ int daemon_main(int argc, char** argv) {
     return 1;
   }
   if (opt.drop_rate > 0) spdlog::warn("TEST OPTION: dropping {} of peer messages", opt.drop_rate);
+  if (opt.withhold_replies) spdlog::warn("TEST OPTION: client commands are never answered");
   if (mutation != "none") spdlog::warn("TEST OPTION: planted bug '{}'", mutation);
   daemon.run();
   spdlog::info("stopped");
