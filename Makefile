@@ -10,7 +10,7 @@ CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standa
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
-        soak bench
+        soak bench demo
 
 all: dev
 
@@ -58,6 +58,13 @@ soak: release
 	  build/release/tests/sim/paxlock-sim --seed $(SEED) --seeds 0 --nodes $$n \
 	    --budget $$(( $(SOAK_SECONDS) / 3 )) || exit 1; \
 	done
+
+# The main job: a 5-node local cluster doing real work for a minute, with a
+# live view, a leader kill and restarts, and a mutual-exclusion verdict.
+DEMO_DIR ?= /tmp/paxlock-demo
+DEMO_SECONDS ?= 60
+demo: release
+	build/release/tools/paxlock-demo --dir $(DEMO_DIR) --duration $(DEMO_SECONDS)
 
 bench: release
 	build/release/bench/core_bench
