@@ -41,8 +41,10 @@ class Cluster:
         self.paxlock = os.path.join(BIN, "paxlock")
         self.paxlockd = os.path.join(BIN, "paxlockd")
         self.config = os.path.join(self.dir, "cluster.toml")
-        self.tuning = tuning or {}
-        self.local("up", "--nodes", str(nodes))
+        args = ["up", "--nodes", str(nodes)]
+        for k, v in (tuning or {}).items():
+            args += ["--tuning", f"{k}={v}"]
+        self.local(*args)
         self.members = self._members()
 
     def _members(self):

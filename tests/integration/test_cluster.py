@@ -134,6 +134,60 @@ class ServiceTest(unittest.TestCase):
             c.close()
 
 
+class BackupTest(unittest.TestCase):
+    def test_snapshot_of_one_replica_restores_a_new_cluster(self):
+        old = Cluster(nodes=3, tuning={"snapshot_every_instances": 20})
+        try:
+            tokens = {}
+            for i in range(40):
+                code, out, err = old.cli("lock", f"b-{i}", owner="backup")
+                self.assertEqual(code, 0, err)
+                tokens[f"b-{i}"] = out["token"]
+            snap_dir = os.path.join(old.dir, "n1", "snap")
+            wait_for(lambda: os.listdir(snap_dir), 10, "a snapshot on node 1")
+            snap = sorted(os.listdir(snap_dir))[-1]
+            with open(os.path.join(snap_dir, snap), "rb") as f:
+                data = f.read()
+        finally:
+            old.close()
+        # A new cluster whose replicas all start from that snapshot.
+        new = Cluster.__new__(Cluster)
+        new.dir = tempfile.mkdtemp(prefix="paxlock-it-")
+        new.nodes = 3
+        new.daemon_args = ""
+        new.paxlock = old.paxlock
+        new.paxlockd = old.paxlockd
+        new.config = os.path.join(new.dir, "cluster.toml")
+        r = subprocess.run([new.paxlock, "local", "up", "--dir", new.dir, "--nodes", "3"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new.local("down")
+        for n in (1, 2, 3):
+            d = os.path.join(new.dir, f"n{n}")
+            subprocess.run(["rm", "-rf", d], check=True)
+            os.makedirs(os.path.join(d, "snap"))
+            with open(os.path.join(d, "snap", snap), "wb") as f:
+                f.write(data)
+        try:
+            new.local("up")
+            new.members = new._members()
+            snapshot_next = int(snap[5:21], 16)
+            restored = 0
+            for name, token in tokens.items():
+                code, out, _ = new.cli("status", name)
+                # Everything the snapshot covers is there, with its token.
+                if out["result"] == "OK":
+                    self.assertEqual(out["token"], token)
+                    restored += 1
+            self.assertGreaterEqual(restored, min(40, snapshot_next - 5))
+            self.assertGreater(new.status(1)["first_unchosen"], snapshot_next - 1)
+            code, out, err = new.cli("lock", "after-restore", owner="x")
+            self.assertEqual(code, 0, err)
+            self.assertGreater(out["token"], max(tokens.values()))
+        finally:
+            new.close()
+
+
 class BadInputTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -66,6 +66,7 @@ struct LocalOptions {
   uint32_t id = 0;
   std::string build = "";               // where paxlockd is (default: next to this binary)
   std::vector<std::string> extra_args;  // passed to every paxlockd (test options)
+  std::vector<std::string> tuning;      // key=value for the config's [tuning] (up, first time)
   double wait_s = 20;
 };
 int cmd_local(const Global& g, const LocalOptions& l);

@@ -200,7 +200,19 @@ int cmd_local(const Global& g, const LocalOptions& l) {
       m.data_dir = fs::absolute(fs::path(l.dir) / fmt::format("n{}", m.id)).string();
       cfg.members.push_back(m);
     }
-    std::ofstream(config_path) << server::to_toml(cfg);
+    std::string text = server::to_toml(cfg);
+    if (!l.tuning.empty()) {
+      text += "\n[tuning]\n";
+      for (const std::string& kv : l.tuning) {
+        const size_t eq = kv.find('=');
+        if (eq == std::string::npos) {
+          fail("--tuning takes key=value, not '" + kv + "'");
+          return kExitUsage;
+        }
+        text += kv.substr(0, eq) + " = " + kv.substr(eq + 1) + "\n";
+      }
+    }
+    std::ofstream(config_path) << text;
   }
   auto cfg = server::load_config(config_path);
   if (!cfg.ok()) {

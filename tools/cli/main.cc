@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   local->add_option("--daemon-args", daemon_args,
                     "extra arguments for every paxlockd (test options)");
   local->add_option("--wait", l.wait_s, "seconds to wait for nodes to serve");
+  local->add_option("--tuning", l.tuning, "key=value for the generated config's [tuning]");
 
   try {
     app.parse(argc, argv);

@@ -88,7 +88,8 @@ std::vector<std::string> check_mutual_exclusion(const std::vector<Op>& history) 
   std::map<std::string, std::vector<Grant>> grants;
   std::map<std::pair<int, std::string>, size_t> open;  // (client, lock) -> index in grants
   std::vector<Op> ops = history;
-  std::sort(ops.begin(), ops.end(), [](const Op& a, const Op& b) { return a.invoke_s < b.invoke_s; });
+  std::sort(ops.begin(), ops.end(),
+            [](const Op& a, const Op& b) { return a.invoke_s < b.invoke_s; });
   for (const Op& op : ops) {
     if (op.kind == "lock" && op.result == "OK") {
       grants[op.lock].push_back({op.token, op.client, op.reply_s, 1e18});
@@ -175,7 +176,8 @@ int main(int argc, char** argv) {
           std::lock_guard<std::mutex> g(mu);
           history.push_back(l);
           latencies_us.push_back(static_cast<uint32_t>(
-              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()));
+              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
+                  .count()));
           ++per_replica[r.served_by];
         }
         if (r.code != paxlock::Code::kOk) {
@@ -215,7 +217,9 @@ int main(int argc, char** argv) {
     }
     std::sort(lat.begin(), lat.end());
     auto q = [&](double p) {
-      return lat.empty() ? 0.0 : lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] / 1000.0;
+      return lat.empty()
+                 ? 0.0
+                 : lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] / 1000.0;
     };
     int up = 0;
     uint32_t leader = 0;
@@ -232,10 +236,11 @@ int main(int argc, char** argv) {
       chosen = std::max<uint64_t>(chosen, std::strtoull(field(st, "applied").c_str(), nullptr, 10));
       applied += fmt::format(" n{}:{}", m.id, field(st, "applied"));
     }
-    std::cout << fmt::format("[{:>3}s] {:>6} ops/s  p50 {:>6.2f} ms  p99 {:>7.2f} ms  leader {}  "
-                             "nodes up {}/5  chosen {}  applied{}",
-                             sec, ops, q(0.5), q(0.99), leader ? std::to_string(leader) : "-", up,
-                             chosen, applied)
+    std::cout << fmt::format(
+                     "[{:>3}s] {:>6} ops/s  p50 {:>6.2f} ms  p99 {:>7.2f} ms  leader {}  "
+                     "nodes up {}/5  chosen {}  applied{}",
+                     sec, ops, q(0.5), q(0.99), leader ? std::to_string(leader) : "-", up, chosen,
+                     applied)
               << std::endl;
     if (sec == kill_at && leader != 0) {
       uint32_t other = leader % 5 + 1;
@@ -246,7 +251,8 @@ int main(int argc, char** argv) {
       killed = {leader, other};
     }
     if (sec == restart_at && !killed.empty()) {
-      std::cout << fmt::format("== restarting nodes {} and {} from their disks", killed[0], killed[1])
+      std::cout << fmt::format("== restarting nodes {} and {} from their disks", killed[0],
+                               killed[1])
                 << std::endl;
       for (uint32_t id : killed) {
         run(fmt::format("{} local restart {} --dir {} >/dev/null", paxlock, id, o.dir));
@@ -254,32 +260,37 @@ int main(int argc, char** argv) {
     }
   }
   stop = true;
-  for (std::thread& t : workers) t.join();
+  for (std::thread& t : workers)
+    t.join();
 
   std::ofstream out(o.dir + "/history.jsonl");
   std::map<std::string, uint64_t> totals;
   for (const Op& op : history) {
-    out << fmt::format("{{\"client\": {}, \"op\": \"{}\", \"lock\": \"{}\", \"invoke\": {:.6f}, "
-                       "\"reply\": {:.6f}, \"result\": \"{}\", \"token\": {}, \"replica\": {}}}\n",
-                       op.client, op.kind, op.lock, op.invoke_s, op.reply_s, op.result, op.token,
-                       op.served_by);
+    out << fmt::format(
+        "{{\"client\": {}, \"op\": \"{}\", \"lock\": \"{}\", \"invoke\": {:.6f}, "
+        "\"reply\": {:.6f}, \"result\": \"{}\", \"token\": {}, \"replica\": {}}}\n",
+        op.client, op.kind, op.lock, op.invoke_s, op.reply_s, op.result, op.token, op.served_by);
     ++totals[op.kind + " " + op.result];
   }
   out.close();
   const auto violations = check_mutual_exclusion(history);
   std::cout << "== verdict" << std::endl;
-  std::cout << fmt::format("operations recorded: {} (history in {}/history.jsonl)", history.size(), o.dir)
+  std::cout << fmt::format("operations recorded: {} (history in {}/history.jsonl)", history.size(),
+                           o.dir)
             << std::endl;
-  for (const auto& [k, v] : totals) std::cout << fmt::format("  {:<24} {}", k, v) << std::endl;
+  for (const auto& [k, v] : totals)
+    std::cout << fmt::format("  {:<24} {}", k, v) << std::endl;
   std::string spread;
-  for (const auto& [id, n] : per_replica) spread += fmt::format(" n{}:{}", id, n);
+  for (const auto& [id, n] : per_replica)
+    spread += fmt::format(" n{}:{}", id, n);
   std::cout << "answers by replica:" << spread << std::endl;
   run(fmt::format("{} --cluster {} cluster", paxlock, cluster_file));
   if (violations.empty()) {
     std::cout << "mutual exclusion: OK (no two owners held one lock over overlapping intervals)"
               << std::endl;
   } else {
-    std::cout << fmt::format("mutual exclusion: VIOLATED ({} cases)", violations.size()) << std::endl;
+    std::cout << fmt::format("mutual exclusion: VIOLATED ({} cases)", violations.size())
+              << std::endl;
     for (size_t i = 0; i < std::min<size_t>(violations.size(), 10); ++i) {
       std::cout << "  " << violations[i] << std::endl;
     }
