@@ -176,6 +176,13 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
   // half-open leftover of a partition or a crash.
   if (auto old = inbound_by_node_[from].lock(); old && old != conn) old->close();
   inbound_by_node_[from] = conn;
+  // The peer is up (it may have just restarted): if we have no connection to
+  // it, dial now instead of waiting out the back-off, so that it hears the
+  // leader before its election timer runs out.
+  if (!connected(from)) {
+    auto timer = backoff_timers_.find(from);
+    if (timer != backoff_timers_.end()) timer->second->cancel();
+  }
   while (!stopped_) {
     st = co_await conn->read_frame(frame);
     if (st == ReadStatus::kClosed) break;
@@ -208,7 +215,9 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
 asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
   auto backoff = std::chrono::milliseconds(kBackoffMin);
   const tcp::endpoint ep = endpoint_of(options_.peers.at(peer));
-  asio::steady_timer timer(io_);
+  auto timer_ptr = std::make_shared<asio::steady_timer>(io_);
+  backoff_timers_[peer] = timer_ptr;
+  asio::steady_timer& timer = *timer_ptr;
   while (!stopped_) {
     tcp::socket socket(io_);
     const asio::error_code ec = co_await connect_with_timeout(socket, ep, kConnectTimeout);
@@ -244,9 +253,10 @@ asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
     // reconnect in lockstep.
     const auto jitter = std::chrono::milliseconds(rng_.uniform(0, backoff.count()));
     timer.expires_after(backoff / 2 + jitter);
-    asio::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
+    asio::error_code woken;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, woken));
+    // Cancelled: the peer just connected to us, so it is up; dial at once.
+    backoff = woken ? kBackoffMin : std::min<std::chrono::milliseconds>(backoff * 2, kBackoffMax);
   }
 }
 

@@ -69,6 +69,7 @@ class PeerTransport : public server::Transport {
   std::vector<std::shared_ptr<Connection>> in_;
   std::map<paxos::NodeId, std::weak_ptr<Connection>> inbound_by_node_;
   std::map<paxos::NodeId, std::chrono::steady_clock::time_point> last_heard_;
+  std::map<paxos::NodeId, std::shared_ptr<asio::steady_timer>> backoff_timers_;
   bool stopped_ = false;
 };
 

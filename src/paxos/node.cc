@@ -90,8 +90,9 @@ void Node::restore(const Restored& state, TimeMs now) {
   known_commit_ = std::max(first_unchosen_, state.commit);
   persisted_commit_ = first_unchosen_;
   next_instance_ = first_unchosen_;
-  // A restarted node first listens for the current leader.
-  reset_election_timer(config_.election_timeout_ms, 2 * config_.election_timeout_ms);
+  // A restarted node first listens for the current leader, a little longer
+  // than a follower that lost one: connections to it are being re-established.
+  reset_election_timer(2 * config_.election_timeout_ms, 3 * config_.election_timeout_ms);
 }
 
 std::optional<NodeId> Node::leader() const {

@@ -193,8 +193,17 @@ void Daemon::on_tick() {
     if (leader) {
       ++leader_changes_;
       spdlog::info("leader is now node {}", *leader);
+    } else {
+      spdlog::info("no live leader known");
     }
     last_leader_ = leader;
+  }
+  const paxos::Role role = replica_->node().role();
+  if (role != last_role_) {
+    spdlog::info("role is now {} (ballot {}, promised {}, first unchosen {})",
+                 paxos::to_string(role), replica_->node().ballot().to_string(),
+                 replica_->node().promised().to_string(), replica_->node().first_unchosen());
+    last_role_ = role;
   }
   std::vector<uint32_t> syncs;
   store_->take_sync_latencies(syncs);

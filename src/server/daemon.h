@@ -86,6 +86,7 @@ class Daemon {
   Histogram client_latency_;
   uint64_t leader_changes_ = 0;
   std::optional<paxos::NodeId> last_leader_;
+  paxos::Role last_role_ = paxos::Role::kFollower;
   std::atomic<bool> stopping_{false};
 };
 
