@@ -98,6 +98,8 @@ struct Reply {
   std::vector<WaitEdge> cycle;  // deadlock
   ClusterInfo cluster;          // cluster_info
   uint32_t served_by = 0;       // the replica that answered
+  uint64_t client_id = 0;       // the request's id in the log is (client_id, seq);
+  uint64_t seq = 0;             // every attempt of one request shares it
   int attempts = 0;             // how many replicas were tried
   std::string error;            // detail for kUnavailable / kBadRequest
 };

@@ -250,6 +250,8 @@ struct Client::Impl {
   void finish(const std::shared_ptr<Pending>& p, Reply& r) {
     outstanding.erase(p->req.seq());
     r.attempts = p->attempts;
+    r.client_id = client_id;
+    r.seq = p->req.seq();
     if (p->done) p->done(r);
   }
 

@@ -7,6 +7,8 @@
 #include <future>
 #include <random>
 
+#include "storage/records.h"
+
 namespace paxlock::server {
 namespace {
 
@@ -139,6 +141,17 @@ Status Daemon::start() {
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
+  // /chosen?from=A&to=B: a hash of each chosen value still in the log, for
+  // comparing replicas' logs (tests; at most 10,000 instances per call).
+  http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
+    const uint64_t from = req.has_param("from") ? std::stoull(req.get_param_value("from")) : 1;
+    const uint64_t to = req.has_param("to") ? std::stoull(req.get_param_value("to")) : from + 1000;
+    auto promise = std::make_shared<std::promise<std::string>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });
+    res.set_content(future.wait_for(2s) == std::future_status::ready ? future.get() : "{}",
+                    "application/json");
+  });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
   });
@@ -268,6 +281,30 @@ std::string Daemon::status_json() {
       machine_->last_token(), peers, replica_->disk_ok() && disk_error.empty(),
       json_escape(disk_error), store_->log_bytes(), store_->disk_bytes(),
       std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+}
+
+std::string Daemon::chosen_json(uint64_t from, uint64_t to) {
+  const paxos::Node& node = replica_->node();
+  from = std::max<uint64_t>(from, node.log_start());
+  to = std::min<uint64_t>({to, node.first_unchosen(), from + 10000});
+  std::string out = fmt::format("{{\"log_start\": {}, \"first_unchosen\": {}, \"chosen\": {{",
+                                node.log_start(), node.first_unchosen());
+  std::string value;
+  bool first = true;
+  for (uint64_t i = from; i < to; ++i) {
+    const paxos::Slot* s = node.slot(i);
+    if (!s || !s->chosen || !s->value) continue;
+    value.clear();
+    storage::encode_value(*s->value, value);
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : value) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    out += fmt::format("{}\"{}\": \"{:016x}\"", first ? "" : ", ", i, h);
+    first = false;
+  }
+  return out + "}}\n";
 }
 
 std::string Daemon::status_json_with_hash() {

@@ -52,6 +52,7 @@ class Daemon {
   // Rendered on the event loop (the HTTP thread asks through post()).
   std::string status_json();
   std::string status_json_with_hash();
+  std::string chosen_json(uint64_t from, uint64_t to);
   std::string metrics_text();
 
  private:

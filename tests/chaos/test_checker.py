@@ -1,0 +1,149 @@
+"""The chaos checker on hand-made histories: valid ones pass, and each
+invalid one is reported with the offending operations."""
+
+import unittest
+
+import checker
+
+MS = 1_000_000  # nanoseconds
+
+
+class H:
+    """Builds a history: h.op(proc, f, lock, start_ms, end_ms, type, **result)."""
+
+    def __init__(self):
+        self.events = []
+
+    def op(self, proc, f, lock, start, end, type="ok", owner=None, arg_token=0, **result):
+        owner = owner or proc.split("#")[0]
+        self.events.append({"t": start * MS, "proc": proc, "owner": owner, "type": "invoke",
+                            "f": f, "lock": lock, "token": arg_token})
+        if end is not None:
+            e = {"t": end * MS, "proc": proc, "owner": owner, "type": type, "f": f, "lock": lock}
+            e.update(result)
+            self.events.append(e)
+        return self
+
+    def run(self):
+        self.events.sort(key=lambda e: e["t"])
+        return checker.check(self.events)
+
+
+def ok_lock(h, proc, lock, s, e, token, req=None):
+    return h.op(proc, "lock", lock, s, e, code="OK", token=token, holder=proc.split("#")[0],
+                req=req or f"{proc}:{s}")
+
+
+class ValidHistories(unittest.TestCase):
+    def test_sequential_locking_passes_every_check(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        h.op("b#0", "lock", "L", 2, 3, type="fail", code="HELD", holder="a")
+        h.op("a#0", "unlock", "L", 4, 5, code="OK")
+        ok_lock(h, "b#0", "L", 6, 7, 2)
+        h.op("c#0", "status", "L", 8, 9, code="OK", holder="b", token=2)
+        h.op("b#0", "unlock", "L", 10, 11, code="OK")
+        h.op("c#0", "status", "L", 12, 13, code="OK", holder="", token=0)
+        r = h.run()
+        for name in ("well_formed", "mutual_exclusion", "fencing_tokens", "linearizable"):
+            self.assertEqual(r[name], [], name)
+
+    def test_concurrent_operations_with_an_unknown_outcome_are_linearizable(self):
+        h = H()
+        # a's lock times out (info): it may have taken effect. b sees it held
+        # by a, so it did.
+        h.op("a#0", "lock", "L", 0, 50, type="info", code="UNAVAILABLE")
+        h.op("b#0", "lock", "L", 10, 20, type="fail", code="HELD", holder="a")
+        # a's new incarnation cleans up.
+        h.op("a#1", "unlock", "L", 60, 70, code="OK")
+        ok_lock(h, "b#0", "L", 80, 90, 5)
+        r = h.run()
+        self.assertEqual(r["linearizable"], [])
+        self.assertEqual(r["well_formed"], [])
+
+
+class InvalidHistories(unittest.TestCase):
+    def test_two_holders_at_once_are_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        ok_lock(h, "b#0", "L", 2, 3, 2)  # a never released it
+        h.op("a#0", "unlock", "L", 4, 5, code="OK")
+        r = h.run()
+        self.assertTrue(r["mutual_exclusion"])
+        self.assertIn("a and b held it at once", r["mutual_exclusion"][0])
+        self.assertIn("b#0 lock(L)", r["mutual_exclusion"][0])
+        self.assertTrue(r["linearizable"])
+
+    def test_a_lost_unlock_is_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        h.op("a#0", "unlock", "L", 2, 3, code="OK")
+        # After an acknowledged unlock, the lock is still held by a.
+        h.op("c#0", "status", "L", 4, 5, code="OK", holder="a", token=1)
+        r = h.run()
+        self.assertTrue(r["linearizable"])
+        self.assertIn("status(L)", r["linearizable"][0])
+
+    def test_a_token_going_backwards_is_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 7)
+        h.op("a#0", "unlock", "L", 2, 3, code="OK")
+        ok_lock(h, "b#0", "L", 4, 5, 3)
+        r = h.run()
+        self.assertTrue(r["fencing_tokens"])
+        self.assertIn("token went backwards", r["fencing_tokens"][0])
+        self.assertTrue(r["linearizable"])
+
+    def test_one_request_with_two_tokens_is_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 4, req="9:1")
+        h.op("a#0", "unlock", "L", 2, 3, code="OK")
+        ok_lock(h, "a#1", "L", 4, 5, 6, req="9:1")
+        r = h.run()
+        self.assertTrue(any("yielded two tokens" in p for p in r["fencing_tokens"]))
+
+    def test_a_non_linearizable_read_is_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        # A read strictly after the grant says the lock is free.
+        h.op("c#0", "status", "L", 2, 3, code="OK", holder="", token=0)
+        r = h.run()
+        self.assertTrue(r["linearizable"])
+        self.assertIn("c#0 status(L)", r["linearizable"][0])
+
+    def test_malformed_histories_are_reported(self):
+        h = H()
+        h.op("a#0", "lock", "L", 0, None)
+        h.op("a#0", "lock", "M", 1, 2, code="OK", token=1, holder="a")  # a still had L open
+        h.events.append({"t": 5 * MS, "proc": "z#0", "owner": "z", "type": "ok", "f": "lock",
+                         "lock": "L"})  # a completion without an invocation
+        h.op("b#0", "lock", "L", 6, 7, type="info", code="UNAVAILABLE")
+        h.op("b#0", "lock", "L", 8, 9, type="fail", code="HELD", holder="x")  # after info
+        r = h.run()
+        problems = "\n".join(r["well_formed"])
+        self.assertIn("while lock is open", problems)
+        self.assertIn("without an invocation", problems)
+        self.assertIn("after an info", problems)
+
+    def test_counter_with_a_lost_increment_is_reported(self):
+        h = H()
+        h.op("a#0", "write", "L", 0, 1, value=1, token=1)
+        h.op("b#0", "write", "L", 2, 3, value=2, token=2)
+        r = checker.check(sorted(h.events, key=lambda e: e["t"]),
+                          server_log={"values": {"L": 1}, "accepted": {"L": [1, 2]}})
+        self.assertTrue(r["counter"])
+        r = checker.check(sorted(h.events, key=lambda e: e["t"]),
+                          server_log={"values": {"L": 2}, "accepted": {"L": [2, 1]}})
+        self.assertTrue(any("accepted token 1 after 2" in p for p in r["counter"]))
+
+    def test_a_durable_lock_lost_after_restart_is_reported(self):
+        h = H()
+        h.op("durable#0", "lock", "D1", 0, 1, code="OK", token=3, holder="durable")
+        h.op("final#0", "status", "D1", 100, 101, code="OK", holder="", token=0)
+        r = h.run()
+        self.assertTrue(r["durable_locks"])
+        self.assertTrue(r["linearizable"])
+
+
+if __name__ == "__main__":
+    unittest.main()
