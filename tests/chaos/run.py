@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""One chaos run: a paxlock cluster in network namespaces, clients recording
+a history, nemeses from a seed, then healing, final reads and the checker.
+
+  sudo tests/chaos/run.py --nodes 5 --duration 180 --seed 42 --out /tmp/chaos
+  (make chaos does this for 3 and 5 nodes)
+
+Writes into OUT: history-*.jsonl (one per client process), nemesis.jsonl
+(every fault, with monotonic timestamps), counter.json (the resource
+server's log), summary.json and summary.txt, node logs, and timeline.png if
+gnuplot is installed. Exits 1 if a safety check failed.
+"""
+
+import argparse
+import glob
+import json
+import os
+import random
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checker  # noqa: E402
+from testbed import Testbed  # noqa: E402
+
+NEMESES = ["kill-one", "kill-leader", "kill-minority", "kill-all", "power-loss-minority",
+           "power-loss-all", "pause-leader", "isolate-one", "majority-minority",
+           "majorities-ring", "bridge", "one-way", "silence-leader", "loss"]
+
+
+# ------------------------------------------------------- resource server
+
+class Counter:
+    """The fenced counter: rejects any token lower than the highest seen."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.values = {}
+        self.max_token = {}
+        self.accepted = {}
+
+    def handle(self, line):
+        parts = line.split()
+        with self.lock:
+            if parts[0] == "READ":
+                return f"OK {self.values.get(parts[1], 0)} {self.max_token.get(parts[1], 0)}\n"
+            key, value, token = parts[1], int(parts[2]), int(parts[3])
+            if token < self.max_token.get(key, 0):
+                return f"STALE {self.max_token[key]}\n"
+            self.max_token[key] = token
+            self.values[key] = value
+            self.accepted.setdefault(key, []).append(token)
+            return "OK\n"
+
+
+def serve_counter(counter, host, port):
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            line = self.rfile.readline().decode().strip()
+            if line:
+                self.wfile.write(counter.handle(line).encode())
+
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+
+    server = Server((host, port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+# --------------------------------------------------------------- the run
+
+class Run:
+    def __init__(self, args):
+        self.a = args
+        self.rng = random.Random(args.seed)
+        self.out = args.out
+        os.makedirs(self.out, exist_ok=True)
+        self.work = tempfile.mkdtemp(prefix="paxlock-chaos-")
+        daemon_args = []
+        if args.mutation:
+            daemon_args += ["--mutation", args.mutation]
+        self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args)
+        self.nemesis_log = open(os.path.join(self.out, "nemesis.jsonl"), "w")
+        self.clients = []
+        self.locks = [f"hot-{i}" for i in range(self.rng.randint(3, 8))]
+        self.durable = [f"dur-{i}" for i in range(30)]
+        self.healed_ns = None
+        self.faults = 0
+
+    def log(self, what, **kw):
+        kw.update({"t": time.monotonic_ns(), "nemesis": what})
+        self.nemesis_log.write(json.dumps(kw) + "\n")
+        self.nemesis_log.flush()
+        print(f"[{self.elapsed():6.1f}s] {what} {kw.get('detail', '')}", flush=True)
+
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    # --------------------------------------------------------- replicas
+    def wait_serving(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leaders = set()
+            up = 0
+            for i in range(1, self.tb.n + 1):
+                try:
+                    st = self.tb.status(i, timeout=0.5)
+                    up += 1
+                    if st["role"] == "leader":
+                        leaders.add(i)
+                except OSError:
+                    pass
+            if up == self.tb.n and len(leaders) == 1:
+                return leaders.pop()
+            time.sleep(0.1)
+        raise RuntimeError("the cluster did not come up with a leader")
+
+    def leader(self):
+        for i in range(1, self.tb.n + 1):
+            try:
+                if self.tb.status(i, timeout=0.3)["role"] == "leader":
+                    return i
+            except OSError:
+                pass
+        return self.rng.randint(1, self.tb.n)
+
+    # ---------------------------------------------------------- clients
+    def client(self, name, workload, replica, duration, locks, seed):
+        history = os.path.join(self.out, f"history-{name}.jsonl")
+        p = subprocess.Popen(
+            [os.path.join(self.a.bin, "paxlock-chaos-client"), "--cluster", self.tb.config,
+             "--replica", str(replica), "--owner", name, "--workload", workload,
+             "--duration", str(duration), "--seed", str(seed), "--history", history,
+             "--locks", ",".join(locks), "--resource", f"{self.tb.CLIENT_IP}:7400",
+             "--timeout", "3"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.out, f"client-{name}.err"), "w"))
+        self.clients.append(p)
+        return p
+
+    # ---------------------------------------------------------- nemeses
+    def nemesis(self, kind):
+        n = self.tb.n
+        nodes = list(range(1, n + 1))
+        minority = self.rng.sample(nodes, (n - 1) // 2)
+        leader = self.leader()
+        undo = []
+        if kind == "kill-one":
+            i = self.rng.choice(nodes)
+            self.tb.kill(i)
+            undo.append(lambda i=i: self.tb.start(i))
+            detail = f"kill -9 node {i}"
+        elif kind == "kill-leader":
+            self.tb.kill(leader)
+            undo.append(lambda: self.tb.start(leader))
+            detail = f"kill -9 leader {leader}"
+        elif kind == "kill-minority":
+            for i in minority:
+                self.tb.kill(i)
+                undo.append(lambda i=i: self.tb.start(i))
+            detail = f"kill -9 nodes {minority}"
+        elif kind == "kill-all":
+            for i in nodes:
+                self.tb.kill(i)
+            for i in nodes:
+                self.tb.start(i)
+            detail = "kill -9 all nodes, restart them"
+        elif kind == "power-loss-minority":
+            for i in minority:
+                self.tb.power_loss(i)
+                undo.append(lambda i=i: self.tb.start(i))
+            detail = f"power loss on nodes {minority}"
+        elif kind == "power-loss-all":
+            for i in nodes:
+                self.tb.power_loss(i)
+            for i in nodes:
+                self.tb.start(i)
+            detail = "power loss on all nodes, restart them"
+        elif kind == "pause-leader":
+            self.tb.pause(leader)
+            undo.append(lambda: self.tb.resume(leader))
+            detail = f"SIGSTOP leader {leader}"
+        elif kind == "isolate-one":
+            i = self.rng.choice(nodes)
+            for j in nodes:
+                if j != i:
+                    self.tb.block(i, j)
+                    self.tb.block(j, i)
+            detail = f"isolate node {i}"
+        elif kind == "majority-minority":
+            for i in minority:
+                for j in nodes:
+                    if j not in minority:
+                        self.tb.block(i, j)
+                        self.tb.block(j, i)
+            detail = f"partition {minority} from the rest"
+        elif kind == "majorities-ring":
+            # Each node reaches only its ring neighbours within distance n//2:
+            # every node sees a majority, and no two see the same one.
+            order = self.rng.sample(nodes, n)
+            for a in range(n):
+                for b in range(n):
+                    d = min(abs(a - b), n - abs(a - b))
+                    if a != b and d > n // 2 - (1 if n % 2 else 0) and n > 3:
+                        self.tb.block(order[a], order[b])
+            if n == 3:
+                self.tb.block(order[0], order[2])
+                self.tb.block(order[2], order[0])
+            detail = f"majorities ring {order}"
+        elif kind == "bridge":
+            order = self.rng.sample(nodes, n)
+            half = n // 2
+            left, bridge, right = order[:half], order[half], order[half + 1:]
+            for i in left:
+                for j in right:
+                    self.tb.block(i, j)
+                    self.tb.block(j, i)
+            detail = f"bridge: {left} <-> {bridge} <-> {right}"
+        elif kind == "silence-leader":
+            # Nobody hears the leader, but it hears everyone: it keeps leading
+            # in its own eyes while the others elect a new one.
+            for j in nodes:
+                if j != leader:
+                    self.tb.block(j, leader)
+            detail = f"nobody hears leader {leader}"
+        elif kind == "one-way":
+            i, j = self.rng.sample(nodes, 2)
+            self.tb.block(i, j)
+            detail = f"node {i} stops hearing node {j}"
+        else:  # loss
+            p = self.rng.choice([0.05, 0.1, 0.2, 0.35, 0.5])
+            for i in nodes:
+                self.tb.loss(i, p)
+            detail = f"drop {int(p * 100)}% of packets everywhere"
+        self.faults += 1
+        return detail, undo
+
+    def heal(self, undo):
+        self.tb.heal_network()
+        for i in list(self.tb.paused):
+            self.tb.resume(i)
+        for fn in undo:
+            fn()
+        for i in range(1, self.tb.n + 1):
+            if not self.tb.alive(i):
+                self.tb.start(i)
+
+    # -------------------------------------------------------------- run
+    def run(self):
+        self.start = time.monotonic()
+        self.tb.setup()
+        self.tb.enter_client_namespace()
+        counter = Counter()
+        server = serve_counter(counter, self.tb.CLIENT_IP, 7400)
+        try:
+            for i in range(1, self.tb.n + 1):
+                self.tb.start(i)
+            self.log("start", detail=f"{self.tb.n} nodes, seed {self.a.seed}, locks {self.locks}")
+            self.wait_serving()
+            # W3: take the durable locks first.
+            self.client("durable", "durable", "all", 30, self.durable, self.a.seed).wait(timeout=60)
+            # W1 and W2: clients bound to one node each, plus two that roam.
+            n_clients = self.a.clients
+            total = self.a.duration + 10
+            for c in range(n_clients):
+                replica = "all" if c < 2 else str(1 + c % self.tb.n)
+                workload = "counter" if c % 3 == 2 else "mutex"
+                self.client(f"w{c}", workload, replica, total, self.locks, self.a.seed * 100 + c)
+            # Fault windows alternate with quiet windows.
+            end = self.start + self.a.duration
+            while time.monotonic() < end - 5:
+                kind = self.rng.choice(self.a.nemeses)
+                detail, undo = self.nemesis(kind)
+                self.log(kind, detail=detail)
+                time.sleep(min(self.rng.uniform(3, 10), max(0.5, end - time.monotonic())))
+                self.heal(undo)
+                self.log("heal")
+                time.sleep(min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic())))
+            # The end: heal everything, restart every node, a quiet period.
+            self.tb.heal_network()
+            for i in range(1, self.tb.n + 1):
+                self.tb.kill(i)
+                self.tb.start(i)
+            self.healed_ns = time.monotonic_ns()
+            self.log("final-restart", detail="all healed, every node restarted")
+            try:
+                self.wait_serving(timeout=30)
+            except RuntimeError as e:
+                self.log("no-leader", detail=str(e))
+            for p in self.clients:
+                p.wait(timeout=60)
+            # Final reads of every lock.
+            self.client("final", "final", "all", 30, self.locks + self.durable,
+                        self.a.seed).wait(timeout=120)
+            self.log("end")
+            logs = self.compare_logs()
+        finally:
+            server.shutdown()
+            for p in self.clients:
+                if p.poll() is None:
+                    p.kill()
+            for i in range(1, self.tb.n + 1):
+                shutil.copy(os.path.join(self.work, f"n{i}.log"), self.out) if os.path.exists(
+                    os.path.join(self.work, f"n{i}.log")) else None
+            self.tb.teardown()
+            shutil.rmtree(self.work, ignore_errors=True)
+        with open(os.path.join(self.out, "counter.json"), "w") as f:
+            json.dump({"values": counter.values, "accepted": counter.accepted}, f)
+        return self.judge(counter, logs)
+
+    def compare_logs(self):
+        """Gray-box: every replica's chosen log agrees where they overlap."""
+        seen = {}
+        problems = []
+        for i in range(1, self.tb.n + 1):
+            try:
+                st = self.tb.status(i)
+                start = st["log_start"]
+                while start < st["first_unchosen"]:
+                    page = self.tb.chosen(i, start, start + 10000)
+                    for inst, h in page["chosen"].items():
+                        prev = seen.setdefault(int(inst), (i, h))
+                        if prev[1] != h:
+                            problems.append(f"instance {inst}: node {prev[0]} chose {prev[1]}, "
+                                            f"node {i} chose {h}")
+                    start += 10000
+            except OSError as e:
+                problems.append(f"node {i}: cannot read its log: {e}")
+        return problems[:20]
+
+    def judge(self, counter, log_problems):
+        events = checker.load(glob.glob(os.path.join(self.out, "history-*.jsonl")))
+        result = checker.check(events, {"values": counter.values, "accepted": counter.accepted},
+                               self.healed_ns)
+        result["log_agreement"] = log_problems
+        safety = ["well_formed", "mutual_exclusion", "fencing_tokens", "linearizable", "counter",
+                  "durable_locks", "log_agreement"]
+        ops, _ = checker.pair_ops(events)
+        by_type = {}
+        for o in ops:
+            by_type[o.type] = by_type.get(o.type, 0) + 1
+        lat = sorted((o.complete - o.invoke) / 1e6 for o in ops
+                     if o.type == "ok" and o.f in ("lock", "unlock"))
+        pct = lambda p: round(lat[int(p * (len(lat) - 1))], 2) if lat else None  # noqa: E731
+        summary = {
+            "seed": self.a.seed, "nodes": self.a.nodes, "duration_s": self.a.duration,
+            "mutation": self.a.mutation, "operations": len(ops), "by_outcome": by_type,
+            "faults_injected": self.faults, "latency_ms": {"p50": pct(0.5), "p99": pct(0.99),
+                                                           "max": lat[-1] if lat else None},
+            "checks": {k: ("OK" if not result[k] else f"{len(result[k])} problems") for k in safety},
+            "linearizability_unknown": result["linearizability_unknown"],
+            "liveness": result.get("liveness"),
+            "first_success_after_heal_s": result.get("first_success_after_heal_s"),
+            "replay": self.replay_command(),
+        }
+        failed = [k for k in safety if result[k]]
+        with open(os.path.join(self.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        with open(os.path.join(self.out, "summary.txt"), "w") as f:
+            for k in safety:
+                f.write(f"{k}: {summary['checks'][k]}\n")
+                for p in result[k][:3]:
+                    f.write("  " + p.replace("\n", "\n  ") + "\n")
+        print(json.dumps(summary, indent=2))
+        for k in failed:
+            print(f"\n{k} FAILED; shortest excerpt:\n  " + result[k][0].replace("\n", "\n  "))
+        if failed:
+            print(f"\nreplay the schedule: {self.replay_command()}")
+        self.timeline()
+        return 1 if failed else 0
+
+    def replay_command(self):
+        cmd = f"sudo tests/chaos/run.py --nodes {self.a.nodes} --duration {self.a.duration} " \
+              f"--seed {self.a.seed} --clients {self.a.clients}"
+        if self.a.mutation:
+            cmd += f" --mutation {self.a.mutation}"
+        if self.a.nemeses != NEMESES:
+            cmd += " --nemeses " + ",".join(self.a.nemeses)
+        return cmd
+
+    def timeline(self):
+        """timeline.png: operations by outcome over time, with fault windows."""
+        if not shutil.which("gnuplot"):
+            return
+        events = checker.load(glob.glob(os.path.join(self.out, "history-*.jsonl")))
+        ops, _ = checker.pair_ops(events)
+        t0 = min((o.invoke for o in ops), default=0)
+        data = os.path.join(self.out, "timeline.dat")
+        with open(data, "w") as f:
+            for o in ops:
+                y = {"ok": 1, "fail": 2, "info": 3}.get(o.type, 3)
+                f.write(f"{(o.invoke - t0) / 1e9:.3f} {y}\n")
+        faults = os.path.join(self.out, "faults.dat")
+        with open(os.path.join(self.out, "nemesis.jsonl")) as src, open(faults, "w") as f:
+            for line in src:
+                e = json.loads(line)
+                if e["nemesis"] not in ("heal", "start", "end"):
+                    f.write(f"{(e['t'] - t0) / 1e9:.3f} 0 {e['nemesis']}\n")
+        script = (f"set terminal png size 1400,400; set output '{self.out}/timeline.png';"
+                  "set yrange [-0.5:3.5]; set ytics ('fault' 0, 'ok' 1, 'fail' 2, 'info' 3);"
+                  "set xlabel 'seconds'; set title 'paxlock chaos run';"
+                  f"plot '{data}' using 1:2 with dots notitle,"
+                  f" '{faults}' using 1:2:3 with labels rotate by 45 font ',7' notitle")
+        subprocess.run(["gnuplot", "-e", script], capture_output=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="one paxlock chaos run (needs root)")
+    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=180, help="seconds of faults")
+    ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--clients", type=int, default=12)
+    ap.add_argument("--out", default="/tmp/paxlock-chaos")
+    ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "../../build/dev/tools"))
+    ap.add_argument("--mutation", default="", help="plant a bug (dev builds)")
+    ap.add_argument("--nemeses", default=",".join(NEMESES))
+    args = ap.parse_args()
+    args.nemeses = args.nemeses.split(",")
+    args.bin = os.path.abspath(args.bin)
+    if os.geteuid() != 0:
+        print("chaos: skipped: needs root (network namespaces, iptables, loop devices)")
+        return 0
+    out = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    run = Run(args)
+
+    def interrupted(sig, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, interrupted)
+    print(f"chaos: seed {args.seed}, {args.nodes} nodes, {args.duration} s, output in {out}")
+    try:
+        return run.run()
+    except KeyboardInterrupt:
+        print("chaos: interrupted; cleaned up")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
