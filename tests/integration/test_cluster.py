@@ -144,8 +144,13 @@ class BackupTest(unittest.TestCase):
                 self.assertEqual(code, 0, err)
                 tokens[f"b-{i}"] = out["token"]
             snap_dir = os.path.join(old.dir, "n1", "snap")
-            wait_for(lambda: os.listdir(snap_dir), 10, "a snapshot on node 1")
-            snap = sorted(os.listdir(snap_dir))[-1]
+            # Only finished snapshots: a "*.snap.tmp" may be mid-write.
+            def finished():
+                return sorted(n for n in os.listdir(snap_dir) if n.endswith(".snap"))
+            wait_for(finished, 10, "a finished snapshot on node 1")
+            # Stop the cluster first so no newer snapshot replaces (and deletes) this one.
+            old.local("down")
+            snap = finished()[-1]
             with open(os.path.join(snap_dir, snap), "rb") as f:
                 data = f.read()
         finally:
