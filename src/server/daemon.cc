@@ -107,6 +107,7 @@ Status Daemon::start() {
 
   paxos::Config core = config_.core_config(options_.id, std::random_device{}());
   core.mutation = options_.mutation;
+  if (options_.no_sticky_leader) core.sticky_leader = false;
   replica_ =
       std::make_unique<Replica>(core, config_.replica_options(), *store_, *transport_, *machine_);
   const auto now =

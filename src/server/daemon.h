@@ -31,6 +31,7 @@ struct DaemonOptions {
   double drop_rate = 0.0;
   uint64_t fault_seed = 1;
   bool withhold_replies = false;                      // test option
+  bool no_sticky_leader = false;                      // test option
   paxos::Mutation mutation = paxos::Mutation::kNone;  // test builds only
   bool lock_no_dedup = false;                         // test builds only
   bool skip_fsync = false;                            // test builds only

@@ -27,6 +27,8 @@ int daemon_main(int argc, char** argv) {
   test->add_option("--fault-seed", opt.fault_seed, "seed for --drop-rate");
   test->add_flag("--withhold-replies", opt.withhold_replies,
                  "apply client commands but never answer them");
+  test->add_flag("--no-sticky-leader", opt.no_sticky_leader,
+                 "answer any higher prepare, even while a leader is alive (more duels)");
 #if PAXLOCK_MUTATIONS
   const std::map<std::string, paxos::Mutation> mutations = {
       {"none", paxos::Mutation::kNone},
@@ -75,6 +77,7 @@ int daemon_main(int argc, char** argv) {
   }
   if (opt.drop_rate > 0) spdlog::warn("TEST OPTION: dropping {} of peer messages", opt.drop_rate);
   if (opt.withhold_replies) spdlog::warn("TEST OPTION: client commands are never answered");
+  if (opt.no_sticky_leader) spdlog::warn("TEST OPTION: sticky leader off");
   if (mutation != "none") spdlog::warn("TEST OPTION: planted bug '{}'", mutation);
   daemon.run();
   spdlog::info("stopped");

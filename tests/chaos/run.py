@@ -87,6 +87,7 @@ class Run:
         daemon_args = []
         if args.mutation:
             daemon_args += ["--mutation", args.mutation]
+        daemon_args += args.daemon_args.split()
         self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args)
         self.nemesis_log = open(os.path.join(self.out, "nemesis.jsonl"), "w")
         self.clients = []
@@ -381,6 +382,8 @@ class Run:
               f"--seed {self.a.seed} --clients {self.a.clients}"
         if self.a.mutation:
             cmd += f" --mutation {self.a.mutation}"
+        if self.a.daemon_args:
+            cmd += f" --daemon-args='{self.a.daemon_args}'"
         if self.a.nemeses != NEMESES:
             cmd += " --nemeses " + ",".join(self.a.nemeses)
         return cmd
@@ -420,6 +423,7 @@ def main():
     ap.add_argument("--out", default="/tmp/paxlock-chaos")
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "../../build/dev/tools"))
     ap.add_argument("--mutation", default="", help="plant a bug (dev builds)")
+    ap.add_argument("--daemon-args", default="", help="extra paxlockd arguments (test options)")
     ap.add_argument("--nemeses", default=",".join(NEMESES))
     args = ap.parse_args()
     args.nemeses = args.nemeses.split(",")
