@@ -26,6 +26,7 @@ Liveness is reported apart from safety.
 import collections
 import json
 import sys
+import time
 
 INF = float("inf")
 
@@ -235,15 +236,19 @@ class MutexModel:
         return state
 
 
-def linearizable(ops, budget=2_000_000):
-    """Wing-Gong/Lowe search per lock. Returns (problems, unknown_locks)."""
+def linearizable(ops, budget_s=60.0):
+    """Wing-Gong/Lowe search per lock, sharing `budget_s` seconds between the
+    locks. Returns (problems, locks whose search ran out of budget)."""
     problems, unknown = [], []
     by_lock = collections.defaultdict(list)
     for op in ops:
         if op.f in ("lock", "unlock", "status"):
             by_lock[op.lock].append(op)
-    for lock, lops in sorted(by_lock.items()):
-        verdict, stuck = wgl(lops, budget)
+    deadline = time.monotonic() + budget_s
+    locks = sorted(by_lock.items(), key=lambda kv: len(kv[1]))  # small ones first
+    for k, (lock, lops) in enumerate(locks):
+        share = (deadline - time.monotonic()) / (len(locks) - k)
+        verdict, stuck = wgl(lops, max(share, 0.5))
         if verdict is False:
             excerpt = "\n    ".join(o.describe() for o in stuck)
             problems.append(f"{lock}: not linearizable; no order explains these operations:"
@@ -253,66 +258,89 @@ def linearizable(ops, budget=2_000_000):
     return problems, unknown
 
 
-def wgl(ops, budget):
+def wgl(ops, budget_s=60.0):
     """Depth-first search for a linearization (Wing & Gong, with Lowe's
     memoisation of (placed set, model state)). ok and fail operations must be
     placed, each between its invocation and completion, in an order that the
     model accepts with the results they got; info operations may be placed
     (taking effect) at any point after their invocation, or never.
 
-    Returns (True, []), (False, a short list of operations that could not be
-    placed) or (None, []) when the budget of search steps runs out."""
-    ops = sorted(ops, key=lambda o: o.invoke)
-    n = len(ops)
-    required = 0
-    for j, o in enumerate(ops):
-        if o.type != "info":
-            required |= 1 << j
+    The placed set is kept small: `first`, the lowest unplaced required
+    operation in invocation order (everything below it is placed), the set of
+    required operations placed beyond it, and the set of info operations
+    placed. Only operations invoked before the earliest completion among the
+    unplaced required ones may go next.
+
+    Returns (True, []), (False, the operations around where the deepest
+    attempt got stuck) or (None, []) when `budget_s` seconds run out."""
+    req = sorted((o for o in ops if o.type != "info"), key=lambda o: o.invoke)
+    infos = sorted((o for o in ops if o.type == "info"), key=lambda o: o.invoke)
+    n = len(req)
+    deadline = time.monotonic() + budget_s
+    empty = frozenset()
     cache = set()
-    stack = [(MutexModel.initial(), 0, 0)]  # (state, placed mask, scan start)
+    # Stack entries: (model state, first, extra required placed, info placed,
+    # candidate index to resume from on backtrack).
+    stack = [(MutexModel.initial(), 0, empty, empty, 0)]
     steps = 0
-    best_mask, best_count = 0, -1
+    best = (-1, 0, empty)
     while stack:
-        state, mask, start = stack.pop()
-        if mask & required == required:
+        state, first, extra, placed_info, resume = stack.pop()
+        if first == n:
             return True, []
         steps += 1
-        if steps > budget:
+        if steps & 1023 == 0 and time.monotonic() > deadline:
             return None, []
-        # The earliest completion among unplaced operations bounds which ones
-        # may go next. Scanning in invocation order, it is known exactly once
-        # an operation is invoked after the running minimum.
+        # Candidates: required j >= first (not placed) invoked before the
+        # running minimum completion, then info ops invoked before it.
+        cands = []
         min_complete = INF
-        first = 0
-        while first < n and mask >> first & 1:
-            first += 1
-        for j in range(first, n):
-            if mask >> j & 1:
-                continue
-            if ops[j].invoke > min_complete:
+        j = first
+        while j < n:
+            o = req[j]
+            if o.invoke > min_complete:
                 break
-            min_complete = min(min_complete, ops[j].complete)
-        for j in range(max(start, first), n):
-            if mask >> j & 1:
-                continue
-            if ops[j].invoke > min_complete:
+            if j not in extra:
+                cands.append(j)
+                if o.complete < min_complete:
+                    min_complete = o.complete
+            j += 1
+        for i, o in enumerate(infos):
+            if o.invoke > min_complete:
                 break
-            nxt = MutexModel.step(state, ops[j])
+            if i not in placed_info:
+                cands.append(-1 - i)
+        for c in range(resume, len(cands)):
+            j = cands[c]
+            o = req[j] if j >= 0 else infos[-1 - j]
+            nxt = MutexModel.step(state, o)
             if nxt is None:
                 continue
-            child = mask | 1 << j
-            if (child, nxt) in cache:
+            if j >= 0:
+                if j == first:
+                    nfirst, nextra = first + 1, extra
+                    while nfirst in nextra:
+                        nextra = nextra - {nfirst}
+                        nfirst += 1
+                else:
+                    nfirst, nextra = first, extra | {j}
+                ninfo = placed_info
+            else:
+                nfirst, nextra, ninfo = first, extra, placed_info | {-1 - j}
+            key = (nfirst, nextra, ninfo, nxt)
+            if key in cache:
                 continue
-            cache.add((child, nxt))
-            stack.append((state, mask, j + 1))  # resume here on backtrack
-            stack.append((nxt, child, 0))
-            count = bin(child & required).count("1")
-            if count > best_count:
-                best_mask, best_count = child, count
+            cache.add(key)
+            stack.append((state, first, extra, placed_info, c + 1))  # resume on backtrack
+            stack.append((nxt, nfirst, nextra, ninfo, 0))
+            depth = nfirst + len(nextra)
+            if depth > best[0]:
+                best = (depth, nfirst, nextra)
             break
-    stuck = [ops[j] for j in range(n) if required >> j & 1 and not best_mask >> j & 1]
-    placed_last = [ops[j] for j in range(n) if best_mask >> j & 1][-2:]
-    return False, placed_last + stuck[:4]
+    _, bfirst, bextra = best
+    placed_last = [req[j] for j in range(max(0, bfirst - 2), bfirst)]
+    stuck = [req[j] for j in range(bfirst, n) if j not in bextra][:4]
+    return False, placed_last + stuck
 
 
 # ---------------------------------------------------------------- counter
