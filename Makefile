@@ -10,7 +10,7 @@ CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standa
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
-        soak bench demo
+        soak bench demo chaos chaos-planted
 
 all: dev
 
@@ -32,9 +32,34 @@ test-asan: asan
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build/asan $(CTEST_FLAGS)
 
-# Every test suite, on the debug build and under ASan+UBSan.
+# Every test suite, on the debug build and under ASan+UBSan, then the short
+# chaos runs on real processes (root only; they skip with a reason otherwise)
+# with a fixed schedule seed.
 test: test-dev test-asan
-	@echo "make test: all suites passed (dev and asan)"
+	@$(MAKE) --no-print-directory chaos SEED=$(TEST_CHAOS_SEED)
+	@echo "make test: all suites passed (dev, asan, chaos)"
+
+# Black-box chaos: a mixed-nemesis run per cluster size on the dev binaries
+# in network namespaces (tests/chaos/run.py; docs/TESTING.md). Histories and
+# summaries land in CHAOS_OUT/n3 and CHAOS_OUT/n5.
+DURATION ?= 180
+TEST_CHAOS_SEED ?= 20261127
+CHAOS_OUT ?= /tmp/paxlock-chaos
+CHAOS_TIMEOUT ?= 3600
+chaos: dev
+	@if [ "$$(id -u)" -ne 0 ]; then \
+	  echo "make chaos: skipped: needs root (network namespaces, iptables, loop devices)"; \
+	  exit 0; \
+	fi; \
+	for n in 3 5; do \
+	  timeout --foreground --kill-after=30 $(CHAOS_TIMEOUT) \
+	    python3 tests/chaos/run.py --nodes $$n --duration $(DURATION) --seed $(SEED) \
+	      --out $(CHAOS_OUT)/n$$n --bin build/dev/tools || exit 1; \
+	done
+
+# Shows the chaos harness can fail: one run per planted bug, each must be caught.
+chaos-planted: dev
+	@python3 tests/chaos/planted.py
 
 format:
 	clang-format -i $(CXX_SOURCES)

@@ -398,8 +398,12 @@ def liveness(ops, healed_ns, bound_s=10.0):
     return [], first
 
 
+MAX_PROBLEMS = 1000  # per check: a broken build can produce millions
+
+
 def check(events, server_log=None, healed_ns=None):
-    """Runs every check; returns a dict of check name -> list of problems."""
+    """Runs every check; returns a dict of check name -> list of problems
+    (at most MAX_PROBLEMS each, the earliest found)."""
     ops, wf = pair_ops(events)
     lin, unknown = linearizable(ops)
     result = {
@@ -410,6 +414,8 @@ def check(events, server_log=None, healed_ns=None):
         "counter": counter(ops, server_log or {}),
         "durable_locks": durable_locks(ops),
     }
+    for k in result:
+        del result[k][MAX_PROBLEMS:]
     result["linearizability_unknown"] = unknown
     if healed_ns is not None:
         result["liveness"], result["first_success_after_heal_s"] = liveness(ops, healed_ns)

@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checker  # noqa: E402
-from testbed import Testbed  # noqa: E402
+from testbed import Testbed, probe  # noqa: E402
 
 NEMESES = ["kill-one", "kill-leader", "kill-minority", "kill-all", "power-loss-minority",
            "power-loss-all", "pause-leader", "isolate-one", "majority-minority",
@@ -88,7 +88,7 @@ class Run:
         if args.mutation:
             daemon_args += ["--mutation", args.mutation]
         daemon_args += args.daemon_args.split()
-        self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args)
+        self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args, use_disks=args.disks)
         self.nemesis_log = open(os.path.join(self.out, "nemesis.jsonl"), "w")
         self.clients = []
         self.locks = [f"hot-{i}" for i in range(self.rng.randint(3, 8))]
@@ -414,10 +414,26 @@ class Run:
         subprocess.run(["gnuplot", "-e", script], capture_output=True)
 
 
+def duration(text):
+    """'180', '180s', '30m', '1h' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text and text[-1] in units:
+            value = int(text[:-1]) * units[text[-1]]
+        else:
+            value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use 180, 90s, 30m or 1h)")
+    if value < 10:
+        raise argparse.ArgumentTypeError(f"duration {text!r} is under 10 s")
+    return value
+
+
 def main():
     ap = argparse.ArgumentParser(description="one paxlock chaos run (needs root)")
     ap.add_argument("--nodes", type=int, default=5)
-    ap.add_argument("--duration", type=int, default=180, help="seconds of faults")
+    ap.add_argument("--duration", type=duration, default=180,
+                    help="time of faults: seconds, or with a unit: 90s, 30m, 1h")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--clients", type=int, default=12)
     ap.add_argument("--out", default="/tmp/paxlock-chaos")
@@ -431,6 +447,19 @@ def main():
     if os.geteuid() != 0:
         print("chaos: skipped: needs root (network namespaces, iptables, loop devices)")
         return 0
+    net_problem, disk_problem = probe(tempfile.gettempdir())
+    if net_problem:
+        print(f"chaos: skipped: {net_problem}")
+        return 0
+    args.disks = disk_problem is None
+    if disk_problem:
+        dropped = [k for k in args.nemeses if k.startswith("power-loss")]
+        args.nemeses = [k for k in args.nemeses if not k.startswith("power-loss")]
+        print(f"chaos: WARNING: {disk_problem}; data on plain directories, "
+              f"power-loss nemeses dropped: {', '.join(dropped) or 'none'}")
+        if not args.nemeses:
+            print("chaos: skipped: every requested nemesis needs loop-device disks")
+            return 0
     out = args.out
     shutil.rmtree(out, ignore_errors=True)
     run = Run(args)

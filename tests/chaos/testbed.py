@@ -37,6 +37,15 @@ def sh(*cmd, check=True, quiet=False):
     return r
 
 
+def netns_exec(name):
+    """The command prefix that runs a program in network namespace `name`.
+    nsenter, not "ip netns exec": the latter also makes a private mount
+    namespace, and a process in one keeps every replica's file system
+    mounted, so a power-lost disk could not really be unmounted (a fresh
+    mount would get the shut-down file system back)."""
+    return ["nsenter", f"--net=/run/netns/{name}"]
+
+
 def setns(name):
     """Moves this process into network namespace `name`."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -48,9 +57,40 @@ def setns(name):
         os.close(fd)
 
 
+def probe(workdir):
+    """What this machine supports: (netns problem or None, disk problem or
+    None). Creates and removes one namespace and one loop device."""
+    name = f"pxprobe{os.getpid() % 100000}"
+    r = sh("ip", "netns", "add", name, check=False)
+    if r.returncode != 0:
+        return f"cannot create a network namespace: {r.stderr.strip()}", None
+    try:
+        r = sh(*netns_exec(name), "iptables", "-w", "-L", "INPUT", check=False)
+        if r.returncode != 0:
+            return f"iptables does not work in a namespace: {r.stderr.strip()}", None
+    finally:
+        sh("ip", "netns", "del", name, check=False)
+    os.makedirs(workdir, exist_ok=True)
+    image = os.path.join(workdir, "probe.img")
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    try:
+        r = sh("losetup", "-f", "--show", image, check=False)
+        if r.returncode != 0:
+            return None, f"no loop devices: {r.stderr.strip()}"
+        sh("losetup", "-d", r.stdout.strip(), check=False)
+        for tool in ("mkfs.ext4", "mount", "umount"):
+            if subprocess.run(["which", tool], capture_output=True).returncode != 0:
+                return None, f"{tool} not found"
+    finally:
+        os.unlink(image)
+    return None, None
+
+
 class Testbed:
-    def __init__(self, nodes, workdir, bin_dir, daemon_args=(), tuning=None):
+    def __init__(self, nodes, workdir, bin_dir, daemon_args=(), tuning=None, use_disks=True):
         self.n = nodes
+        self.use_disks = use_disks
         self.dir = workdir
         self.bin = bin_dir
         self.daemon_args = list(daemon_args)
@@ -99,7 +139,7 @@ class Testbed:
             sh("ip", "-n", br, "link", "set", b, "master", "br0")
             sh("ip", "-n", br, "link", "set", b, "up")
             for key in ("all", v):
-                sh("ip", "netns", "exec", ns, "sysctl", "-qw",
+                sh(*netns_exec(ns), "sysctl", "-qw",
                    f"net.ipv4.conf.{key}.route_localnet=1")
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", v)
             sh("ip", "-n", ns, "link", "set", v, "up")
@@ -109,6 +149,11 @@ class Testbed:
         self.write_config()
 
     def make_disk(self, i):
+        if not self.use_disks:  # plain directories: no power-loss nemeses
+            mnt = os.path.join(self.dir, f"n{i}")
+            os.makedirs(mnt, exist_ok=True)
+            self.mounts[i] = mnt
+            return
         image = os.path.join(self.dir, f"n{i}.img")
         with open(image, "wb") as f:
             f.truncate(512 << 20)
@@ -143,7 +188,7 @@ class Testbed:
     def start(self, i):
         log = open(os.path.join(self.dir, f"n{i}.log"), "a")
         self.procs[i] = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns(i), os.path.join(self.bin, "paxlockd"),
+            [*netns_exec(self.ns(i)), os.path.join(self.bin, "paxlockd"),
              "--config", self.config, "--id", str(i), *self.daemon_args],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
@@ -192,6 +237,7 @@ class Testbed:
     def power_loss(self, i):
         """Pulls the plug on replica i: its file system drops everything not
         yet synced, the process dies, the disk is mounted again."""
+        assert self.use_disks, "power loss needs loop-device disks"
         mnt = self.mounts[i]
         fd = os.open(mnt, os.O_RDONLY)
         try:
@@ -204,10 +250,19 @@ class Testbed:
                 break
             time.sleep(0.1)
         self.mount(i)
+        # A file system still mounted somewhere else would come back shut
+        # down; the test bed must notice rather than run on a dead disk.
+        probe = os.path.join(mnt, ".powered")
+        try:
+            with open(probe, "w") as f:
+                f.write("on")
+            os.unlink(probe)
+        except OSError as e:
+            raise RuntimeError(f"node {i}: disk unusable after the power loss: {e}")
 
     # ------------------------------------------------------------ network
     def iptables(self, i, *rule):
-        sh("ip", "netns", "exec", self.ns(i), "iptables", "-w", *rule)
+        sh(*netns_exec(self.ns(i)), "iptables", "-w", *rule)
 
     def block(self, i, j):
         """Replica i stops receiving from replica j (one way)."""
@@ -229,7 +284,8 @@ class Testbed:
             except Exception:
                 pass
         for i, mnt in list(self.mounts.items()):
-            sh("umount", "-l", mnt, check=False)
+            if i in self.loops:
+                sh("umount", "-l", mnt, check=False)
         for loop in self.loops.values():
             sh("losetup", "-d", loop, check=False)
         for ns in reversed(self.created):
