@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <future>
 #include <random>
 
@@ -145,8 +146,20 @@ Status Daemon::start() {
   // /chosen?from=A&to=B: a hash of each chosen value still in the log, for
   // comparing replicas' logs (tests; at most 10,000 instances per call).
   http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
-    const uint64_t from = req.has_param("from") ? std::stoull(req.get_param_value("from")) : 1;
-    const uint64_t to = req.has_param("to") ? std::stoull(req.get_param_value("to")) : from + 1000;
+    uint64_t from = 1;
+    uint64_t to = 0;
+    const auto param = [&req](const char* key, uint64_t& out) {
+      if (!req.has_param(key)) return true;
+      const std::string v = req.get_param_value(key);
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+      return ec == std::errc() && end == v.data() + v.size();
+    };
+    if (!param("from", from) || !param("to", to)) {
+      res.status = 400;
+      res.set_content("from and to must be instance numbers\n", "text/plain");
+      return;
+    }
+    if (!req.has_param("to")) to = from + 1000;
     auto promise = std::make_shared<std::promise<std::string>>();
     auto future = promise->get_future();
     asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });

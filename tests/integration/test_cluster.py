@@ -3,12 +3,15 @@
 Run: python3 -m unittest tests/integration/test_cluster.py  (PAXLOCK_BIN=build dir of the tools)
 """
 
+import json
 import os
 import signal
 import subprocess
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 from harness import (Cluster, closed_by_peer, connect, frame, pb_field, read_frame, wait_for)
 
@@ -209,6 +212,16 @@ class BadInputTest(unittest.TestCase):
 
     def errors(self, node, reason):
         return self.c.metric(node, f'paxlock_connection_errors_total{{reason="{reason}"}}')
+
+    def test_http_endpoints_refuse_bad_parameters(self):
+        http = self.c.members[1]["http"]
+        for query in ("from=abc", "from=1&to=-5", "to=99999999999999999999999", "from="):
+            with self.assertRaises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(f"http://{http}/chosen?{query}", timeout=2)
+            self.assertEqual(e.exception.code, 400, query)
+        with urllib.request.urlopen(f"http://{http}/chosen?from=1&to=3", timeout=2) as r:
+            self.assertIn("chosen", json.loads(r.read()))
+        self.still_serves()
 
     def test_peer_with_wrong_cluster_id_is_refused(self):
         before = self.errors(1, "wrong_cluster")
