@@ -208,7 +208,8 @@ def connect(address, timeout=2):
 
 
 def closed_by_peer(sock, timeout=5):
-    """True if the other side closes the connection within `timeout`."""
+    """True if the other side closes the connection within `timeout`. Closes
+    our end either way."""
     sock.settimeout(timeout)
     try:
         while True:
@@ -219,3 +220,5 @@ def closed_by_peer(sock, timeout=5):
         return True
     except socket.timeout:
         return False
+    finally:
+        sock.close()

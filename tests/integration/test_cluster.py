@@ -5,6 +5,7 @@ Run: python3 -m unittest tests/integration/test_cluster.py  (PAXLOCK_BIN=build d
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -280,6 +281,7 @@ class BadInputTest(unittest.TestCase):
 class StartupTest(unittest.TestCase):
     def run_daemon(self, config_text, *args):
         d = tempfile.mkdtemp(prefix="paxlock-cfg-")
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
         path = os.path.join(d, "cluster.toml")
         with open(path, "w") as f:
             f.write(config_text)
