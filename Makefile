@@ -10,7 +10,7 @@ CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standa
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
-        soak bench demo chaos chaos-planted
+        soak bench bench-compare demo chaos chaos-planted
 
 all: dev
 
@@ -93,6 +93,13 @@ demo: release
 
 bench: release
 	build/release/bench/core_bench
+
+# paxlock, etcd and ZooKeeper side by side (3-node clusters on 127.0.0.1, one
+# at a time): lock+unlock cycles/s and latency, the ratios, the fsync and
+# loopback floor, results.json and plots in OUT (docs/PERFORMANCE.md). Knobs:
+# RUNS DURATION WARMUP CLIENTS SYSTEMS PAXLOCK_NODES QUICK OUT (bench/compare/run).
+bench-compare: release
+	bench/compare/run
 
 clean:
 	rm -rf build
