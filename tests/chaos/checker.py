@@ -217,7 +217,9 @@ class MutexModel:
             if holder is None:
                 return state if info or op.code == "NOT_HELD" else None
             if holder != op.owner:
-                return state if info or op.code == "NOT_OWNER" else None
+                # The refusal names the holder.
+                ok = info or (op.code == "NOT_OWNER" and op.holder in ("", holder))
+                return state if ok else None
             if op.arg_token and token is not None and op.arg_token != token:
                 return state if info or op.code == "STALE_TOKEN" else None
             if info or op.code == "OK":
@@ -259,88 +261,121 @@ def linearizable(ops, budget_s=60.0):
 
 
 def wgl(ops, budget_s=60.0):
-    """Depth-first search for a linearization (Wing & Gong, with Lowe's
-    memoisation of (placed set, model state)). ok and fail operations must be
-    placed, each between its invocation and completion, in an order that the
-    model accepts with the results they got; info operations may be placed
-    (taking effect) at any point after their invocation, or never.
+    """Is this one lock's history linearizable? A Wing-Gong search with Lowe's
+    memoisation of (placed set, model state), run segment by segment. ok and
+    fail operations must be placed, each between its invocation and
+    completion, in an order the model accepts with the results they got; info
+    operations may be placed (take effect) at any point after their
+    invocation, or never.
 
-    The placed set is kept small: `first`, the lowest unplaced required
-    operation in invocation order (everything below it is placed), the set of
-    required operations placed beyond it, and the set of info operations
-    placed. Only operations invoked before the earliest completion among the
-    unplaced required ones may go next.
+    The history is cut wherever every earlier ok/fail operation completed
+    before the next one was invoked: all operations before a cut take effect
+    before any after it. Each segment is searched exhaustively from every
+    configuration reachable at its start: the model state and which info
+    operations were placed. Three reductions keep that small:
+      * an info operation is tried only where it changes the state (a lock
+        when the lock is free, an unlock by the holder); a status with an
+        unknown outcome changes nothing and is never tried;
+      * info operations alike (same kind, owner and token argument) are
+        interchangeable once invoked, so they are placed in invocation order
+        and a configuration records only how many of each class are placed;
+      * of two configurations with one state, one that placed at least as many
+        of every class is dropped (placing fewer leaves more choices later);
+      * a refusal that fits the current state is placed at once, without
+        branching (it changes nothing, and placing it early only relaxes the
+        real-time constraints on the rest).
+    So the cost grows with the history's length times the concurrency inside
+    a segment, not exponentially with the length.
 
-    Returns (True, []), (False, the operations around where the deepest
-    attempt got stuck) or (None, []) when `budget_s` seconds run out."""
+    Returns (True, []), (False, the operations of the segment that no order
+    explains, with the two before it) or (None, []) when `budget_s` seconds
+    run out."""
     req = sorted((o for o in ops if o.type != "info"), key=lambda o: o.invoke)
-    infos = sorted((o for o in ops if o.type == "info"), key=lambda o: o.invoke)
     n = len(req)
+    classes = collections.defaultdict(list)  # (f, owner, token arg) -> info ops by invoke
+    for o in sorted((o for o in ops if o.type == "info"), key=lambda o: o.invoke):
+        if o.f == "lock":
+            classes[("lock", o.owner, 0)].append(o)
+        elif o.f == "unlock":
+            classes[("unlock", o.owner, o.arg_token)].append(o)
+    keys = sorted(classes)
+    lock_classes = [c for c, k in enumerate(keys) if k[0] == "lock"]
+    unlock_classes = collections.defaultdict(list)
+    for c, k in enumerate(keys):
+        if k[0] == "unlock":
+            unlock_classes[k[1]].append(c)
+    members = [classes[k] for k in keys]
+
     deadline = time.monotonic() + budget_s
-    empty = frozenset()
-    cache = set()
-    # Stack entries: (model state, first, extra required placed, info placed,
-    # candidate index to resume from on backtrack).
-    stack = [(MutexModel.initial(), 0, empty, empty, 0)]
+    segments, start, max_complete = [], 0, -INF
+    for k, o in enumerate(req):
+        if k > start and o.invoke > max_complete:
+            segments.append((start, k))
+            start = k
+        max_complete = max(max_complete, o.complete)
+    if start < n:
+        segments.append((start, n))
+
+    def dominated(table, key, placed):
+        """Records `placed` under `key` unless a recorded count vector is
+        everywhere <= it (that configuration can do all this one can)."""
+        vectors = table.setdefault(key, [])
+        for v in vectors:
+            if all(x <= y for x, y in zip(v, placed)):
+                return True
+        vectors[:] = [v for v in vectors if not all(x <= y for x, y in zip(placed, v))]
+        vectors.append(placed)
+        return False
+
+    frontier = {MutexModel.initial(): [tuple(0 for _ in keys)]}
     steps = 0
-    best = (-1, 0, empty)
-    while stack:
-        state, first, extra, placed_info, resume = stack.pop()
-        if first == n:
-            return True, []
-        steps += 1
-        if steps & 1023 == 0 and time.monotonic() > deadline:
-            return None, []
-        # Candidates: required j >= first (not placed) invoked before the
-        # running minimum completion, then info ops invoked before it.
-        cands = []
-        min_complete = INF
-        j = first
-        while j < n:
-            o = req[j]
-            if o.invoke > min_complete:
-                break
-            if j not in extra:
-                cands.append(j)
-                if o.complete < min_complete:
-                    min_complete = o.complete
-            j += 1
-        for i, o in enumerate(infos):
-            if o.invoke > min_complete:
-                break
-            if i not in placed_info:
-                cands.append(-1 - i)
-        for c in range(resume, len(cands)):
-            j = cands[c]
-            o = req[j] if j >= 0 else infos[-1 - j]
-            nxt = MutexModel.step(state, o)
-            if nxt is None:
+    for a, b in segments:
+        seg = req[a:b]
+        m = len(seg)
+        full = (1 << m) - 1
+        ends, seen = {}, {}
+        stack = [(state, placed, 0) for state, vs in frontier.items() for placed in vs]
+        while stack:
+            state, placed, mask = stack.pop()
+            if mask == full:
+                dominated(ends, state, placed)
                 continue
-            if j >= 0:
-                if j == first:
-                    nfirst, nextra = first + 1, extra
-                    while nfirst in nextra:
-                        nextra = nextra - {nfirst}
-                        nfirst += 1
-                else:
-                    nfirst, nextra = first, extra | {j}
-                ninfo = placed_info
-            else:
-                nfirst, nextra, ninfo = first, extra, placed_info | {-1 - j}
-            key = (nfirst, nextra, ninfo, nxt)
-            if key in cache:
+            steps += 1
+            if steps & 1023 == 0 and time.monotonic() > deadline:
+                return None, []
+            min_complete = min(seg[j].complete for j in range(m) if not mask >> j & 1)
+            # A refusal (a fail operation) that fits the state now changes
+            # nothing: placing it at once loses no order (later ones only
+            # get fewer real-time constraints), so it is placed without
+            # branching.
+            eager = next((j for j in range(m) if not mask >> j & 1 and seg[j].type == "fail"
+                          and seg[j].invoke <= min_complete
+                          and MutexModel.step(state, seg[j]) == state), None)
+            if eager is not None:
+                if not dominated(seen, (state, mask | 1 << eager), placed):
+                    stack.append((state, placed, mask | 1 << eager))
                 continue
-            cache.add(key)
-            stack.append((state, first, extra, placed_info, c + 1))  # resume on backtrack
-            stack.append((nxt, nfirst, nextra, ninfo, 0))
-            depth = nfirst + len(nextra)
-            if depth > best[0]:
-                best = (depth, nfirst, nextra)
-            break
-    _, bfirst, bextra = best
-    placed_last = [req[j] for j in range(max(0, bfirst - 2), bfirst)]
-    stuck = [req[j] for j in range(bfirst, n) if j not in bextra][:4]
-    return False, placed_last + stuck
+            for j in range(m):
+                if mask >> j & 1 or seg[j].invoke > min_complete:
+                    continue
+                nxt = MutexModel.step(state, seg[j])
+                if nxt is not None and not dominated(seen, (nxt, mask | 1 << j), placed):
+                    stack.append((nxt, placed, mask | 1 << j))
+            holder = state[0]
+            for c in (lock_classes if holder is None else unlock_classes.get(holder, ())):
+                k = placed[c]
+                if k == len(members[c]) or members[c][k].invoke > min_complete:
+                    continue
+                nxt = MutexModel.step(state, members[c][k])
+                if nxt is None or nxt == state:
+                    continue
+                more = placed[:c] + (k + 1,) + placed[c + 1:]
+                if not dominated(seen, (nxt, mask), more):
+                    stack.append((nxt, more, mask))
+        if not ends:
+            return False, req[max(0, a - 2):a] + seg[:6]
+        frontier = ends
+    return True, []
 
 
 # ---------------------------------------------------------------- counter

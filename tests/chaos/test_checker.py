@@ -62,7 +62,49 @@ class ValidHistories(unittest.TestCase):
         self.assertEqual(r["well_formed"], [])
 
 
+    def test_an_unknown_lock_may_take_effect_long_after_many_segments(self):
+        h = H()
+        h.op("a#0", "lock", "L", 0, 5, type="info", code="UNAVAILABLE")
+        # Many quiet, sequential segments while L stays free...
+        for k in range(200):
+            t = 10 + 4 * k
+            h.op(f"b#{k}", "lock", "M", t, t + 1, code="OK", token=k + 1, holder="b")
+            h.op(f"b#{k}", "unlock", "M", t + 2, t + 3, code="OK")
+            h.op("c#0", "status", "L", t + 1, t + 2, code="OK", holder="", token=0)
+        # ...then a's old lock is applied at last: c sees a holding L.
+        h.op("c#0", "status", "L", 1000, 1001, code="OK", holder="a", token=500)
+        r = h.run()
+        self.assertEqual(r["linearizable"], [])
+
+    def test_interchangeable_unknown_operations_and_many_refusals_are_decided_fast(self):
+        h = H()
+        # 40 clients time out on lock at once, 8 of them twice (same owner, two
+        # incarnations), while 60 refusals name the holder z.
+        ok_lock(h, "z#0", "L", 0, 1, 1)
+        for c in range(40):
+            h.op(f"c{c}#0", "lock", "L", 2, 3, type="info", code="UNAVAILABLE")
+            if c < 8:
+                h.op(f"c{c}#1", "lock", "L", 4, 5, type="info", code="UNAVAILABLE",
+                     owner=f"c{c}")
+        for k in range(60):
+            h.op(f"r{k}#0", "lock", "L", 6, 400, type="fail", code="HELD", holder="z")
+        h.op("z#0", "unlock", "L", 401, 402, code="OK")
+        # One of the timed-out locks took effect after z let go.
+        h.op("s#0", "status", "L", 403, 404, code="OK", holder="c7", token=9)
+        verdict, _ = checker.wgl([o for o in checker.pair_ops(
+            sorted(h.events, key=lambda e: e["t"]))[0]], budget_s=5)
+        self.assertIs(verdict, True)
+
+
 class InvalidHistories(unittest.TestCase):
+    def test_a_refusal_naming_the_wrong_holder_is_reported(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        h.op("b#0", "unlock", "L", 2, 3, type="fail", code="NOT_OWNER", holder="c")
+        r = h.run()
+        self.assertTrue(r["linearizable"])
+        self.assertIn("b#0 unlock(L)", r["linearizable"][0])
+
     def test_two_holders_at_once_are_reported(self):
         h = H()
         ok_lock(h, "a#0", "L", 0, 1, 1)
