@@ -389,29 +389,53 @@ class Run:
         return cmd
 
     def timeline(self):
-        """timeline.png: operations by outcome over time, with fault windows."""
+        """timeline.png: operations completed per second by outcome, with the
+        fault windows shaded and named."""
         if not shutil.which("gnuplot"):
             return
         events = checker.load(glob.glob(os.path.join(self.out, "history-*.jsonl")))
         ops, _ = checker.pair_ops(events)
-        t0 = min((o.invoke for o in ops), default=0)
+        if not ops:
+            return
+        t0 = min(o.invoke for o in ops)
+        buckets = {}
+        for o in ops:
+            end = o.complete if o.complete != checker.INF else o.invoke
+            sec = int((end - t0) / 1e9)
+            row = buckets.setdefault(sec, {"ok": 0, "fail": 0, "info": 0})
+            row[o.type] = row.get(o.type, 0) + 1
         data = os.path.join(self.out, "timeline.dat")
         with open(data, "w") as f:
-            for o in ops:
-                y = {"ok": 1, "fail": 2, "info": 3}.get(o.type, 3)
-                f.write(f"{(o.invoke - t0) / 1e9:.3f} {y}\n")
-        faults = os.path.join(self.out, "faults.dat")
-        with open(os.path.join(self.out, "nemesis.jsonl")) as src, open(faults, "w") as f:
+            for sec in range(max(buckets) + 1):
+                row = buckets.get(sec, {})
+                f.write(f"{sec} {row.get('ok', 0)} {row.get('fail', 0)} {row.get('info', 0)}\n")
+        windows, start = [], None
+        with open(os.path.join(self.out, "nemesis.jsonl")) as src:
             for line in src:
                 e = json.loads(line)
-                if e["nemesis"] not in ("heal", "start", "end"):
-                    f.write(f"{(e['t'] - t0) / 1e9:.3f} 0 {e['nemesis']}\n")
-        script = (f"set terminal png size 1400,400; set output '{self.out}/timeline.png';"
-                  "set yrange [-0.5:3.5]; set ytics ('fault' 0, 'ok' 1, 'fail' 2, 'info' 3);"
-                  "set xlabel 'seconds'; set title 'paxlock chaos run';"
-                  f"plot '{data}' using 1:2 with dots notitle,"
-                  f" '{faults}' using 1:2:3 with labels rotate by 45 font ',7' notitle")
-        subprocess.run(["gnuplot", "-e", script], capture_output=True)
+                t = (e["t"] - t0) / 1e9
+                if e["nemesis"] in ("start", "end", "final-restart", "no-leader"):
+                    continue
+                if e["nemesis"] == "heal":
+                    if start is not None:
+                        windows.append((start[0], t, start[1]))
+                    start = None
+                else:
+                    start = (t, e["nemesis"])
+        peak = max(max(r.values()) for r in buckets.values()) or 1
+        script = [f"set terminal png size 1600,500; set output '{self.out}/timeline.png'",
+                  "set xlabel 'seconds'; set ylabel 'operations completed per second'",
+                  f"set yrange [0:{peak * 1.35:.0f}]; set key outside bottom center horizontal",
+                  f"set title 'paxlock chaos run: seed {self.a.seed}, {self.a.nodes} nodes'"]
+        for k, (a, b, name) in enumerate(windows):
+            script.append(f"set object {k + 1} rect from {a:.2f},0 to {b:.2f},{peak * 1.35:.0f} "
+                          "behind fc rgb '#f4cccc' fs solid 0.6 noborder")
+            script.append(f"set label {k + 1} '{name}' at {a:.2f},{peak * (1.05 + 0.1 * (k % 3)):.0f} "
+                          "font ',7'")
+        script.append(f"plot '{data}' using 1:2 with lines lw 1.5 title 'ok', "
+                      f"'' using 1:3 with lines title 'fail (refused)', "
+                      f"'' using 1:4 with impulses lw 2 title 'info (unknown)'")
+        subprocess.run(["gnuplot", "-e", "; ".join(script)], capture_output=True)
 
 
 def duration(text):
