@@ -467,6 +467,13 @@ def main():
     ap.add_argument("--nemeses", default=",".join(NEMESES))
     args = ap.parse_args()
     args.nemeses = args.nemeses.split(",")
+    unknown = [k for k in args.nemeses if k not in NEMESES]
+    if unknown:
+        ap.error(f"unknown nemesis {', '.join(unknown)}; known: {', '.join(NEMESES)}")
+    if not 3 <= args.nodes <= 9:
+        ap.error("--nodes must be 3 to 9")
+    if not 1 <= args.clients <= 64:
+        ap.error("--clients must be 1 to 64")
     args.bin = os.path.abspath(args.bin)
     if os.geteuid() != 0:
         print("chaos: skipped: needs root (network namespaces, iptables, loop devices)")
