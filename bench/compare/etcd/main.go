@@ -12,6 +12,10 @@
 // key if absent + get the first-created key under the prefix) and one Delete,
 // i.e. two raft writes per cycle, exactly what the Mutex does.
 //
+// --v3lock: the uncontended cycle goes through etcd's server-side lock API
+// instead (v3lockpb.Lock with the session's lease, then Unlock): the same
+// two writes, run inside the server.
+//
 // Contended (--contended): every client picks one of --locks shared names at
 // random and tries once. etcd 3.4's Mutex has no TryLock, so tryLock below is
 // the same Txn the Mutex sends (and that etcd 3.5's Mutex.TryLock sends); if
@@ -41,6 +45,7 @@ import (
 
 	"go.etcd.io/etcd/clientv3"
 	"go.etcd.io/etcd/clientv3/concurrency"
+	"go.etcd.io/etcd/etcdserver/api/v3lock/v3lockpb"
 )
 
 type percentiles struct {
@@ -106,6 +111,7 @@ func main() {
 	clients := flag.Int("clients", 1, "concurrent clients")
 	locks := flag.Int("locks", 100, "lock names per client, or shared names with --contended")
 	contended := flag.Bool("contended", false, "all clients on --locks shared names, try-lock with back-off")
+	v3lock := flag.Bool("v3lock", false, "uncontended cycles through the server-side v3 lock API instead of concurrency.Mutex")
 	duration := flag.Float64("duration", 10, "seconds measured")
 	warmup := flag.Float64("warmup", 2, "seconds before measuring")
 	maxCycles := flag.Int64("max-cycles", 5000000, "stop after this many cycles in total")
@@ -177,7 +183,16 @@ func main() {
 				}
 				var acquired time.Time
 				var err error
-				if !*contended {
+				if *v3lock && !*contended {
+					lc := v3lockpb.NewLockClient(cli.ActiveConnection())
+					name := fmt.Sprintf("/paxbench/c%d-n%d", c, j%*locks)
+					var r *v3lockpb.LockResponse
+					r, err = lc.Lock(ctx, &v3lockpb.LockRequest{Name: []byte(name), Lease: int64(s.Lease())})
+					if err == nil {
+						acquired = time.Now()
+						_, err = lc.Unlock(ctx, &v3lockpb.UnlockRequest{Key: r.Key})
+					}
+				} else if !*contended {
 					m := concurrency.NewMutex(s, fmt.Sprintf("/paxbench/c%d-n%d", c, j%*locks))
 					if err = m.Lock(ctx); err == nil {
 						acquired = time.Now()
@@ -242,13 +257,17 @@ func main() {
 		sessions[c].Close()
 		clis[c].Close()
 	}
+	system := "etcd"
+	if *v3lock && !*contended {
+		system = "etcd-v3lock"
+	}
 	var all, acq []time.Duration
 	for c := range clis {
 		all = append(all, cycleLat[c]...)
 		acq = append(acq, acqLat[c]...)
 	}
 	res := result{
-		System: "etcd", Clients: *clients, Locks: *locks, Contended: *contended,
+		System: system, Clients: *clients, Locks: *locks, Contended: *contended,
 		Endpoints: *endpoints, Seconds: seconds, Cycles: len(all),
 		CyclesPerS: float64(len(all)) / seconds, CycleMs: summarize(all), AcquireMs: summarize(acq),
 		Retries: retries, Errors: errs, FirstError: firstErr,
