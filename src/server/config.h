@@ -51,7 +51,7 @@ struct Tuning {
   int64_t resend_ms = 100;
   int64_t command_retry_ms = 400;
   int64_t idle_tick_ms = 200;
-  int64_t pipeline_window = 64;
+  int64_t pipeline_window = 8;
   int64_t batch_commands_max = 256;
   int64_t batch_bytes_max = 256 << 10;
   int64_t pending_commands_max = 100000;
