@@ -97,7 +97,7 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
   // About half of what was sent during the fault window was dropped.
   EXPECT_GT(r.messages_dropped * 10, r.messages_in_fault_window * 4);
-  EXPECT_GT(r.messages_dropped, 100u);
+  EXPECT_GT(r.messages_dropped, 50u);  // not vacuous: real losses
   EXPECT_EQ(r.commands_acked, static_cast<uint64_t>(o.clients * o.commands_per_client));
 }
 
