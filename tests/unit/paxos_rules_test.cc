@@ -5,9 +5,11 @@
 // node does (messages it sends, its role, what it marks chosen, what it asks
 // to persist). Each says which code change makes it fail ("Breaks if").
 //
-// Elections are started with Node::campaign() (a forced election), never by
-// letting a follower's election timer run out, so that these tests do not
-// depend on how a timeout turns into an election.
+// The scripted tests start elections with Node::campaign() (a forced
+// election), never by letting a follower's election timer run out, so that
+// they do not depend on how a timeout turns into an election. (The random
+// schedule in PersistBeforeSend lets timers run too, but checks nothing
+// about elections.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -200,7 +202,9 @@ TEST(StickyLeader, LeaderWithALiveQuorumDoesNotAnswerAHigherPrepare) {
 
 // Breaks if a leader ignores higher prepares whatever its quorum (for example
 // `if (role_ == Role::kLeader) return;`), or if quorum_alive() counts peers
-// not heard within the election timeout.
+// not heard within the election timeout. It needs a leader whose quorum
+// lapsed between two heartbeats, so it also fails (at its precondition) if
+// check_quorum runs at every tick.
 TEST(StickyLeader, LeaderWithoutALiveQuorumAnswersAHigherPrepareAndStepsDown) {
   Node n = elected_leader();
   run_heartbeats_until_260(n, /*acks=*/{});
@@ -640,8 +644,9 @@ class CheckedCluster {
 };
 
 // Breaks if send_promise, nack or flush_outboxes (Accepted) send with
-// after_sync = false, or if on_accept acknowledges an entry without putting
-// it into ready_.entries.
+// after_sync = false, if on_accept acknowledges an entry without putting it
+// into ready_.entries, or if it takes any earlier acceptance of the instance
+// for a resend (`if (s.value)` instead of `s.value && s.ballot == m.ballot`).
 TEST(PersistBeforeSend, PromiseAcceptedAndNackLeaveAfterSyncWithWhatTheyRevealInTheirReady) {
   for (uint64_t seed : {1, 2, 3}) {
     CheckedCluster c(seed);
@@ -657,6 +662,7 @@ TEST(PersistBeforeSend, PromiseAcceptedAndNackLeaveAfterSyncWithWhatTheyRevealIn
 
 // The single-step form: the Promise for a fresh prepare and the Accepted for
 // a fresh accept travel in the very Ready that persists what they reveal.
+// Breaks like the test above, except for the resend case.
 TEST(PersistBeforeSend, PromiseAndAcceptedTravelWithTheirRecordsInOneReady) {
   Node n = make_node(2, not_sticky);
   n.step(msg(MessageType::kPrepare, 1, 2, Ballot{1, 1}));
