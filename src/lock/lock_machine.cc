@@ -268,6 +268,13 @@ void LockMachine::answer(const paxos::CommandId& id, Result r) {
   if (replies_) replies_->push_back({id, std::move(reply)});
 }
 
+size_t LockMachine::answers_kept(uint64_t client) const {
+  auto c = clients_.find(client);
+  if (c == clients_.end()) return 0;
+  return static_cast<size_t>(std::count_if(c->second.replies.begin(), c->second.replies.end(),
+                                           [](const auto& r) { return !r.second.pending; }));
+}
+
 LockInfo LockMachine::info(const std::string& name, const Lock& lock) const {
   LockInfo l;
   l.name = name;

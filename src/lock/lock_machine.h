@@ -39,6 +39,10 @@ struct MachineOptions {
   // Planted bug for the test suites (compiled in only with PAXLOCK_MUTATIONS):
   // retries are executed again instead of answered from the record.
   bool mutation_no_dedup = false;
+  // Planted bug E: every session expiry that has passed is handled before any
+  // wait deadline, whatever their times (a wait that ended before a lease
+  // did is then granted the lock instead of timing out).
+  bool mutation_sessions_before_waits = false;
 };
 
 class LockMachine : public server::StateMachine {
@@ -61,6 +65,10 @@ class LockMachine : public server::StateMachine {
   paxos::TimeMs now() const { return now_; }
   uint64_t last_token() const { return next_token_; }
   paxos::Instance applied() const { return instance_; }
+  // The client's exactly-once record: does it exist, and how many answers
+  // (not counting waits still queued) does it keep?
+  bool has_record(uint64_t client) const { return clients_.count(client) > 0; }
+  size_t answers_kept(uint64_t client) const;
 
  private:
   using OwnerId = uint32_t;
@@ -121,6 +129,9 @@ class LockMachine : public server::StateMachine {
   void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
   void end_session(uint64_t id, std::vector<server::Reply>& replies);
   void expire(std::vector<server::Reply>& replies);
+  void expire_wait();
+  void expire_retry();
+  void expire_record();
   void touch_client(uint64_t id, Client& c);
 
   MachineOptions options_;

@@ -111,28 +111,28 @@ class LockModel {
   }
 
   void expire() {
-    for (;;) {  // sessions, earliest first (ties: lower id)
-      std::optional<std::pair<paxos::TimeMs, uint64_t>> first;
+    for (;;) {  // leases and waits, in time order (ties: leases first)
+      std::optional<std::pair<paxos::TimeMs, uint64_t>> lease;  // (expires, id)
       for (const auto& [id, s] : sessions_) {
-        if (s.expires <= now_ && (!first || std::make_pair(s.expires, id) < *first)) {
-          first = std::make_pair(s.expires, id);
+        if (s.expires <= now_ && (!lease || std::make_pair(s.expires, id) < *lease)) {
+          lease = std::make_pair(s.expires, id);
         }
       }
-      if (!first) break;
-      end_session(first->second);
-    }
-    for (;;) {  // waits, earliest deadline first (ties: lock name, command)
-      std::optional<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> first;
+      std::optional<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> wait;
       for (const auto& [name, l] : locks_) {
         for (const W& w : l.waiters) {
           auto key = std::make_tuple(w.deadline, name, w.cmd);
-          if (w.deadline <= now_ && (!first || key < *first)) first = key;
+          if (w.deadline <= now_ && (!wait || key < *wait)) wait = key;
         }
       }
-      if (!first) break;
-      L& l = locks_.at(std::get<1>(*first));
+      if (lease && (!wait || lease->first <= std::get<0>(*wait))) {
+        end_session(lease->second);
+        continue;
+      }
+      if (!wait) break;
+      L& l = locks_.at(std::get<1>(*wait));
       auto it = std::find_if(l.waiters.begin(), l.waiters.end(),
-                             [&](const W& w) { return w.cmd == std::get<2>(*first); });
+                             [&](const W& w) { return w.cmd == std::get<2>(*wait); });
       Result r = base();
       r.code = Code::kTimeout;
       r.holder = l.holder;

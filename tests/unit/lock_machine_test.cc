@@ -6,6 +6,12 @@
 #include "lock_harness.h"
 
 namespace paxlock::lock {
+
+// Reply codes by name in failure messages.
+void PrintTo(Code code, std::ostream* os) {
+  *os << to_string(code);
+}
+
 namespace {
 
 using testing::check_cmd;
@@ -371,6 +377,51 @@ TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
   ASSERT_EQ(names.size(), 25u);
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(names.front(), "lock100");
+}
+
+// ------------------------------------ issue 13: sequences from the review
+
+// E: expiries are processed in time order. bob's wait ends at T0+500, alice's
+// lease at T0+1000; both have passed when the next batch comes (T0+1100).
+TEST(Issue13, BugE_AWaitThatEndsBeforeTheLeaseTimesOut) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  ASSERT_EQ(h.run(1, lock_cmd("x", "alice", s), T0)->code, Code::kOk);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 500), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 1100);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout) << "bob's wait ended before alice's lease";
+  EXPECT_EQ(h.deferred[bob].holder, "alice") << "the holder when his wait ended";
+  EXPECT_EQ(h.machine.locks_held(), 0u) << "then the lease ended and nobody was queued";
+}
+
+// E, the same order for a waiter's own lease: his wait ends (T0+300) before
+// his session does (T0+400), so his answer is TIMEOUT, not SESSION_EXPIRED.
+TEST(Issue13, BugE_AWaitThatEndsBeforeItsOwnLeaseTimesOut) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  auto s = h.run(2, session_cmd(Op::kOpenSession, "bob", 0, 400), T0)->session;
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", s, 300), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 450);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout);
+  EXPECT_EQ(h.machine.sessions(), 0u);
+}
+
+// At equal times a lease ends before a wait does (docs/LOCKS.md): the lock
+// freed at the instant the wait ends goes to the waiter.
+TEST(Issue13, ALeaseEndingWhenAWaitEndsFreesTheLockForTheWaiter) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  h.run(1, lock_cmd("x", "alice", s), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 1000), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 1200);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kOk);
+  EXPECT_EQ(h.deferred[bob].holder, "bob");
 }
 
 // ---------------------------------------------------------- snapshots
