@@ -235,9 +235,13 @@ void LockMachine::expire_record() {
   }
 }
 
-void LockMachine::touch_client(uint64_t id, Client& c) {
+// The record must outlive every answer the client can still ask for: it lives
+// client_ttl_ms past the client's last command, past the end of any wait it
+// asked for (`wait_ms`: the library resends a blocking lock only after 1 s
+// plus its wait), and past its last answer (a deferred one too).
+void LockMachine::touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms) {
   const bool indexed = c.expires != 0;
-  c.expires = now_ + options_.client_ttl_ms;
+  c.expires = std::max(c.expires, now_ + wait_ms + options_.client_ttl_ms);
   if (!indexed) client_expiry_.emplace(c.expires, id);
 }
 

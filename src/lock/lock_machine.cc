@@ -45,7 +45,10 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
     return;
   }
   Client& client = clients_[cmd.id.client];
-  touch_client(cmd.id.client, client);
+  // A blocking lock may be resent until its wait is over (and a bit).
+  const paxos::TimeMs wait =
+      c.op == Op::kLock ? std::clamp<paxos::TimeMs>(c.wait_ms, 0, kWaitMaxMs) : 0;
+  touch_client(cmd.id.client, client, wait);
   if (c.first_outstanding > client.first_outstanding) {
     client.first_outstanding = c.first_outstanding;
     auto end = client.replies.lower_bound(client.first_outstanding);
@@ -259,6 +262,7 @@ void LockMachine::answer(const paxos::CommandId& id, Result r) {
   std::string reply = encode(r);
   auto c = clients_.find(id.client);
   if (c != clients_.end()) {
+    touch_client(id.client, c->second);  // the record outlives the answer
     auto slot = c->second.replies.find(id.seq);
     if (slot != c->second.replies.end()) {
       slot->second.pending = false;

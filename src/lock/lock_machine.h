@@ -28,7 +28,8 @@
 namespace paxlock::lock {
 
 struct MachineOptions {
-  // A client's exactly-once record lives this long after its last command.
+  // A client's exactly-once record lives this long after its last command,
+  // its last answer, and the end of the longest wait it asked for.
   paxos::TimeMs client_ttl_ms = 5 * 60 * 1000;
   // Cached replies per client beyond its first outstanding sequence number.
   size_t client_replies_max = 1024;
@@ -132,7 +133,7 @@ class LockMachine : public server::StateMachine {
   void expire_wait();
   void expire_retry();
   void expire_record();
-  void touch_client(uint64_t id, Client& c);
+  void touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms = 0);
 
   MachineOptions options_;
   paxos::TimeMs now_ = 0;

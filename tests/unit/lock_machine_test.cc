@@ -381,6 +381,26 @@ TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
 
 // ------------------------------------ issue 13: sequences from the review
 
+// D: bob's wait times out in the same apply in which his record would have
+// expired (it was kept alive only every 5 minutes while he waited). A retry
+// of his command 50 ms later must get the recorded TIMEOUT, not run again.
+TEST(Issue13, BugD_RetryAfterADeferredTimeoutGetsTheRecordedAnswer) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 600000), T0));  // (2, 1)
+  const auto bob = h.last_id;
+  for (paxos::TimeMs t = T0 + 200; t <= T0 + 600000; t += 200)
+    h.tick(t);  // an idle leader's empty batches
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout);
+  EXPECT_TRUE(h.machine.has_record(2)) << "the record outlives the answer it holds";
+  auto retry = h.run(2, lock_cmd("x", "bob", 0, 600000), T0 + 600050, bob.seq);
+  ASSERT_TRUE(retry) << "the retry must be answered at once from the record, not queued again";
+  EXPECT_EQ(retry->code, Code::kTimeout);
+  EXPECT_EQ(retry->applied_at, h.deferred[bob].applied_at);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+}
+
 // E: expiries are processed in time order. bob's wait ends at T0+500, alice's
 // lease at T0+1000; both have passed when the next batch comes (T0+1100).
 TEST(Issue13, BugE_AWaitThatEndsBeforeTheLeaseTimesOut) {
@@ -422,6 +442,35 @@ TEST(Issue13, ALeaseEndingWhenAWaitEndsFreesTheLockForTheWaiter) {
   ASSERT_TRUE(h.deferred.count(bob));
   EXPECT_EQ(h.deferred[bob].code, Code::kOk);
   EXPECT_EQ(h.deferred[bob].holder, "bob");
+}
+
+// Also settle (b): a blocking lock's attempt timeout is 1 s plus its wait,
+// so the library may resend it up to an hour after the machine answered.
+// bob's process is paused for that hour: his lease ends and carol takes x.
+// His resend must get the original grant, not run again.
+TEST(Issue13, TheRecordOutlivesEveryRetryOfALongWait) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  auto s = h.run(2, session_cmd(Op::kOpenSession, "bob", 0, 10000), T0)->session;
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", s, 3600000), T0));  // (2, 2), waits up to 1 h
+  const auto bob = h.last_id;
+  h.run(1, unlock_cmd("x", "alice"), T0 + 1000);
+  ASSERT_TRUE(h.deferred.count(bob));
+  const Result granted = h.deferred[bob];
+  EXPECT_EQ(granted.code, Code::kOk);
+  h.tick(T0 + 11000);  // bob's lease ends
+  EXPECT_EQ(h.run(3, lock_cmd("x", "carol"), T0 + 12000)->code, Code::kOk);
+  for (paxos::TimeMs t = T0 + 60000; t <= T0 + 3600000; t += 60000)
+    h.tick(t);
+  auto retry = h.run(2, lock_cmd("x", "bob", s, 3600000), T0 + 3601000, bob.seq);
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->code, granted.code);
+  EXPECT_EQ(retry->token, granted.token);
+  EXPECT_EQ(retry->applied_at, granted.applied_at);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+  // The record is not kept for ever: 5 minutes past the last retry's wait.
+  h.tick(T0 + 3601000 + 3600000 + 5 * 60000 + 1);
+  EXPECT_FALSE(h.machine.has_record(2));
 }
 
 // ---------------------------------------------------------- snapshots
