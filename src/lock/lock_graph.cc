@@ -99,11 +99,29 @@ bool LockMachine::find_cycle(OwnerId requester, const std::string& lock_name,
 void LockMachine::remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index) {
   const Waiting w = q[index];
   wait_deadlines_.erase({w.deadline, name, w.cmd});
+  auto indexed = queued_.find(w.cmd);
+  if (indexed != queued_.end() && indexed->second == name) queued_.erase(indexed);
   q.erase(q.begin() + static_cast<std::ptrdiff_t>(index));
   const bool still_waiting =
       std::any_of(q.begin(), q.end(), [&](const Waiting& x) { return x.owner == w.owner; });
   if (!still_waiting) owners_[w.owner].waiting_on.erase(name);
   unref(w.owner);
+}
+
+// The client no longer waits for its blocking command `id`, still queued
+// (it moved first_outstanding past it): the wait leaves the queue, and nobody
+// is answered, so that the lock never goes to a client that gave up.
+void LockMachine::withdraw_wait(const paxos::CommandId& id) {
+  auto indexed = queued_.find(id);
+  PAXLOCK_CHECK_MSG(indexed != queued_.end(), "a pending answer without a queued wait");
+  const std::string name = indexed->second;
+  auto l = locks_.find(name);
+  PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
+  std::deque<Waiting>& q = *l->second.waiters;
+  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == id; });
+  PAXLOCK_CHECK(w != q.end());
+  remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
+  if (q.empty()) l->second.waiters.reset();
 }
 
 void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) {

@@ -51,9 +51,11 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
   touch_client(cmd.id.client, client, wait);
   if (c.first_outstanding > client.first_outstanding) {
     client.first_outstanding = c.first_outstanding;
+    // The client no longer waits for anything below: answers are forgotten,
+    // and a blocking lock still queued is withdrawn, unanswered.
     auto end = client.replies.lower_bound(client.first_outstanding);
-    for (auto it = client.replies.begin(); it != end;) {
-      it = it->second.pending ? std::next(it) : client.replies.erase(it);
+    for (auto it = client.replies.begin(); it != end; it = client.replies.erase(it)) {
+      if (it->second.pending) withdraw_wait(paxos::CommandId{cmd.id.client, it->first});
     }
   }
   if (cmd.id.seq < client.first_outstanding) {
@@ -184,6 +186,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
     owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
     wait_deadlines_.emplace(deadline, c.name, id);
+    queued_.emplace(id, c.name);
     return true;
   }
   r.code = Code::kHeld;

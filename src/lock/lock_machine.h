@@ -128,6 +128,7 @@ class LockMachine : public server::StateMachine {
   void unref(OwnerId id);
   bool find_cycle(OwnerId requester, const std::string& lock_name, std::vector<WaitEdge>& cycle);
   void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
+  void withdraw_wait(const paxos::CommandId& id);
   void end_session(uint64_t id, std::vector<server::Reply>& replies);
   void expire(std::vector<server::Reply>& replies);
   void expire_wait();
@@ -153,6 +154,8 @@ class LockMachine : public server::StateMachine {
   std::set<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> wait_deadlines_;
   std::set<std::tuple<paxos::TimeMs, OwnerId, std::string>> retry_expiry_;
   std::set<std::pair<paxos::TimeMs, uint64_t>> client_expiry_;
+  // The lock each queued blocking command waits for (derived, not in snapshots).
+  std::map<paxos::CommandId, std::string> queued_;
 
   std::function<bool(const paxos::CommandId&)> wants_reply_;
   std::vector<server::Reply>* replies_ = nullptr;  // during apply: deferred answers go here

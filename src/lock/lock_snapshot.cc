@@ -128,6 +128,7 @@ bool LockMachine::restore(std::string_view data) {
       lock.waiters->push_back(Waiting{owner, pw.session(), cmd, pw.deadline_ms()});
       m.owners_[owner].waiting_on.insert(pl.name());
       m.wait_deadlines_.emplace(pw.deadline_ms(), pl.name(), cmd);
+      m.queued_.emplace(cmd, pl.name());
     }
   }
   for (const pb::SnapClient& pc : s.clients()) {

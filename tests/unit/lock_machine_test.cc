@@ -444,6 +444,26 @@ TEST(Issue13, ALeaseEndingWhenAWaitEndsFreesTheLockForTheWaiter) {
   EXPECT_EQ(h.deferred[bob].holder, "bob");
 }
 
+// Also settle (a): the library gives up on a blocking lock ("unavailable")
+// and moves first_outstanding past it. The wait must leave the queue: the
+// lock must never go to a client that no longer waits (an orphan holder).
+TEST(Issue13, GivingUpOnAQueuedWaitWithdrawsIt) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 60000), T0));  // (2, 1)
+  const auto bob = h.last_id;
+  Command next = lock_cmd("y", "bob");
+  next.first_outstanding = 2;  // bob's client no longer waits for (2, 1)
+  EXPECT_EQ(h.run(2, next, T0 + 11000)->code, Code::kOk);
+  EXPECT_EQ(h.machine.waiters(), 0u) << "bob is no longer queued for x";
+  EXPECT_EQ(h.run(1, unlock_cmd("x", "alice"), T0 + 12000)->code, Code::kOk);
+  EXPECT_FALSE(h.deferred.count(bob)) << "nobody waits for that answer";
+  EXPECT_EQ(h.machine.locks_held(), 1u) << "x is free; only bob's y is held";
+  EXPECT_EQ(h.run(2, lock_cmd("x", "bob", 0, 60000), T0 + 13000, bob.seq)->code,
+            Code::kDuplicateIgnored);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+}
+
 // Also settle (b): a blocking lock's attempt timeout is 1 s plus its wait,
 // so the library may resend it up to an hour after the machine answered.
 // bob's process is paused for that hour: his lease ends and carol takes x.
