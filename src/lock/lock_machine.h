@@ -31,7 +31,8 @@ struct MachineOptions {
   // A client's exactly-once record lives this long after its last command,
   // its last answer, and the end of the longest wait it asked for.
   paxos::TimeMs client_ttl_ms = 5 * 60 * 1000;
-  // Cached replies per client beyond its first outstanding sequence number.
+  // Answers kept per client (waits still queued do not count); beyond it
+  // the answer given longest ago is forgotten.
   size_t client_replies_max = 1024;
   // A failed try-lock that says it will retry counts as waiting this long.
   paxos::TimeMs retry_edge_ms = 2000;
@@ -100,12 +101,18 @@ class LockMachine : public server::StateMachine {
   };
   struct Cached {
     std::string reply;
-    bool pending = false;  // a blocking wait not answered yet
+    bool pending = false;             // a blocking wait not answered yet
+    paxos::Instance answered_at = 0;  // the reply's applied_at; 0 while pending
   };
   struct Client {
     paxos::TimeMs expires = 0;
+    // Below it, a command not in `replies` gets DUPLICATE_IGNORED: the client
+    // declared it no longer waits for it, or its answer was forgotten under
+    // the answer limit.
     uint64_t first_outstanding = 0;
-    std::map<uint64_t, Cached> replies;
+    std::map<uint64_t, Cached> replies;  // by seq
+    // The answered entries of `replies`, oldest answer first (derived).
+    std::set<std::pair<paxos::Instance, uint64_t>> by_age;
   };
 
   // lock_machine.cc: the operations.
@@ -121,6 +128,9 @@ class LockMachine : public server::StateMachine {
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);
+  void record_answer(Client& client, uint64_t seq, std::string reply, paxos::Instance at);
+  std::map<uint64_t, Cached>::iterator forget_reply(Client& client,
+                                                    std::map<uint64_t, Cached>::iterator it);
   LockInfo info(const std::string& name, const Lock& lock) const;
 
   // lock_graph.cc: owners, waits, deadlock detection, expiry.

@@ -493,6 +493,43 @@ TEST(Issue13, TheRecordOutlivesEveryRetryOfALongWait) {
   EXPECT_FALSE(h.machine.has_record(2));
 }
 
+// Also settle (c): a wait still queued at the front of a client's record
+// must not stop the 1,024-answer limit from forgetting old answers.
+TEST(Issue13, AQueuedWaitDoesNotStopTheAnswerLimit) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 3600000), T0));  // (2, 1), still waiting
+  const auto wait = h.last_id;
+  constexpr int kMore = 1500;
+  for (int i = 0; i < kMore; ++i) {
+    Command c = lock_cmd("y" + std::to_string(i), "bob");
+    c.first_outstanding = 1;  // the library still waits for (2, 1)
+    EXPECT_EQ(h.run(2, c, T0 + i)->code, Code::kOk);
+  }
+  EXPECT_LE(h.machine.answers_kept(2), 1024u) << "bounded memory";
+  // The newest answer is still answered from the record.
+  auto newest = h.run(2, lock_cmd("y1499", "bob"), T0 + kMore, 1 + kMore);
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(newest->applied_at, 2u + kMore);
+  // A forgotten one is refused, never executed again.
+  EXPECT_EQ(h.run(2, lock_cmd("y0", "bob"), T0 + kMore, 2)->code, Code::kDuplicateIgnored);
+  // The wait is still queued, and its answer, when it comes, is kept.
+  EXPECT_EQ(h.machine.waiters(), 1u);
+  h.run(1, unlock_cmd("x", "alice"), T0 + kMore + 1);
+  ASSERT_TRUE(h.deferred.count(wait));
+  EXPECT_EQ(h.deferred[wait].code, Code::kOk);
+  for (int i = 0; i < 10; ++i) {
+    Command c = lock_cmd("z" + std::to_string(i), "bob");
+    c.first_outstanding = 1;
+    h.run(2, c, T0 + kMore + 2);
+  }
+  EXPECT_LE(h.machine.answers_kept(2), 1024u);
+  auto retry = h.run(2, lock_cmd("x", "bob", 0, 3600000), T0 + kMore + 3, wait.seq);
+  ASSERT_TRUE(retry) << "the grant is still answered from the record";
+  EXPECT_EQ(retry->code, Code::kOk);
+  EXPECT_EQ(retry->token, h.deferred[wait].token);
+}
+
 // ---------------------------------------------------------- snapshots
 
 TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
