@@ -210,7 +210,8 @@ void LockMachine::expire(std::vector<server::Reply>& replies) {
 
 // The first wait deadline has passed: TIMEOUT, and out of the queue.
 void LockMachine::expire_wait() {
-  const auto [deadline, name, cmd] = *wait_deadlines_.begin();
+  const std::string name = std::get<1>(*wait_deadlines_.begin());
+  const paxos::CommandId cmd = std::get<2>(*wait_deadlines_.begin());
   auto l = locks_.find(name);
   PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
   std::deque<Waiting>& q = *l->second.waiters;
