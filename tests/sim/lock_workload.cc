@@ -48,7 +48,7 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
 }
 
 void LockWorkload::chosen(paxos::Instance instance, const paxos::Batch& batch) {
-  if (batch.commands.empty()) model_.tick(batch.timestamp_ms, instance);
+  model_.tick(batch.timestamp_ms, instance);  // time moves with every batch
   for (const paxos::Command& pc : batch.commands) {
     lock::Command c;
     if (!lock::decode(pc.payload, c)) continue;
