@@ -256,8 +256,9 @@ void LockMachine::expire_record() {
 
 // The record must outlive every answer the client can still ask for: it lives
 // client_ttl_ms past the client's last command, past the end of any wait it
-// asked for (`wait_ms`: the library resends a blocking lock only after 1 s
-// plus its wait), and past its last answer (a deferred one too).
+// asked for (`wait_ms`: an attempt of a blocking lock in the library times
+// out after 1 s plus its wait, so a resend can come that long after the
+// answer), and past its last answer (a deferred one too).
 void LockMachine::touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms) {
   const bool indexed = c.expires != 0;
   c.expires = std::max(c.expires, now_ + wait_ms + options_.client_ttl_ms);
