@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"register", "locks"}));
   app.add_option("--lock-names", o.lock_names, "hot lock names (locks workload)")
       ->check(CLI::Range(1, 1000));
+  std::string lock_mutation = "none";
+  app.add_option("--lock-mutation", lock_mutation, "plant a bug in the lock machine")
+      ->check(CLI::IsMember({"none", "no-dedup", "sessions-before-waits"}));
   bool fixed = false;
   auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
   faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
@@ -80,6 +83,8 @@ int main(int argc, char** argv) {
   o.workload =
       workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
   o.mutation = kMutations.at(mutation);
+  o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
+  o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t ran = 0;

@@ -285,6 +285,7 @@ void World::start_node(int i) {
   if (opt_.workload == Workload::kLocks) {
     lock::MachineOptions mo;
     mo.mutation_no_dedup = opt_.lock_mutation_no_dedup;
+    mo.mutation_sessions_before_waits = opt_.lock_mutation_sessions_before_waits;
     auto lm = std::make_unique<lock::LockMachine>(mo);
     lock::LockMachine* raw = lm.get();
     n.machine = std::make_unique<ObservedMachine>(
@@ -946,6 +947,8 @@ std::string replay_command(const Options& o) {
   }
   if (o.workload == Workload::kLocks)
     cmd += fmt::format(" --workload locks --lock-names {}", o.lock_names);
+  if (o.lock_mutation_no_dedup) cmd += " --lock-mutation no-dedup";
+  if (o.lock_mutation_sessions_before_waits) cmd += " --lock-mutation sessions-before-waits";
   if (o.mutation != paxos::Mutation::kNone) {
     cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
   }

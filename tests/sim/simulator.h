@@ -103,7 +103,8 @@ struct Options {
   paxos::TimeMs disk_full_from_ms = 0;
   paxos::TimeMs disk_full_until_ms = 0;
   paxos::Mutation mutation = paxos::Mutation::kNone;
-  bool lock_mutation_no_dedup = false;  // planted bug in the lock machine
+  bool lock_mutation_no_dedup = false;               // planted bug in the lock machine
+  bool lock_mutation_sessions_before_waits = false;  // planted bug E (issue 13)
   bool verbose = false;
 };
 
