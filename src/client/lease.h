@@ -8,7 +8,8 @@
 // where renewed_at is the send time of the last acknowledged keep-alive (the
 // open_session request at first) and margin = min(700 ms, TTL / 2) covers a
 // leader change (2 x 300 ms) and clock drift (100 ms); see docs/LOCKS.md.
-// Keep-alives go out every TTL / 3.
+// Keep-alives go out every TTL / 3; the deadline is checked at the deadline
+// itself, not only when a renewal is due.
 #pragma once
 
 #include <algorithm>
@@ -51,9 +52,15 @@ class Lease {
       s.done = true;
       return s;
     }
-    s.send_keep_alive = true;
-    next_renewal_ = now + period_;
-    s.wake_at = next_renewal_;
+    if (now >= next_renewal_) {
+      s.send_keep_alive = true;
+      next_renewal_ = now + period_;
+    }
+    // Wake for the next renewal or for the deadline, whichever comes first:
+    // the deadline has a timer of its own, it is not only looked at when a
+    // renewal is due (an acknowledgement that arrives meanwhile moves the
+    // deadline; waking at the old one then just re-arms).
+    s.wake_at = std::min(next_renewal_, deadline());
     return s;
   }
 
