@@ -75,7 +75,7 @@ Status Daemon::start() {
   if (data_dir_.empty()) {
     return Status::error(EINVAL, "no data directory: give --data-dir or data_dir in the config");
   }
-  Status s = fs_.mkdirs(data_dir_);
+  Status s = storage::create_dirs(fs_, data_dir_);
   if (!s.ok()) return s;
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();

@@ -35,7 +35,7 @@ int restore_main(const ClusterConfig& config, const DaemonOptions& opt, const st
     return 2;
   }
   storage::PosixFs fs;
-  Status s = fs.mkdirs(data_dir);
+  Status s = storage::create_dirs(fs, data_dir);
   if (!s.ok()) {
     spdlog::error("cannot restore: {}", s.message());
     return 1;

@@ -50,7 +50,7 @@ Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
   }
 
   // The data directory must be new.
-  Status s = fs.mkdirs(data_dir);
+  Status s = storage::create_dirs(fs, data_dir);
   if (!s.ok()) return s;
   if (fs.exists(join_path(data_dir, "IDENTITY"))) {
     return Status::error(EEXIST, fmt::format("data directory {} is in use (it has an IDENTITY): "

@@ -57,7 +57,7 @@ Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string
                                                        const std::string& cluster_id,
                                                        paxos::NodeId node,
                                                        const WalOptions& options, Loaded* loaded) {
-  Status s = fs.mkdirs(data_dir);
+  Status s = create_dirs(fs, data_dir);
   if (!s.ok()) return s;
   s = refuse_copied_snapshot(fs, data_dir);
   if (!s.ok()) return s;
@@ -69,6 +69,10 @@ Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string
   WalRecovery rec;
   auto wal = Wal::open(fs, join_path(data_dir, "wal"), node, options, &rec);
   if (!wal.ok()) return wal.status();
+  // wal/ and snap/ were synced into DATA when created; sync DATA once more in
+  // case an earlier start created them and stopped before its sync.
+  s = fs.sync_dir(data_dir);
+  if (!s.ok()) return s;
   std::unique_ptr<NodeStorage> st(new NodeStorage(std::move(*wal), std::move(snaps)));
   *loaded = Loaded{};
   loaded->log = std::move(rec.state);

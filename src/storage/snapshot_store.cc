@@ -67,7 +67,7 @@ std::string SnapshotStore::encode_header(paxos::Instance next, std::string_view 
 }
 
 Result<std::optional<Snapshot>> SnapshotStore::load() {
-  Status s = fs_.mkdirs(dir_);
+  Status s = create_dirs(fs_, dir_);
   if (!s.ok()) return s;
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();
@@ -93,7 +93,7 @@ Result<std::optional<Snapshot>> SnapshotStore::load() {
 }
 
 Status SnapshotStore::save(const Snapshot& snap) {
-  Status s = fs_.mkdirs(dir_);
+  Status s = create_dirs(fs_, dir_);
   if (!s.ok()) return s;
   const std::string name = file_name(snap.next);
   s = write_file_atomic(fs_, dir_, name, encode(snap));
