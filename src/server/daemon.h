@@ -60,6 +60,7 @@ class Daemon {
   void schedule_tick();
   void on_tick();
   void fill_cluster_info(pb::ClusterInfo* info);
+  DiskHealth disk_health() const;
   std::string on_loop(std::string (Daemon::*render)());
   void shutdown();
 
@@ -89,6 +90,7 @@ class Daemon {
   uint64_t leader_changes_ = 0;
   std::optional<paxos::NodeId> last_leader_;
   paxos::Role last_role_ = paxos::Role::kFollower;
+  bool wal_broken_logged_ = false;
   std::atomic<bool> stopping_{false};
 };
 
