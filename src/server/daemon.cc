@@ -60,6 +60,7 @@ Status Daemon::start() {
   storage::WalOptions wal = config_.wal_options();
 #if PAXLOCK_MUTATIONS
   wal.skip_fsync = options_.skip_fsync;
+  if (options_.fail_fsync_after >= 0) fs_.fail_datasync_after(options_.fail_fsync_after);
 #endif
   store_ = std::make_unique<storage::ThreadedLogStore>(
       fs_, data_dir_, config_.cluster_id, options_.id, wal,

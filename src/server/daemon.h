@@ -35,6 +35,7 @@ struct DaemonOptions {
   paxos::Mutation mutation = paxos::Mutation::kNone;  // test builds only
   bool lock_no_dedup = false;                         // test builds only
   bool skip_fsync = false;                            // test builds only
+  int64_t fail_fsync_after = -1;                      // test builds only
 };
 
 class Daemon {

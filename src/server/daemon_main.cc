@@ -103,6 +103,8 @@ int daemon_main(int argc, char** argv) {
       {"skip-fsync", paxos::Mutation::kNone},
       {"no-dedup", paxos::Mutation::kNone},
   };
+  test->add_option("--fail-fsync-after", opt.fail_fsync_after,
+                   "after this many fdatasyncs, fail the next one with EIO (test builds only)");
   test->add_option("--mutation", mutation, "plant a protocol bug (test builds only)")
       ->check(CLI::IsMember([&] {
         std::vector<std::string> names;
@@ -143,6 +145,9 @@ int daemon_main(int argc, char** argv) {
   if (opt.withhold_replies) spdlog::warn("TEST OPTION: client commands are never answered");
   if (opt.no_sticky_leader) spdlog::warn("TEST OPTION: sticky leader off");
   if (mutation != "none") spdlog::warn("TEST OPTION: planted bug '{}'", mutation);
+  if (opt.fail_fsync_after >= 0) {
+    spdlog::warn("TEST OPTION: fdatasync number {} will fail", opt.fail_fsync_after + 1);
+  }
   daemon.run();
   spdlog::info("stopped");
   return 0;

@@ -283,6 +283,56 @@ class BackupTest(unittest.TestCase):
             new.close()
 
 
+class DiskFailureTest(unittest.TestCase):
+    def test_failed_fdatasync_is_loud_stops_acknowledging_and_a_restart_recovers(self):
+        c = Cluster(nodes=3)
+        try:
+            r = subprocess.run([c.paxlockd, "--help"], capture_output=True, text=True, timeout=10)
+            if "--fail-fsync-after" not in r.stdout:
+                self.skipTest("paxlockd built without test options (PAXLOCK_MUTATIONS off)")
+            # Node 3 again, with its 6th fdatasync failing.
+            c.kill9(3)
+            r = subprocess.run([c.paxlock, "local", "restart", "3", "--dir", c.dir,
+                                "--daemon-args", "--fail-fsync-after 5"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            n = 0
+
+            def lock_one():
+                nonlocal n
+                n += 1
+                code, _, err = c.cli("lock", f"d-{n}", owner="disk")
+                self.assertEqual(code, 0, err)
+                return c.status(3)["disk"]["broken"]
+            status = wait_for(lambda: lock_one() and c.status(3), 30, "node 3's log to break")
+            self.assertFalse(status["disk"]["ok"])
+            self.assertIn("fdatasync", status["disk"]["error"])
+            self.assertIn("injected", status["disk"]["error"])
+            self.assertEqual(c.metric(3, "paxlock_wal_broken"), 1)
+            self.assertEqual(c.metric(3, "paxlock_disk_ok"), 0)
+            self.assertEqual(c.metric(1, "paxlock_wal_broken"), 0)
+            # The service goes on with the other two; node 3 writes nothing
+            # more, and says so once.
+            failures = c.metric(3, "paxlock_write_failures_total")
+            for _ in range(20):
+                lock_one()
+            self.assertEqual(c.metric(3, "paxlock_write_failures_total"), failures)
+            with open(os.path.join(c.dir, "n3.log")) as f:
+                log = f.read()
+            self.assertEqual(log.count("DISK FAILURE"), 1, log[-3000:])
+            self.assertIn("[error]", log[log.index("DISK FAILURE") - 40:log.index("DISK FAILURE")])
+            # The remedy: a restart recovers from what is on disk.
+            c.kill9(3)
+            c.restart(3)
+            wait_for(lambda: c.status(3)["disk"]["ok"], 10, "node 3 healthy after a restart")
+            self.assertFalse(c.status(3)["disk"]["broken"])
+            self.assertEqual(c.metric(3, "paxlock_wal_broken"), 0)
+            lock_one()
+            c.wait_converged()
+        finally:
+            c.close()
+
+
 class BadInputTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
