@@ -192,31 +192,47 @@ def fencing_tokens(ops):
 # ---------------------------------------------------------- linearizable
 
 class MutexModel:
-    """State: (holder or None, token or None for 'unknown token', last token)."""
+    """State: (holder or None, token or None for 'unknown token', floor).
+
+    `floor` is a lower bound on the highest token granted on this lock so
+    far: every later grant's token must exceed it. A known grant sets it to
+    its token. A grant with an unknown outcome (info) takes some token above
+    the floor, so it raises the floor by one (tokens are integers and every
+    grant takes a fresh one), and its holder's token stays unknown (None)
+    until an answer reveals it: that answer's token must be at least the
+    raised floor."""
 
     @staticmethod
     def initial():
         return (None, 0, 0)
 
     @staticmethod
+    def reveal(state, token):
+        """The holder's token is `token`: the state that says so, or None if
+        that cannot be."""
+        holder, known, floor = state
+        if known is None:
+            return (holder, token, token) if token >= floor else None
+        return state if token == known else None
+
+    @staticmethod
     def step(state, op):
         """Returns the next state if `op` (with its recorded result) can happen
         in `state`, else None. Info ops have no recorded result: any outcome."""
-        holder, token, last = state
+        holder, token, floor = state
         info = op.type == "info"
         if op.f == "lock":
             if holder is None:
                 if info:
-                    return (op.owner, None, last)  # granted with a token we never saw
-                if op.code == "OK" and op.token > last:
+                    return (op.owner, None, floor + 1)  # granted with a token we never saw
+                if op.code == "OK" and op.token > floor:
                     return (op.owner, op.token, op.token)
                 return None
             if holder == op.owner:
                 if info:
                     return state
-                if op.code == "OK" and (token is None or op.token == token):
-                    return (holder, op.token, max(last, op.token))
-                return None
+                # Idempotent: the same token again.
+                return MutexModel.reveal(state, op.token) if op.code == "OK" else None
             if info:
                 return state
             return state if op.code == "HELD" and op.holder == holder else None
@@ -227,11 +243,22 @@ class MutexModel:
                 # The refusal names the holder.
                 ok = info or (op.code == "NOT_OWNER" and op.holder in ("", holder))
                 return state if ok else None
-            if op.arg_token and token is not None and op.arg_token != token:
-                return state if info or op.code == "STALE_TOKEN" else None
-            if info or op.code == "OK":
-                return (None, 0, last)
-            return None
+            if info:
+                if not op.arg_token or MutexModel.reveal(state, op.arg_token) is not None:
+                    return (None, 0, floor)
+                return state
+            if op.code == "STALE_TOKEN":
+                # The answer carries the current token, which is not the argument.
+                if not op.arg_token or op.arg_token == (op.token or token):
+                    return None
+                return MutexModel.reveal(state, op.token) if op.token else state
+            if op.code != "OK":
+                return None
+            if op.arg_token:
+                state = MutexModel.reveal(state, op.arg_token)
+            if state is not None and op.token:  # an OK answer carries the released token
+                state = MutexModel.reveal(state, op.token)
+            return None if state is None else (None, 0, state[2])
         if op.f == "status":
             if info:
                 return state
@@ -239,9 +266,7 @@ class MutexModel:
                 return state if op.code == "OK" and op.holder == "" else None
             if op.holder != holder:
                 return None
-            if token is None:
-                return (holder, op.token, max(last, op.token))
-            return state if op.token == token else None
+            return MutexModel.reveal(state, op.token)
         return state
 
 

@@ -153,6 +153,53 @@ class InvalidHistories(unittest.TestCase):
         self.assertTrue(r["linearizable"])
         self.assertIn("c#0 status(L)", r["linearizable"][0])
 
+    # Issue 13, item 6: after an unknown-outcome (info) grant the holder's
+    # token is unknown, but it is above every earlier grant's; an answer that
+    # reveals it (a grant, a status, an unlock) must agree.
+    @staticmethod
+    def token_after_an_unknown_grant(last):
+        """a gets L with token 5 and lets go; b's lock times out (info), then
+        b's next incarnation reports the holder's token as `last`."""
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 5)
+        h.op("a#0", "unlock", "L", 2, 3, code="OK", token=5)
+        h.op("b#0", "lock", "L", 4, 5, type="info", code="UNAVAILABLE")
+        return h
+
+    def test_a_grant_below_an_earlier_grant_after_an_unknown_grant_is_reported(self):
+        for token, valid in ((5, False), (4, False), (6, True), (9, True)):
+            h = self.token_after_an_unknown_grant(token)
+            ok_lock(h, "b#1", "L", 10, 11, token)  # idempotent: b already holds it
+            h.op("b#1", "unlock", "L", 12, 13, code="OK", token=token)
+            r = h.run()
+            if valid:
+                self.assertEqual(r["linearizable"], [], token)
+            else:
+                self.assertTrue(r["linearizable"], token)
+                self.assertIn("b#1 lock(L)", r["linearizable"][0])
+
+    def test_a_status_revealing_a_token_below_an_earlier_grant_is_reported(self):
+        for token, valid in ((5, False), (2, False), (6, True)):
+            h = self.token_after_an_unknown_grant(token)
+            h.op("c#0", "status", "L", 10, 11, code="OK", holder="b", token=token)
+            r = h.run()
+            self.assertEqual(r["linearizable"] == [], valid, token)
+            if not valid:
+                self.assertIn("c#0 status(L)", r["linearizable"][0])
+
+    def test_an_unlock_revealing_a_token_below_an_earlier_grant_is_reported(self):
+        for token, valid in ((5, False), (3, False), (7, True)):
+            # OK carries the released token...
+            h = self.token_after_an_unknown_grant(token)
+            h.op("b#1", "unlock", "L", 10, 11, code="OK", token=token)
+            self.assertEqual(h.run()["linearizable"] == [], valid, token)
+            # ...and STALE_TOKEN the current one.
+            h = self.token_after_an_unknown_grant(token)
+            h.op("b#1", "unlock", "L", 10, 11, type="fail", code="STALE_TOKEN", arg_token=99,
+                 token=token)
+            h.op("b#1", "unlock", "L", 12, 13, code="OK", token=token)
+            self.assertEqual(h.run()["linearizable"] == [], valid, token)
+
     def test_malformed_histories_are_reported(self):
         h = H()
         h.op("a#0", "lock", "L", 0, None)
