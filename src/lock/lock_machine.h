@@ -39,6 +39,8 @@ struct MachineOptions {
   // Planted bug for the test suites (compiled in only with PAXLOCK_MUTATIONS):
   // retries are executed again instead of answered from the record.
   bool mutation_no_dedup = false;
+  // Planted bug: a lease lasts a third of its TTL (open and keep_alive).
+  bool mutation_short_lease = false;
 };
 
 class LockMachine : public server::StateMachine {
@@ -109,6 +111,7 @@ class LockMachine : public server::StateMachine {
   void do_open_session(const Command& c, Result& r);
   void do_keep_alive(const Command& c, Result& r);
   void do_close_session(const Command& c, Result& r);
+  paxos::TimeMs lease(paxos::TimeMs ttl) const;  // how long a renewal lasts
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);

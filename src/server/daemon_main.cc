@@ -39,6 +39,7 @@ int daemon_main(int argc, char** argv) {
       {"forget-promise-on-restart", paxos::Mutation::kForgetPromiseOnRestart},
       {"skip-fsync", paxos::Mutation::kNone},
       {"no-dedup", paxos::Mutation::kNone},
+      {"short-lease", paxos::Mutation::kNone},
   };
   test->add_option("--mutation", mutation, "plant a protocol bug (test builds only)")
       ->check(CLI::IsMember([&] {
@@ -57,6 +58,7 @@ int daemon_main(int argc, char** argv) {
   opt.mutation = mutations.at(mutation);
   opt.skip_fsync = mutation == "skip-fsync";
   opt.lock_no_dedup = mutation == "no-dedup";
+  opt.lock_short_lease = mutation == "short-lease";
 #endif
 
   auto logger = spdlog::stderr_color_mt("paxlockd");
