@@ -38,6 +38,9 @@ NEMESES = ["kill-one", "kill-leader", "kill-minority", "kill-all", "power-loss-m
            "power-loss-all", "pause-leader", "isolate-one", "majority-minority",
            "majorities-ring", "bridge", "one-way", "silence-leader", "loss", "client-pause"]
 PAUSE_LOCK = "pause-0"
+# Planted bugs of the harness itself (not of paxlockd): the resource server
+# accepts any token, as a resource that ignores fencing would.
+HARNESS_MUTATIONS = {"stale-resource"}
 
 
 # ------------------------------------------------------- resource server
@@ -48,7 +51,8 @@ class Counter:
     and raises it, so that a holder whose lease ran out cannot write back a
     value it read before the next holder did."""
 
-    def __init__(self):
+    def __init__(self, ignore_tokens=False):
+        self.ignore_tokens = ignore_tokens
         self.lock = threading.Lock()
         self.values = {}
         self.max_token = {}
@@ -61,14 +65,14 @@ class Counter:
                 key = parts[1]
                 if len(parts) > 2:
                     token = int(parts[2])
-                    if token < self.max_token.get(key, 0):
+                    if token < self.max_token.get(key, 0) and not self.ignore_tokens:
                         return f"STALE {self.max_token[key]}\n"
-                    self.max_token[key] = token
+                    self.max_token[key] = max(token, self.max_token.get(key, 0))
                 return f"OK {self.values.get(key, 0)} {self.max_token.get(key, 0)}\n"
             key, value, token = parts[1], int(parts[2]), int(parts[3])
-            if token < self.max_token.get(key, 0):
+            if token < self.max_token.get(key, 0) and not self.ignore_tokens:
                 return f"STALE {self.max_token[key]}\n"
-            self.max_token[key] = token
+            self.max_token[key] = max(token, self.max_token.get(key, 0))
             self.values[key] = value
             self.accepted.setdefault(key, []).append(token)
             return "OK\n"
@@ -100,7 +104,7 @@ class Run:
         os.makedirs(self.out, exist_ok=True)
         self.work = tempfile.mkdtemp(prefix="paxlock-chaos-")
         daemon_args = []
-        if args.mutation:
+        if args.mutation and args.mutation not in HARNESS_MUTATIONS:
             daemon_args += ["--mutation", args.mutation]
         daemon_args += args.daemon_args.split()
         self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args, use_disks=args.disks)
@@ -393,7 +397,7 @@ class Run:
         self.start = time.monotonic()
         self.tb.setup()
         self.tb.enter_client_namespace()
-        counter = Counter()
+        counter = Counter(ignore_tokens=self.a.mutation == "stale-resource")
         self.counter = counter
         server = serve_counter(counter, self.tb.CLIENT_IP, 7400)
         try:
