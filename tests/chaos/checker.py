@@ -30,6 +30,8 @@ operations):
                      acknowledged renewal); nothing acknowledged after a close
   deadlocks          every DEADLOCK answer names a wait-for cycle that can have
                      existed while the request was in flight
+  fifo               owners a status read shows queued in one order are
+                     granted in that order (when both are)
   durable_locks      every acknowledged durable lock is still held at the end
 Sessions also bound mutual exclusion: a lock held under a session is the
 holder's until it unlocks or until the lease can have ended.
@@ -746,6 +748,39 @@ def deadlocks(ops, sess=None, margin_ns=LEASE_MARGIN_NS):
     return problems
 
 
+# ------------------------------------------------------------------- fifo
+
+def fifo(ops):
+    """Blocking waits are served in queue order: when a status read shows
+    owners a before b in a lock's queue, and each has exactly one blocking
+    lock of it in flight across the read (an unknown one counts, so an
+    orphaned wait makes it ambiguous and skipped), and both were granted,
+    a's token is below b's."""
+    problems = []
+    waits = collections.defaultdict(list)  # lock -> blocking locks
+    for o in ops:
+        if o.f == "lock" and o.wait_ms:
+            waits[o.lock].append(o)
+    for r in ops:
+        if r.f != "status" or r.type != "ok" or not r.waiters or len(r.waiters) < 2:
+            continue
+        in_flight = collections.defaultdict(list)
+        for w in waits.get(r.lock, ()):
+            if w.invoke < r.complete and w.complete > r.invoke:
+                in_flight[w.owner].append(w)
+        order = [in_flight[o][0] if len(in_flight.get(o, ())) == 1 else None for o in r.waiters]
+        if len(set(r.waiters)) != len(r.waiters):
+            continue  # one owner queued twice: ambiguous
+        for i, a in enumerate(order):
+            for b in order[i + 1:]:
+                if (a is not None and b is not None and a.type == "ok" and b.type == "ok"
+                        and a.token > b.token):
+                    problems.append(f"{r.lock}: {b.owner} was granted before {a.owner}, ahead "
+                                    f"of it in the queue:\n    {r.describe()} waiters "
+                                    f"{r.waiters}\n    {a.describe()}\n    {b.describe()}")
+    return problems
+
+
 # ---------------------------------------------------------- durable locks
 
 def durable_locks(ops, final_owner="durable"):
@@ -798,6 +833,7 @@ def check(events, server_log=None, healed_ns=None):
         "fenced_writes": fenced_writes(ops),
         "sessions": sessions_check(ops, sess),
         "deadlocks": deadlocks(ops, sess),
+        "fifo": fifo(ops),
         "durable_locks": durable_locks(ops),
     }
     for k in result:

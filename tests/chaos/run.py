@@ -516,7 +516,8 @@ class Run:
                                self.healed_ns)
         result["log_agreement"] = log_problems
         safety = ["well_formed", "mutual_exclusion", "fencing_tokens", "linearizable", "counter",
-                  "fenced_writes", "sessions", "deadlocks", "durable_locks", "log_agreement"]
+                  "fenced_writes", "sessions", "deadlocks", "fifo", "durable_locks",
+                  "log_agreement"]
         ops, _ = checker.pair_ops(events)
         by_type = {}
         for o in ops:

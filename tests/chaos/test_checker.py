@@ -238,7 +238,7 @@ class InvalidHistories(unittest.TestCase):
 
 
 SAFETY = ("well_formed", "mutual_exclusion", "fencing_tokens", "linearizable", "fenced_writes",
-          "sessions", "deadlocks")
+          "sessions", "deadlocks", "fifo")
 
 
 def problems(r):
@@ -346,6 +346,25 @@ class TheWholeApi(unittest.TestCase):
         h.op("a#0", "unlock", "L", 1000, 1001, code="OK", token=1)
         h.op("c#0", "status", "L", 1002, 1003, code="OK", holder="b", token=2)
         self.assertEqual(problems(h.run()), {})
+
+    def test_waiters_are_served_in_queue_order(self):
+        def history(waiters):
+            h = H()
+            ok_lock(h, "a#0", "L", 0, 1, 1)
+            h.op("b#0", "lock", "L", 2, 120, code="OK", token=2, holder="b",
+                 inv={"wait_ms": 1000})
+            h.op("c#0", "lock", "L", 3, 140, code="OK", token=3, holder="c",
+                 inv={"wait_ms": 1000})
+            h.op("s#0", "status", "L", 10, 11, code="OK", holder="a", token=1,
+                 waiters=waiters)
+            h.op("a#0", "unlock", "L", 100, 101, code="OK", token=1)
+            h.op("b#0", "unlock", "L", 130, 131, code="OK", token=2)
+            h.op("c#0", "unlock", "L", 150, 151, code="OK", token=3)
+            return h.run()
+        self.assertEqual(problems(history(["b", "c"])), {})
+        r = history(["c", "b"])  # b was served first, though queued behind c
+        self.assertEqual(set(problems(r)), {"fifo"})
+        self.assertIn("b was granted before c", r["fifo"][0])
 
     # ---------------------------------------------------------- deadlocks
     def deadlock_history(self, a_waits=True, a_unlocks_x_at=None):
