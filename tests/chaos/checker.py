@@ -197,8 +197,9 @@ def sessions_check(ops, sess):
                          for c in sess.closes.get(o.session, ()))
             bound = sess.end_bound(o.session)
             if not closed and o.complete < bound:
-                problems.append(f"session {o.session}: SESSION_EXPIRED {(bound - o.complete) / 1e6:.0f}"
-                                f" ms before its lease can have ended (TTL "
+                early_ms = (bound - o.complete) / 1e6
+                problems.append(f"session {o.session}: SESSION_EXPIRED {early_ms:.0f} ms "
+                                f"before its lease can have ended (TTL "
                                 f"{sess.ttl[o.session] / 1e6:.0f} ms, margin "
                                 f"{LEASE_MARGIN_NS / 1e6:.0f} ms):\n    {o.describe()}")
     closed = {}
@@ -309,13 +310,14 @@ class MutexModel:
     """State: (holder or None, token or None for 'unknown token', floor,
     session the holder holds it under or 0).
 
-    `floor` is a lower bound on the highest token granted on this lock so
-    far: every later grant's token must exceed it. A known grant sets it to
-    its token. A grant with an unknown outcome (info) takes some token above
-    the floor, so it raises the floor by one (tokens are integers and every
-    grant takes a fresh one), and its holder's token stays unknown (None)
-    until an answer reveals it: that answer's token must be at least the
-    raised floor.
+    `floor` is the highest token of a known grant on this lock so far: every
+    later grant's token must exceed it. A grant with an unknown outcome
+    (info) takes some token above the floor, and its holder's token stays
+    unknown (None) until an answer reveals it: that answer's token must be
+    above the floor too. (Tokens are integers, so a known grant after an
+    unknown one must in fact exceed the floor by two; the model does not
+    count that, which keeps a state in which an unknown grant came and went
+    equal to one in which it never happened, and the search small.)
 
     Besides lock, unlock and status: `check` (OK only with the current
     token; STALE_TOKEN carries the current one, 0 if free); blocking locks (a
@@ -336,7 +338,7 @@ class MutexModel:
         that cannot be."""
         holder, known, floor, session = state
         if known is None:
-            return (holder, token, token, session) if token >= floor else None
+            return (holder, token, token, session) if token > floor else None
         return state if token == known else None
 
     @staticmethod
@@ -351,7 +353,7 @@ class MutexModel:
                 return state  # refused before looking at the lock
             if holder is None:
                 if info:
-                    return (op.owner, None, floor + 1, op.session)  # a token we never saw
+                    return (op.owner, None, floor, op.session)  # a token above the floor
                 if op.code == "OK" and op.token > floor:
                     return (op.owner, op.token, op.token, op.session)
                 return None
@@ -552,6 +554,7 @@ def wgl(ops, budget_s=60.0):
         seg = req[a:b]
         m = len(seg)
         full = (1 << m) - 1
+        by_complete = sorted(range(m), key=lambda j: seg[j].complete)
         ends, seen = {}, {}
         stack = [(state, placed, 0) for state, vs in frontier.items() for placed in vs]
         while stack:
@@ -562,21 +565,26 @@ def wgl(ops, budget_s=60.0):
             steps += 1
             if steps & 1023 == 0 and time.monotonic() > deadline:
                 return None, []
-            min_complete = min(seg[j].complete for j in range(m) if not mask >> j & 1)
-            # A refusal (a fail operation) that fits the state now changes
-            # nothing: placing it at once loses no order (later ones only
-            # get fewer real-time constraints), so it is placed without
-            # branching.
-            eager = next((j for j in range(m) if not mask >> j & 1 and seg[j].type == "fail"
-                          and seg[j].invoke <= min_complete
-                          and MutexModel.step(state, seg[j]) == state), None)
+            min_complete = next(seg[j].complete for j in by_complete if not mask >> j & 1)
+            # The operations that may go next: not placed, and invoked before
+            # every unplaced one completed (seg is in invocation order).
+            enabled = []
+            for j in range(((mask + 1) & ~mask).bit_length() - 1, m):
+                if seg[j].invoke > min_complete:
+                    break
+                if not mask >> j & 1:
+                    enabled.append(j)
+            # An operation that fits the state and changes nothing (a refusal,
+            # a read, an idempotent relock) is placed at once, without
+            # branching: placing it now loses no order (the others only get
+            # fewer real-time constraints, and the states they see are the
+            # same).
+            eager = next((j for j in enabled if MutexModel.step(state, seg[j]) == state), None)
             if eager is not None:
                 if not dominated(seen, (state, mask | 1 << eager), placed):
                     stack.append((state, placed, mask | 1 << eager))
                 continue
-            for j in range(m):
-                if mask >> j & 1 or seg[j].invoke > min_complete:
-                    continue
+            for j in enabled:
                 nxt = MutexModel.step(state, seg[j])
                 if nxt is not None and not dominated(seen, (nxt, mask | 1 << j), placed):
                     stack.append((nxt, placed, mask | 1 << j))
