@@ -541,7 +541,8 @@ class Run:
                    "leader_changes_on_heal_of_a_follower":
                        sum(1 for r in not_leader if r["leader_changed"])}
         pauses = {"pauses": sum(1 for r in self.pauses if r["paused"]),
-                  "lease_expired_and_lock_taken": sum(1 for r in self.pauses if r.get("newer_token")),
+                  "lease_expired_and_lock_taken": sum(1 for r in self.pauses
+                                                      if r.get("newer_token")),
                   "old_token_write_refused": sum(1 for r in self.pauses
                                                  if r.get("first_write_after_resume") == "STALE"),
                   "old_token_write_accepted": sum(1 for r in self.pauses
