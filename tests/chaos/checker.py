@@ -489,14 +489,18 @@ def wgl(ops, budget_s=60.0):
       * an info operation is tried only where it changes the state (a lock
         when the lock is free, an unlock by the holder); a status with an
         unknown outcome changes nothing and is never tried;
-      * info operations alike (same kind, owner and token argument) are
-        interchangeable once invoked, so they are placed in invocation order
-        and a configuration records only how many of each class are placed;
+      * info operations alike (same kind, owner, and session or token
+        argument) are interchangeable once invoked, so they are placed in
+        invocation order and a configuration records only how many of each
+        class are placed;
       * of two configurations with one state, one that placed at least as many
         of every class is dropped (placing fewer leaves more choices later);
-      * a refusal that fits the current state is placed at once, without
-        branching (it changes nothing, and placing it early only relaxes the
-        real-time constraints on the rest).
+      * an operation that fits the current state and changes nothing (a
+        refusal, a read, a check, an idempotent relock) is placed at once,
+        without branching (placing it early only relaxes the real-time
+        constraints on the rest);
+      * the end of a session is a transition (release a lock held under it,
+        once the lease can have ended), not a counted operation.
     So the cost grows with the history's length times the concurrency inside
     a segment, not exponentially with the length.
 
