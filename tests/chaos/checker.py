@@ -485,7 +485,7 @@ def wgl(ops, budget_s=60.0):
     before the next one was invoked: all operations before a cut take effect
     before any after it. Each segment is searched exhaustively from every
     configuration reachable at its start: the model state and which info
-    operations were placed. Three reductions keep that small:
+    operations were placed. These reductions keep that small:
       * an info operation is tried only where it changes the state (a lock
         when the lock is free, an unlock by the holder); a status with an
         unknown outcome changes nothing and is never tried;
