@@ -12,7 +12,11 @@
 
 namespace paxlock::net {
 
+// The client protocol.
 constexpr uint32_t kProtocolVersion = 1;
+// The peer protocol. 2: PreVote and PreVoteReply (an older replica would
+// drop the connection on them; a mixed cluster is refused at the hello).
+constexpr uint32_t kPeerProtocolVersion = 2;
 
 void to_proto(const paxos::Ballot& in, pb::Ballot* out);
 paxos::Ballot from_proto(const pb::Ballot& in);

@@ -158,8 +158,10 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
     reject(conn, "bad_frame", "hello does not parse");
     co_return;
   }
-  if (hello.protocol_version() != kProtocolVersion) {
-    reject(conn, "bad_version", "protocol version " + std::to_string(hello.protocol_version()));
+  if (hello.protocol_version() != kPeerProtocolVersion) {
+    reject(conn, "bad_version",
+           "peer protocol version " + std::to_string(hello.protocol_version()) + ", expected " +
+               std::to_string(kPeerProtocolVersion) + " (upgrade every replica together)");
     co_return;
   }
   if (hello.cluster_id() != options_.cluster_id) {
@@ -237,7 +239,7 @@ asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
           },
           asio::detached);
       pb::PeerHello hello;
-      hello.set_protocol_version(kProtocolVersion);
+      hello.set_protocol_version(kPeerProtocolVersion);
       hello.set_cluster_id(options_.cluster_id);
       hello.set_node_id(options_.self);
       conn->send(make_frame(hello));

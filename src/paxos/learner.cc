@@ -32,6 +32,12 @@ void Node::mark_chosen(Instance i, const Value& value, const Ballot& ballot) {
     ready_.entries.push_back(Entry{i, ballot, value, true});
   }
   s.chosen = true;
+  if (role_ != Role::kFollower && ballot > ballot_ && !mutated(Mutation::kNoStepDownOnLearn)) {
+    // Chosen at a ballot above ours: a majority promised that ballot, so
+    // ours can no longer win anything new, and a commit point we announce
+    // could pair a follower's acceptance at our ballot with another value.
+    step_down(ballot);
+  }
   if (role_ == Role::kLeader) {
     auto it = inflight_.find(i);
     if (it != inflight_.end()) {

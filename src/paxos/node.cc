@@ -210,7 +210,11 @@ void Node::tick(TimeMs now, TimeMs wall_ms) {
 
 void Node::step(const Message& m) {
   PAXLOCK_CHECK(m.to == config_.self);
-  highest_seen_ = std::max(highest_seen_, m.ballot);
+  // A pre-vote's ballot is only the one its sender would use: nothing was
+  // promised at it.
+  if (m.type != MessageType::kPreVote && m.type != MessageType::kPreVoteReply) {
+    highest_seen_ = std::max(highest_seen_, m.ballot);
+  }
   if (m.commit > known_commit_) {
     known_commit_ = m.commit;
     commit_source_ = m.from;

@@ -205,6 +205,7 @@ class Node {
   void on_pre_vote(const Message& m);
   void on_pre_vote_reply(const Message& m);
   bool sees_live_leader() const;
+  bool quorum_heard_at_ballot() const;
   void start_election();
   void on_promise(const Message& m);
   void on_nack(const Message& m);
@@ -272,6 +273,10 @@ class Node {
   TimeMs heartbeat_at_ = 0;
   TimeMs last_proposal_ms_ = 0;
   std::map<NodeId, TimeMs> peer_ack_ms_;  // last answer to our ballot, per peer
+  // Answers to our current ballot actually received (promises, Accepted,
+  // CommitAck), unlike peer_ack_ms_, which become_leader() primes.
+  std::map<NodeId, TimeMs> heard_at_ballot_ms_;
+  TimeMs rerun_phase1_ms_ = -1;  // last time a Nack made the leader run phase 1 again
 
   // Leadership as seen by this node.
   std::optional<NodeId> leader_;

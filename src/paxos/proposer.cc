@@ -70,6 +70,9 @@ void Node::on_pre_vote(const Message& m) {
 
 void Node::on_pre_vote_reply(const Message& m) {
   if (!pv_.active || role_ != Role::kFollower || m.instance != pv_.round || !m.granted) return;
+  if (std::find(config_.members.begin(), config_.members.end(), m.from) == config_.members.end()) {
+    return;
+  }
   pv_.granted.insert(m.from);
   if (pv_.granted.size() < config_.quorum()) return;
   pv_.active = false;
@@ -92,6 +95,7 @@ void Node::start_election() {
   // pick the same ballot again for a different value.
   ballot_ = Ballot::next_above(std::max(promised_, highest_seen_), config_.self);
   promised_ = ballot_;
+  heard_at_ballot_ms_.clear();
   highest_seen_ = ballot_;
   ready_.promised = ballot_;
   p1_ = Phase1{};
@@ -113,6 +117,7 @@ void Node::on_promise(const Message& m) {
   const Instance expected = chunk == p1_.next_chunk.end() ? p1_.from : chunk->second;
   if (m.instance != expected) return;  // a duplicate or an old chunk
   peer_ack_ms_[m.from] = now_;
+  heard_at_ballot_ms_[m.from] = now_;
   if (m.log_start > p1_.from && m.log_start > first_unchosen_) {
     // The acceptor compacted instances this node never learned; their values
     // are unknown here, so it cannot lead. Catch up through a snapshot first.
@@ -154,6 +159,17 @@ void Node::become_leader() {
   leader_heard_ms_ = now_;
   inflight_.clear();
   const Instance top = std::max(p1_.max_seen + 1, first_unchosen_);
+  // An instance at or past `top` that this node already knows chosen was
+  // learned while it campaigned, from a proposer whose ballot its promisers
+  // never saw: its phase 1 does not cover the log. Leading would mean
+  // proposing at an instance that is chosen (the review's second sequence).
+  for (Instance i = top; i < log_.end() && !mutated(Mutation::kNoStepDownOnLearn); ++i) {
+    const Slot* s = log_.find(i);
+    if (s && s->chosen) {
+      step_down(ballot_);
+      return;
+    }
+  }
   for (Instance i = first_unchosen_; i < top; ++i) {
     const Slot* s = log_.find(i);
     if (s && s->chosen) continue;
@@ -175,6 +191,9 @@ void Node::become_leader() {
 void Node::propose_at(Instance i, Value value) {
   PAXLOCK_CHECK(role_ == Role::kLeader);
   PAXLOCK_CHECK(i >= log_.start());
+  if (const Slot* s = log_.find(i); s && s->chosen) {
+    violation("a leader proposed at an instance it knows is chosen");
+  }
   Proposal& p = inflight_[i];
   p.value = value;
   p.acks.clear();
@@ -233,6 +252,7 @@ void Node::resend_proposals() {
 void Node::on_accepted(const Message& m) {
   if (role_ != Role::kLeader || m.ballot != ballot_) return;
   peer_ack_ms_[m.from] = now_;
+  heard_at_ballot_ms_[m.from] = now_;
   for (Instance i : m.instances) {
     auto it = inflight_.find(i);
     if (it == inflight_.end()) continue;
@@ -246,13 +266,41 @@ void Node::on_accepted(const Message& m) {
   }
 }
 
+bool Node::quorum_heard_at_ballot() const {
+  size_t alive = 1;  // self
+  for (const auto& [peer, at] : heard_at_ballot_ms_) {
+    if (peer != config_.self && now_ - at < config_.election_timeout_ms) ++alive;
+  }
+  return alive >= config_.quorum();
+}
+
 void Node::on_nack(const Message& m) {
   if (role_ == Role::kFollower) return;
-  if (m.ballot > ballot_) step_down(m.ballot);
+  if (m.ballot <= ballot_) return;
+  // A leader that a quorum answers at its ballot, refused by one acceptor
+  // whose promise is higher: that promise comes from an election that did not
+  // finish (a candidate cut off before its Prepares arrived, a forced
+  // campaign), not from a leader the majority follows. Stepping down would
+  // cost the cluster an election (Liveness C); instead the leader runs phase
+  // 1 again above that ballot, and its followers answer it (sticky rule: a
+  // Prepare from their own leader). At most once per election timeout, so
+  // that two leaders cannot keep deposing each other this way; otherwise, and
+  // without a live quorum, it steps down as before.
+  if (role_ == Role::kLeader && !mutated(Mutation::kNoPreVote) && quorum_heard_at_ballot() &&
+      (rerun_phase1_ms_ < 0 || now_ - rerun_phase1_ms_ >= config_.election_timeout_ms)) {
+    rerun_phase1_ms_ = now_;
+    highest_seen_ = std::max(highest_seen_, m.ballot);
+    start_election();
+    return;
+  }
+  step_down(m.ballot);
 }
 
 void Node::on_commit_ack(const Message& m) {
-  if (role_ == Role::kLeader && m.ballot == ballot_) peer_ack_ms_[m.from] = now_;
+  if (role_ == Role::kLeader && m.ballot == ballot_) {
+    peer_ack_ms_[m.from] = now_;
+    heard_at_ballot_ms_[m.from] = now_;
+  }
 }
 
 void Node::check_quorum() {

@@ -17,6 +17,9 @@ import urllib.request
 from harness import (Cluster, closed_by_peer, connect, frame, pb_field, read_frame, wait_for)
 
 
+# net::kPeerProtocolVersion (src/net/codec.h).
+PEER_PROTOCOL_VERSION = 2
+
 class ServiceTest(unittest.TestCase):
     def test_concurrent_clients_on_every_replica_leave_identical_state(self):
         c = Cluster(nodes=3)
@@ -363,14 +366,25 @@ class BadInputTest(unittest.TestCase):
     def test_peer_with_wrong_cluster_id_is_refused(self):
         before = self.errors(1, "wrong_cluster")
         s = connect(self.c.members[1]["peer"])
-        s.sendall(frame(pb_field(1, 1) + pb_field(2, "other-cluster") + pb_field(3, 2)))
+        s.sendall(frame(pb_field(1, PEER_PROTOCOL_VERSION) + pb_field(2, "other-cluster") +
+                        pb_field(3, 2)))
         self.assertTrue(closed_by_peer(s))
         wait_for(lambda: self.errors(1, "wrong_cluster") > before, 5, "counter")
         self.still_serves()
 
+    def test_peer_of_an_older_protocol_is_refused(self):
+        # Peer protocol 1 knows no PreVote: a mixed cluster is refused at the hello.
+        before = self.errors(1, "bad_version")
+        s = connect(self.c.members[1]["peer"])
+        s.sendall(frame(pb_field(1, 1) + pb_field(2, self.c.cluster_id) + pb_field(3, 2)))
+        self.assertTrue(closed_by_peer(s))
+        wait_for(lambda: self.errors(1, "bad_version") > before, 5, "bad_version counter")
+        self.still_serves()
+
     def test_peer_garbage_oversized_truncated_and_unknown_types(self):
         peer = self.c.members[1]["peer"]
-        hello = frame(pb_field(1, 1) + pb_field(2, self.c.cluster_id) + pb_field(3, 2))
+        hello = frame(pb_field(1, PEER_PROTOCOL_VERSION) + pb_field(2, self.c.cluster_id) +
+                      pb_field(3, 2))
         # Garbage instead of a hello.
         s = connect(peer)
         s.sendall(frame(b"\xff\xfe\xfd garbage"))

@@ -131,7 +131,8 @@ class World {
   void check_steps();
   void stale_leader_fault(int i);
   void check_chosen(int i, Instance from, const char* when);
-  int leader_changes() const;
+  int current_leader() const;
+  void track_rejoin_leader();
   std::string sticky_mix() const;
   bool all_clients_done() const;
   bool converged() const;
@@ -150,7 +151,7 @@ class World {
   TimeMs healed_at_ = 0;
   std::vector<bool> sticky_per_node_;  // drawn per run: mixed sticky rules
   int isolated_ = -1;                  // isolate_one: the node cut off
-  int leaders_at_rejoin_ = -1;         // leader elections counted when it rejoined
+  int rejoin_leader_ = -1;             // who led since the isolated node rejoined
   Outcome result_;
   uint64_t hash_ = 1469598103934665603ULL;
 
@@ -567,12 +568,25 @@ std::string World::sticky_mix() const {
   return s;
 }
 
-int World::leader_changes() const {
-  int n = 0;
-  for (const SimNode& s : nodes_) {
-    if (s.replica) n += static_cast<int>(s.replica->node().stats().became_leader);
+int World::current_leader() const {
+  int leader = -1;
+  for (int i = 0; i < opt_.nodes; ++i) {
+    const SimNode& s = nodes_[i];
+    if (!s.up || s.replica->node().role() != paxos::Role::kLeader) continue;
+    if (leader < 0 || nodes_[leader].replica->node().ballot() < s.replica->node().ballot()) {
+      leader = i;
+    }
   }
-  return n;
+  return leader;
+}
+
+void World::track_rejoin_leader() {
+  // A leader that runs phase 1 again under a higher ballot is no change; a
+  // different node leading is.
+  const int now_leading = current_leader();
+  if (now_leading < 0) return;
+  if (rejoin_leader_ >= 0 && now_leading != rejoin_leader_) ++result_.leader_changes_after_rejoin;
+  rejoin_leader_ = now_leading;
 }
 
 void World::on_durable(int node, const storage::WriteBatch& batch) {
@@ -656,7 +670,7 @@ void World::new_partition() {
 void World::heal() {
   healed_ = true;
   healed_at_ = now_;
-  if (opt_.isolate_one) leaders_at_rejoin_ = leader_changes();
+  if (opt_.isolate_one) rejoin_leader_ = current_leader();
   for (auto& row : blocked_)
     std::fill(row.begin(), row.end(), false);
   for (int i = 0; i < opt_.nodes; ++i) {
@@ -912,6 +926,7 @@ Outcome World::run() {
       }
     }
     check_steps();
+    if (opt_.isolate_one && healed_) track_rejoin_leader();
     if (healed_ && all_clients_done() && converged() && now_ >= opt_.run_at_least_ms) break;
   }
   result_.end_ms = now_;
@@ -937,9 +952,8 @@ Outcome World::run() {
                      opt_.liveness_ms, done, opt_.clients * opt_.commands_per_client, converged(),
                      state));
   }
-  if (result_.ok && opt_.isolate_one && isolated_ >= 0 && leaders_at_rejoin_ >= 0) {
-    const int changes = leader_changes() - leaders_at_rejoin_;
-    result_.leader_changes_after_rejoin = static_cast<uint64_t>(changes);
+  if (result_.ok && opt_.isolate_one && isolated_ >= 0) {
+    const uint64_t changes = result_.leader_changes_after_rejoin;
     if (changes > 0) {
       fail(
           fmt::format("liveness: {} leader change(s) after node {} rejoined from isolation "

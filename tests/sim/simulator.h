@@ -24,7 +24,7 @@
 //   (d) the commit point on disk (Commit records and segment checkpoints)
 //       never covers an instance whose newest acceptance is not on disk.
 // With `isolate_one`, a follower is cut off during the fault window and
-// rejoins at the heal; no leader may change after that (pre-vote).
+// rejoins at the heal; no other node may lead after that (pre-vote).
 #pragma once
 
 #include <cstdint>

@@ -104,6 +104,124 @@ TEST(ReviewScenario, BugA_LeaderStepsDownWhenItLearnsAnInstancePastItsNext) {
   EXPECT_EQ(r.violation, "");
 }
 
+// A second review of the fix for A: a candidate learns, from a LearnReply,
+// an instance chosen at a higher ballot that none of its promisers reported
+// (their promises predate that ballot), then completes phase 1 with delayed
+// promises and leads with next_instance at that chosen instance. Before the
+// fix it proposed X2 there, learned #1 with its own value (so no step-down)
+// and announced a commit point that made node 1 mark X2 chosen at #2, where
+// Y2 was chosen. 5 nodes, sticky rule off. Node 2's two LearnRequests are
+// injected (its own learn traffic); every answer is the real core's.
+struct GapResult {
+  std::string at_2_on_1, at_2_on_3;
+  bool node2_led_with_a_chosen_next = false;
+};
+
+GapResult candidate_learns_a_gap(Mutation mutation) {
+  Cluster c(5, [&](Config& cfg) {
+    cfg.sticky_leader = false;
+    cfg.mutation = mutation;
+  });
+  auto all = [](const Message&) { return true; };
+  auto in345 = [](const Message& m) { return m.from >= 3 && m.to >= 3; };
+  auto in12 = [](const Message& m) { return m.from <= 2 && m.to <= 2; };
+  // Node 1 leads at b0; V1 is accepted at #1 by nodes 1, 2 and 4.
+  c.elect(1);
+  c.node(1).propose(make_command(1, 1, "V1"));
+  c.flush();
+  c.drop(
+      [](const Message& m) { return m.type == MessageType::kAccept && (m.to == 3 || m.to == 5); });
+  c.deliver([](const Message& m) { return m.type == MessageType::kAccept; });
+  c.drop(all);
+  // Node 2 campaigns at bA; nodes 1 and 4 promise, and the promises are held.
+  c.node(2).campaign();
+  c.flush();
+  c.drop([](const Message& m) { return m.from == 2 && (m.to == 3 || m.to == 5); });
+  c.deliver([](const Message& m) { return m.type == MessageType::kPrepare && m.from == 2; });
+  c.deliver([](const Message& m) { return m.from == 2 && m.to == 2; });
+  EXPECT_EQ(c.node(2).role(), Role::kCandidate);
+  std::deque<Message> held;
+  for (const Message& m : c.network()) {
+    if (m.type == MessageType::kPromise && m.to == 2) held.push_back(m);
+  }
+  c.drop(all);
+  // Node 3 leads at bB > bA with {3, 4, 5}; its Accepts of #1 to others are
+  // lost, and Y2 is chosen at #2.
+  c.node(3).campaign();
+  c.flush();
+  c.drop([&](const Message& m) { return !in345(m); });
+  c.deliver([&](const Message& m) {
+    return in345(m) && (m.type == MessageType::kPrepare || m.type == MessageType::kPromise);
+  });
+  EXPECT_EQ(c.node(3).role(), Role::kLeader);
+  c.drop([](const Message& m) { return m.to != 3; });
+  c.node(3).propose(make_command(3, 1, "Y2"));
+  c.flush();
+  c.drop([&](const Message& m) { return !in345(m); });
+  c.deliver(in345);
+  EXPECT_EQ(payload_at(c.node(3), 2), "Y2");
+  // Node 2 asks node 3 for [1, 3): the answer holds #2 = Y2 only.
+  Message lr;
+  lr.type = MessageType::kLearnRequest;
+  lr.from = 2;
+  lr.to = 3;
+  lr.instance = 1;
+  lr.end = 3;
+  lr.commit = 1;
+  c.node(3).step(lr);
+  c.flush();
+  c.drop([](const Message& m) {
+    return !(m.from == 3 && m.to == 2 && m.type == MessageType::kLearnReply);
+  });
+  c.deliver();
+  EXPECT_EQ(payload_at(c.node(2), 2), "Y2");
+  // The held promises arrive.
+  for (const Message& m : held)
+    c.node(2).step(m);
+  c.flush();
+  GapResult r;
+  r.node2_led_with_a_chosen_next = c.node(2).role() == Role::kLeader &&
+                                   c.node(2).slot(c.node(2).next_instance()) &&
+                                   c.node(2).slot(c.node(2).next_instance())->chosen;
+  // A command at node 2, then node 3 finishes #1 and node 2 learns it.
+  c.node(2).propose(make_command(2, 1, "X2"));
+  c.flush();
+  c.drop([&](const Message& m) { return !in12(m); });
+  c.deliver(in12);
+  c.drop(all);
+  c.advance(100);
+  c.drop([&](const Message& m) { return !in345(m); });
+  c.deliver(in345);
+  c.drop(all);
+  c.node(3).step(lr);
+  c.flush();
+  c.drop([](const Message& m) {
+    return !(m.from == 3 && m.to == 2 && m.type == MessageType::kLearnReply);
+  });
+  c.deliver();
+  c.flush();
+  c.deliver(in12);
+  c.advance(60);
+  c.deliver(in12);
+  r.at_2_on_1 = payload_at(c.node(1), 2);
+  r.at_2_on_3 = payload_at(c.node(3), 2);
+  return r;
+}
+
+TEST(ReviewScenario, BugA2_Planted_CandidateThatLearnedAChosenInstanceLeadsOverIt) {
+  const GapResult r = candidate_learns_a_gap(Mutation::kNoStepDownOnLearn);
+  EXPECT_TRUE(r.node2_led_with_a_chosen_next);
+  EXPECT_EQ(r.at_2_on_3, "Y2");
+  EXPECT_EQ(r.at_2_on_1, "X2");  // two values chosen for #2
+}
+
+TEST(ReviewScenario, BugA2_CandidateThatLearnedAChosenInstanceAboveItsPromisesDoesNotLead) {
+  const GapResult r = candidate_learns_a_gap(Mutation::kNone);
+  EXPECT_FALSE(r.node2_led_with_a_chosen_next);
+  EXPECT_EQ(r.at_2_on_3, "Y2");
+  EXPECT_TRUE(r.at_2_on_1.empty() || r.at_2_on_1 == "Y2") << r.at_2_on_1;
+}
+
 struct BugCResult {
   uint64_t leader_step_downs = 0;  // node 1's, after it was elected
   Ballot isolated_promise;         // node 3's promise when it returns

@@ -724,7 +724,15 @@ TEST(Nack, CandidateStepsDownOnlyForANackAboveItsBallot) {
 
 // Breaks if on_nack compares with >= (or ignores the ballot), or ignores
 // Nacks while leading.
-TEST(Nack, LeaderStepsDownOnlyForANackAboveItsBallot) {
+// A leader is refused by one acceptor whose promise is above its ballot. If a
+// quorum answered its ballot within the election timeout, that promise comes
+// from an election that did not finish (a candidate cut off before its
+// Prepares arrived): the leader runs phase 1 again above it instead of
+// leaving the cluster without a leader (issue 13, Liveness C). Once per
+// election timeout; otherwise it steps down.
+// Breaks if: on_nack steps down whenever the ballot is higher (the old rule),
+// or re-runs phase 1 without the once-per-timeout limit.
+TEST(Nack, LeaderWithALiveQuorumRunsPhase1AgainAboveAHigherNackOncePerTimeout) {
   Node n = elected_leader();
   n.propose(make_command(1, 1, "x"));
   n.take_ready();
@@ -739,11 +747,42 @@ TEST(Nack, LeaderStepsDownOnlyForANackAboveItsBallot) {
   ASSERT_GT(higher, mine);
   n.step(msg(MessageType::kNack, 2, 1, higher));
   Ready r = n.take_ready();
+  EXPECT_EQ(n.role(), Role::kCandidate);
+  EXPECT_GT(n.ballot(), higher);
+  EXPECT_EQ(all(r, MessageType::kPrepare).size(), 3u);
+  EXPECT_EQ(n.pending_commands(), 1u) << "its command waits for the next leader";
+  // Elected again at the new ballot; a second higher Nack within the same
+  // election timeout makes it step down.
+  n.step(msg(MessageType::kPromise, 2, 1, n.ballot()));
+  n.step(msg(MessageType::kPromise, 3, 1, n.ballot()));
+  n.take_ready();
+  ASSERT_EQ(n.role(), Role::kLeader);
+  const Ballot even_higher{n.ballot().round + 1, 2};
+  n.step(msg(MessageType::kNack, 2, 1, even_higher));
+  r = n.take_ready();
   EXPECT_EQ(n.role(), Role::kFollower);
   EXPECT_EQ(n.leader(), std::nullopt);
-  EXPECT_EQ(n.inflight_instances(), 0u);
   EXPECT_TRUE(all(r, MessageType::kAccept).empty());
-  EXPECT_EQ(n.pending_commands(), 1u) << "its command waits for the next leader";
+}
+
+// Without answers at its ballot from a quorum, a higher Nack makes a leader
+// step down at once.
+// Breaks if: on_nack ignores the quorum condition.
+TEST(Nack, LeaderWithoutALiveQuorumStepsDownForAHigherNack) {
+  // Heartbeats every 200 ms, so that the leader is still leading at 350 ms,
+  // when the promises it was elected with (at 0) are older than the timeout.
+  Node n = elected_leader([](Config& c) { c.heartbeat_ms = 200; });
+  n.propose(make_command(1, 1, "x"));
+  n.take_ready();
+  n.tick(200);  // heartbeat; no answers come
+  n.take_ready();
+  n.tick(350);
+  n.take_ready();
+  ASSERT_EQ(n.role(), Role::kLeader);
+  n.step(msg(MessageType::kNack, 2, 1, Ballot{n.ballot().round, 3}));
+  n.take_ready();
+  EXPECT_EQ(n.role(), Role::kFollower);
+  EXPECT_EQ(n.inflight_instances(), 0u);
 }
 
 }  // namespace
