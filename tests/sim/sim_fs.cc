@@ -228,6 +228,40 @@ void SimFs::crash(paxos::Rng& rng) {
   }
 }
 
+void SimFs::crash_drop_unsynced() {
+  pending_.clear();
+  names_ = durable_names_;
+  for (auto& [path, inode] : names_) {
+    inode->view = inode->durable;
+    inode->dirty.clear();
+  }
+}
+
+std::unique_ptr<SimFs> SimFs::clone() const {
+  auto copy = std::make_unique<SimFs>(0);
+  copy->rng_ = rng_;
+  // One new inode per old one, so that names sharing an inode still do.
+  std::map<const Inode*, std::shared_ptr<Inode>> inodes;
+  auto dup = [&](const std::shared_ptr<Inode>& in) -> std::shared_ptr<Inode> {
+    if (!in) return nullptr;
+    auto& out = inodes[in.get()];
+    if (!out) out = std::make_shared<Inode>(*in);
+    return out;
+  };
+  for (const auto& [path, inode] : names_)
+    copy->names_[path] = dup(inode);
+  for (const auto& [path, inode] : durable_names_)
+    copy->durable_names_[path] = dup(inode);
+  for (const NsOp& op : pending_)
+    copy->pending_.push_back(NsOp{op.kind, op.path, op.to, dup(op.inode)});
+  copy->dirs_ = dirs_;
+  copy->capacity_ = capacity_;
+  copy->read_flip_rate_ = read_flip_rate_;
+  copy->io_error_ = io_error_;
+  copy->read_flips_ = read_flips_;
+  return copy;
+}
+
 void SimFs::corrupt(const std::string& path, uint64_t offset, uint8_t xor_mask) {
   auto it = names_.find(path);
   if (it == names_.end()) return;
