@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_option("--leader", leader_prefix, "prefix: this node campaigns, then settle");
   app.add_option("--out", out_file, "write the failing trace (replay script) here");
   app.add_option("--replay", replay_file, "replay a script file and print every state");
+  bool no_disk_check = false;
+  app.add_flag("--no-disk-commit-check", no_disk_check,
+               "skip invariant (d): see what a restart makes of the disk instead");
   app.add_flag("-v,--verbose", o.verbose, "per-depth progress on stderr");
 
   // A scenario sets defaults; explicit options are applied over it.
@@ -100,6 +103,7 @@ int main(int argc, char** argv) {
   o.mutation = *m;
   o.checkpoint_unwritten = mutation == "checkpoint-unwritten";
   o.sticky_leader = !no_sticky;
+  if (no_disk_check) o.check_disk_commit = false;
   o.disk = disk == "wal" ? DiskModel::kWal : DiskModel::kMemory;
   o.bag = network == "bag";
   if (!prefix_file.empty()) o.prefix = read_all(prefix_file);

@@ -407,7 +407,7 @@ class Engine {
     h.add(static_cast<uint64_t>(w.timeouts));
     h.add(static_cast<uint64_t>(w.ticks));
     h.add(w.proposed);
-    return h.value();
+    return h.value() | 1;
   }
 
   std::vector<NetSlot>::iterator find(World& w, const std::string& key) const {
@@ -688,7 +688,7 @@ class Engine {
     after.wal.reset();
     d.crash_state = std::make_shared<Restored>(after.rec.state);
     d.crash = std::shared_ptr<const sim::SimFs>(std::move(after.fs));
-    check_commit_on_disk(w, n, d.crash_state->commit, d.crash_state->entries,
+    if (o_.check_disk_commit) check_commit_on_disk(w, n, d.crash_state->commit, d.crash_state->entries,
                          view.rec.state.entries);
   }
 
@@ -708,7 +708,7 @@ class Engine {
           !paxos::same_value(it->second->value, e->value)) {
         w.violation = fmt::format(
             "(d) commit point on disk: node {}'s WAL would recover commit {} after a power loss "
-            "now, but its newest acceptance of instance {} ({}) would be lost (recovered: {})",
+            "now, but its newest record of instance {} ({}) would be lost (recovered: {})",
             n, commit, i, entry_text(*e), it == k.end() ? "nothing" : entry_text(*it->second));
         return;
       }
@@ -966,6 +966,57 @@ bool run_actions(Engine& e, World& w, const std::vector<std::string>& lines, std
   return true;
 }
 
+// Fingerprint -> least depth reached: open addressing, linear probing.
+// Fingerprints are never 0 (explore sets the low bit), so 0 marks a free slot.
+class Visited {
+ public:
+  void clear() {
+    keys_.assign(1 << 16, 0);
+    depth_.assign(1 << 16, 0);
+    size_ = 0;
+  }
+  size_t size() const { return size_; }
+  // Records `depth` for `fp`; false if fp was seen at a depth <= `depth`.
+  bool visit(uint64_t fp, uint8_t depth) {
+    if (2 * (size_ + 1) > keys_.size()) grow();
+    size_t mask = keys_.size() - 1;
+    for (size_t i = fp & mask;; i = (i + 1) & mask) {
+      if (keys_[i] == 0) {
+        keys_[i] = fp;
+        depth_[i] = depth;
+        ++size_;
+        return true;
+      }
+      if (keys_[i] == fp) {
+        if (depth_[i] <= depth) return false;
+        depth_[i] = depth;
+        return true;
+      }
+    }
+  }
+
+ private:
+  void grow() {
+    std::vector<uint64_t> keys(keys_.size() * 2, 0);
+    std::vector<uint8_t> depth(keys.size(), 0);
+    const size_t mask = keys.size() - 1;
+    for (size_t j = 0; j < keys_.size(); ++j) {
+      if (keys_[j] == 0) continue;
+      size_t i = keys_[j] & mask;
+      while (keys[i] != 0)
+        i = (i + 1) & mask;
+      keys[i] = keys_[j];
+      depth[i] = depth_[j];
+    }
+    keys_ = std::move(keys);
+    depth_ = std::move(depth);
+  }
+
+  std::vector<uint64_t> keys_;
+  std::vector<uint8_t> depth_;
+  size_t size_ = 0;
+};
+
 class Search {
  public:
   Search(Engine& e, const Options& o, Result& r)
@@ -974,8 +1025,7 @@ class Search {
   // Exhaustive DFS below `w` up to `bound` actions; true on a violation.
   bool run(World& w, int bound) {
     visited_.clear();
-    visited_.reserve(1 << 16);
-    visited_.emplace(e_.fingerprint(w), 0);
+    visited_.visit(e_.fingerprint(w), 0);
     path_.clear();
     bound_ = bound;
     const bool found = dfs(w, 0);
@@ -1005,12 +1055,7 @@ class Search {
           r_.trace.push_back(action_text(p));
         return true;
       }
-      const uint64_t fp = e_.fingerprint(c);
-      auto [it, fresh] = visited_.try_emplace(fp, static_cast<uint8_t>(depth + 1));
-      if (!fresh) {
-        if (it->second <= depth + 1) continue;
-        it->second = static_cast<uint8_t>(depth + 1);
-      }
+      if (!visited_.visit(e_.fingerprint(c), static_cast<uint8_t>(depth + 1))) continue;
       if ((r_.transitions & 1023) == 0 || visited_.size() >= o_.max_states) {
         if (visited_.size() >= o_.max_states) {
           stopped_ = true;
@@ -1033,7 +1078,7 @@ class Search {
   const Options& o_;
   Result& r_;
   std::chrono::steady_clock::time_point start_;
-  std::unordered_map<uint64_t, uint8_t> visited_;
+  Visited visited_;
   std::vector<Action> path_;
   int bound_ = 0;
   bool stopped_ = false;

@@ -75,6 +75,7 @@ struct Options {
   size_t pipeline_window = 8;
   size_t batch_commands_max = 256;
   bool bag = false;  // literal multiset network with deliver/dup/drop
+  bool check_disk_commit = true;  // invariant (d); off to see what a restart makes of it
 
   // Bounds.
   int max_depth = 8;  // actions after the prefix

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,16 +32,14 @@ class Hasher {
   }
   void add(std::string_view s) {
     add(s.size());
-    uint64_t w = 0;
-    int k = 0;
-    for (char c : s) {
-      w = (w << 8) | static_cast<uint8_t>(c);
-      if (++k == 8) {
-        add(w);
-        w = 0;
-        k = 0;
-      }
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      add(w);
     }
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
     add(w);
   }
   void add(const paxos::Ballot& b) {
