@@ -688,8 +688,9 @@ class Engine {
     after.wal.reset();
     d.crash_state = std::make_shared<Restored>(after.rec.state);
     d.crash = std::shared_ptr<const sim::SimFs>(std::move(after.fs));
-    if (o_.check_disk_commit) check_commit_on_disk(w, n, d.crash_state->commit, d.crash_state->entries,
-                         view.rec.state.entries);
+    if (o_.check_disk_commit)
+      check_commit_on_disk(w, n, d.crash_state->commit, d.crash_state->entries,
+                           view.rec.state.entries);
   }
 
   // Invariant (d).
@@ -1098,21 +1099,43 @@ std::string prefix_leader(int leader) {
   return fmt::format("campaign {}\nsettle\n", leader);
 }
 
+// Bug A's setting (issue 13, steps 1-2): node 1 leads at ballot 1.1 and all
+// promised it; nodes 4 and 5 restart and forget the leader; node 3
+// campaigns, its Prepares reach 4 and 5 only, and it leads with {3, 4, 5};
+// every other message in flight is lost. Nodes 1 and 2 still see node 1 as
+// a live leader (no clock has moved).
+const char* const kPrefixA =
+    "campaign 1\n"
+    "settle\n"
+    "restart 4\n"
+    "restart 5\n"
+    "campaign 3\n"
+    "deliver Prepare 3->4 b=1.3 i=1 end=0 commit=1 start=1\n"
+    "deliver Prepare 3->5 b=1.3 i=1 end=0 commit=1 start=1\n"
+    "deliver Promise 4->3 b=1.3 i=1 end=0 commit=1 start=1\n"
+    "deliver Promise 5->3 b=1.3 i=1 end=0 commit=1 start=1\n"
+    "lose\n";
+
 std::optional<Options> scenario(const std::string& name) {
   Options o;
-  if (name == "small") {  // 3 nodes from a fresh start
+  o.time_budget_s = 1800;
+  if (name == "small") {  // 3 nodes from a fresh start, no prefix
     o.nodes = 3;
-    o.max_depth = 7;
-    o.commands = 1;
+    o.commands = 2;
+    o.max_campaigns = 2;
+    o.max_restarts = 1;
+    o.max_timeouts = 1;
+    o.max_depth = 8;
     return o;
   }
   if (name == "bug-a" || name == "pass-a") {
     o.nodes = 5;
-    o.prefix = prefix_leader(1);
+    o.prefix = kPrefixA;
     o.commands = 1;
-    o.max_campaigns = 2;
-    o.max_restarts = 2;
-    o.max_depth = 12;
+    o.max_campaigns = 1;
+    o.max_restarts = 1;
+    o.max_timeouts = 1;
+    o.max_depth = 9;
     if (name == "bug-a") {
       auto m = parse_mutation("no-stepdown-on-learn");
       if (!m) return std::nullopt;
@@ -1124,10 +1147,11 @@ std::optional<Options> scenario(const std::string& name) {
     o.nodes = 3;
     o.disk = DiskModel::kWal;
     o.prefix = prefix_leader(1);
-    o.commands = 2;
-    o.max_campaigns = 0;
-    o.max_restarts = 0;
-    o.max_depth = 12;
+    o.commands = 1;
+    o.max_campaigns = 1;
+    o.max_restarts = 1;
+    o.max_timeouts = 1;
+    o.max_depth = 9;
     if (name == "bug-b") {
       auto m = parse_mutation("checkpoint-unwritten");
       if (!m) return std::nullopt;

@@ -74,7 +74,7 @@ struct Options {
   int commands = 1;              // client commands c1..cN, each proposed once
   size_t pipeline_window = 8;
   size_t batch_commands_max = 256;
-  bool bag = false;  // literal multiset network with deliver/dup/drop
+  bool bag = false;               // literal multiset network with deliver/dup/drop
   bool check_disk_commit = true;  // invariant (d); off to see what a restart makes of it
 
   // Bounds.
