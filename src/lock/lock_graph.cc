@@ -99,11 +99,29 @@ bool LockMachine::find_cycle(OwnerId requester, const std::string& lock_name,
 void LockMachine::remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index) {
   const Waiting w = q[index];
   wait_deadlines_.erase({w.deadline, name, w.cmd});
+  auto indexed = queued_.find(w.cmd);
+  if (indexed != queued_.end() && indexed->second == name) queued_.erase(indexed);
   q.erase(q.begin() + static_cast<std::ptrdiff_t>(index));
   const bool still_waiting =
       std::any_of(q.begin(), q.end(), [&](const Waiting& x) { return x.owner == w.owner; });
   if (!still_waiting) owners_[w.owner].waiting_on.erase(name);
   unref(w.owner);
+}
+
+// The client no longer waits for its blocking command `id`, still queued
+// (it moved first_outstanding past it): the wait leaves the queue, and nobody
+// is answered, so that the lock never goes to a client that gave up.
+void LockMachine::withdraw_wait(const paxos::CommandId& id) {
+  auto indexed = queued_.find(id);
+  PAXLOCK_CHECK_MSG(indexed != queued_.end(), "a pending answer without a queued wait");
+  const std::string name = indexed->second;
+  auto l = locks_.find(name);
+  PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
+  std::deque<Waiting>& q = *l->second.waiters;
+  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == id; });
+  PAXLOCK_CHECK(w != q.end());
+  remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
+  if (q.empty()) l->second.waiters.reset();
 }
 
 void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) {
@@ -142,56 +160,108 @@ void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) 
   unref(owner);
 }
 
+// Every deadline that has passed, one at a time in order of its time, so
+// that a wait that ended before a lease did is answered TIMEOUT even when both
+// have passed by the time the next batch comes. At equal times: leases, then
+// waits, then retry intents, then client records (docs/LOCKS.md).
 void LockMachine::expire(std::vector<server::Reply>& replies) {
-  while (!session_expiry_.empty() && session_expiry_.begin()->first <= now_) {
-    end_session(session_expiry_.begin()->second, replies);
+#if PAXLOCK_MUTATIONS
+  if (options_.mutation_sessions_before_waits) {
+    // Planted bug E: every lease that has passed, before any wait.
+    while (!session_expiry_.empty() && session_expiry_.begin()->first <= now_)
+      end_session(session_expiry_.begin()->second, replies);
   }
-  while (!wait_deadlines_.empty() && std::get<0>(*wait_deadlines_.begin()) <= now_) {
-    const auto [deadline, name, cmd] = *wait_deadlines_.begin();
-    auto l = locks_.find(name);
-    PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
-    std::deque<Waiting>& q = *l->second.waiters;
-    auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == cmd; });
-    PAXLOCK_CHECK(w != q.end());
-    remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
-    if (q.empty()) l->second.waiters.reset();
-    Result r;
-    r.code = Code::kTimeout;
-    r.holder = owners_[l->second.holder].name;
-    r.applied_at = instance_;
-    answer(cmd, std::move(r));
-  }
-  while (!retry_expiry_.empty() && std::get<0>(*retry_expiry_.begin()) <= now_) {
-    const auto [until, owner, name] = *retry_expiry_.begin();
-    retry_expiry_.erase(retry_expiry_.begin());
-    auto it = owners_[owner].retrying.find(name);
-    if (it != owners_[owner].retrying.end() && it->second == until) {
-      owners_[owner].retrying.erase(it);
-      unref(owner);
-    }
-  }
-  // Client expiry entries are refreshed lazily: an entry may be older than
-  // the client's current deadline, and is then moved to it.
-  while (!client_expiry_.empty() && client_expiry_.begin()->first <= now_) {
-    const uint64_t id = client_expiry_.begin()->second;
-    client_expiry_.erase(client_expiry_.begin());
-    Client& c = clients_.at(id);
-    const bool pending = std::any_of(c.replies.begin(), c.replies.end(),
-                                     [](const auto& r) { return r.second.pending; });
-    if (c.expires > now_) {
-      client_expiry_.emplace(c.expires, id);
-    } else if (pending) {
-      touch_client(id, c);  // a blocking wait still owes it an answer
-      client_expiry_.emplace(c.expires, id);
-    } else {
-      clients_.erase(id);
+#endif
+  enum class Next { kNone, kLease, kWait, kRetry, kRecord };
+  for (;;) {
+    Next next = Next::kNone;
+    paxos::TimeMs at = 0;
+    auto consider = [&](const auto& deadlines, Next kind) {
+      if (deadlines.empty()) return;
+      const paxos::TimeMs when = std::get<0>(*deadlines.begin());
+      if (when <= now_ && (next == Next::kNone || when < at)) {
+        next = kind;
+        at = when;
+      }
+    };
+    // In tie order: on equal times the first one considered wins.
+    consider(session_expiry_, Next::kLease);
+    consider(wait_deadlines_, Next::kWait);
+    consider(retry_expiry_, Next::kRetry);
+    consider(client_expiry_, Next::kRecord);
+    switch (next) {
+      case Next::kNone:
+        return;
+      case Next::kLease:
+        end_session(session_expiry_.begin()->second, replies);
+        break;
+      case Next::kWait:
+        expire_wait();
+        break;
+      case Next::kRetry:
+        expire_retry();
+        break;
+      case Next::kRecord:
+        expire_record();
+        break;
     }
   }
 }
 
-void LockMachine::touch_client(uint64_t id, Client& c) {
+// The first wait deadline has passed: TIMEOUT, and out of the queue.
+void LockMachine::expire_wait() {
+  const std::string name = std::get<1>(*wait_deadlines_.begin());
+  const paxos::CommandId cmd = std::get<2>(*wait_deadlines_.begin());
+  auto l = locks_.find(name);
+  PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
+  std::deque<Waiting>& q = *l->second.waiters;
+  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == cmd; });
+  PAXLOCK_CHECK(w != q.end());
+  remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
+  if (q.empty()) l->second.waiters.reset();
+  Result r;
+  r.code = Code::kTimeout;
+  r.holder = owners_[l->second.holder].name;
+  r.applied_at = instance_;
+  answer(cmd, std::move(r));
+}
+
+void LockMachine::expire_retry() {
+  const auto [until, owner, name] = *retry_expiry_.begin();
+  retry_expiry_.erase(retry_expiry_.begin());
+  auto it = owners_[owner].retrying.find(name);
+  if (it != owners_[owner].retrying.end() && it->second == until) {
+    owners_[owner].retrying.erase(it);
+    unref(owner);
+  }
+}
+
+// Client expiry entries are refreshed lazily: an entry may be older than the
+// client's current deadline, and is then moved to it.
+void LockMachine::expire_record() {
+  const uint64_t id = client_expiry_.begin()->second;
+  client_expiry_.erase(client_expiry_.begin());
+  Client& c = clients_.at(id);
+  const bool pending = std::any_of(c.replies.begin(), c.replies.end(),
+                                   [](const auto& r) { return r.second.pending; });
+  if (c.expires > now_) {
+    client_expiry_.emplace(c.expires, id);
+  } else if (pending) {
+    touch_client(id, c);  // a blocking wait still owes it an answer
+    client_expiry_.emplace(c.expires, id);
+  } else {
+    clients_.erase(id);
+  }
+}
+
+// The record must outlive every answer the client can still ask for: it lives
+// client_ttl_ms past the client's last command, past the end of any wait it
+// asked for (`wait_ms`: an attempt of a blocking lock in the library times
+// out after 1 s plus its wait, so a resend can come that long after the
+// answer), and past its last answer (a deferred one too).
+void LockMachine::touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms) {
   const bool indexed = c.expires != 0;
-  c.expires = now_ + options_.client_ttl_ms;
+  c.expires = std::max(c.expires, now_ + wait_ms + options_.client_ttl_ms);
   if (!indexed) client_expiry_.emplace(c.expires, id);
 }
 

@@ -45,19 +45,20 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
     return;
   }
   Client& client = clients_[cmd.id.client];
-  touch_client(cmd.id.client, client);
-  if (c.first_outstanding > client.first_outstanding) {
-    client.first_outstanding = c.first_outstanding;
-    auto end = client.replies.lower_bound(client.first_outstanding);
-    for (auto it = client.replies.begin(); it != end;) {
-      it = it->second.pending ? std::next(it) : client.replies.erase(it);
-    }
+  // A blocking lock may be resent until its wait is over (and a bit).
+  const paxos::TimeMs wait =
+      c.op == Op::kLock ? std::clamp<paxos::TimeMs>(c.wait_ms, 0, kWaitMaxMs) : 0;
+  touch_client(cmd.id.client, client, wait);
+  // The client no longer waits for anything below the first_outstanding it
+  // declares: those answers are forgotten, and a blocking lock still queued
+  // is withdrawn, unanswered. (The machine's own first_outstanding may be
+  // higher, raised by the answer limit; that withdraws nothing.)
+  for (auto it = client.replies.begin();
+       it != client.replies.end() && it->first < c.first_outstanding;) {
+    if (it->second.pending) withdraw_wait(paxos::CommandId{cmd.id.client, it->first});
+    it = forget_reply(client, it);
   }
-  if (cmd.id.seq < client.first_outstanding) {
-    r.code = Code::kDuplicateIgnored;  // the client stopped waiting for it long ago
-    replies.push_back({cmd.id, encode(r)});
-    return;
-  }
+  client.first_outstanding = std::max(client.first_outstanding, c.first_outstanding);
   auto cached = client.replies.find(cmd.id.seq);
 #if PAXLOCK_MUTATIONS
   if (options_.mutation_no_dedup) cached = client.replies.end();
@@ -68,21 +69,51 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
     if (!cached->second.pending) replies.push_back({cmd.id, cached->second.reply});
     return;
   }
-  const bool deferred = execute(c, cmd.id, r);
-  Cached& slot = client.replies[cmd.id.seq];
-  if (deferred) {
+  if (cmd.id.seq < client.first_outstanding) {
+    // Acknowledged by the client, or forgotten under the answer limit.
+    r.code = Code::kDuplicateIgnored;
+    replies.push_back({cmd.id, encode(r)});
+    return;
+  }
+  if (execute(c, cmd.id, r)) {
+    Cached& slot = client.replies[cmd.id.seq];
+    if (slot.answered_at != 0) client.by_age.erase({slot.answered_at, cmd.id.seq});
+    slot = Cached{};
     slot.pending = true;
-  } else {
-    slot.reply = encode(r);
-    replies.push_back({cmd.id, slot.reply});
+    return;
   }
-  // Bound the window: forget the oldest answers beyond the limit.
-  while (client.replies.size() > options_.client_replies_max) {
-    auto oldest = client.replies.begin();
-    if (oldest->second.pending) break;
-    client.first_outstanding = std::max(client.first_outstanding, oldest->first + 1);
+  std::string reply = encode(r);
+  replies.push_back({cmd.id, reply});
+  record_answer(client, cmd.id.seq, std::move(reply), instance);
+}
+
+// Keeps the answer to the client's command `seq`, then at most
+// client_replies_max answers (waits still queued do not count): beyond that,
+// the answer given longest ago (lowest instance, then lowest seq) is
+// forgotten, and first_outstanding rises past it, so that a retry of it is
+// refused with DUPLICATE_IGNORED, never executed again. A wait's answer,
+// however old its command, is as fresh as the instance that gave it.
+void LockMachine::record_answer(Client& client, uint64_t seq, std::string reply,
+                                paxos::Instance at) {
+  PAXLOCK_CHECK(at != 0);
+  Cached& slot = client.replies[seq];
+  if (slot.answered_at != 0) client.by_age.erase({slot.answered_at, seq});
+  slot.pending = false;
+  slot.reply = std::move(reply);
+  slot.answered_at = at;
+  client.by_age.emplace(at, seq);
+  while (client.by_age.size() > options_.client_replies_max) {
+    const uint64_t oldest = client.by_age.begin()->second;
+    client.by_age.erase(client.by_age.begin());
     client.replies.erase(oldest);
+    client.first_outstanding = std::max(client.first_outstanding, oldest + 1);
   }
+}
+
+std::map<uint64_t, LockMachine::Cached>::iterator LockMachine::forget_reply(
+    Client& client, std::map<uint64_t, Cached>::iterator it) {
+  if (it->second.answered_at != 0) client.by_age.erase({it->second.answered_at, it->first});
+  return client.replies.erase(it);
 }
 
 // Returns true if the answer is deferred (the owner was queued).
@@ -181,6 +212,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
     owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
     wait_deadlines_.emplace(deadline, c.name, id);
+    queued_.emplace(id, c.name);
     return true;
   }
   r.code = Code::kHeld;
@@ -259,13 +291,20 @@ void LockMachine::answer(const paxos::CommandId& id, Result r) {
   std::string reply = encode(r);
   auto c = clients_.find(id.client);
   if (c != clients_.end()) {
+    touch_client(id.client, c->second);  // the record outlives the answer
     auto slot = c->second.replies.find(id.seq);
-    if (slot != c->second.replies.end()) {
-      slot->second.pending = false;
-      slot->second.reply = reply;
+    if (slot != c->second.replies.end() && slot->second.pending) {
+      record_answer(c->second, id.seq, reply, r.applied_at);
     }
   }
   if (replies_) replies_->push_back({id, std::move(reply)});
+}
+
+size_t LockMachine::answers_kept(uint64_t client) const {
+  auto c = clients_.find(client);
+  if (c == clients_.end()) return 0;
+  return static_cast<size_t>(std::count_if(c->second.replies.begin(), c->second.replies.end(),
+                                           [](const auto& r) { return !r.second.pending; }));
 }
 
 LockInfo LockMachine::info(const std::string& name, const Lock& lock) const {

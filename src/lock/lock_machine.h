@@ -28,9 +28,11 @@
 namespace paxlock::lock {
 
 struct MachineOptions {
-  // A client's exactly-once record lives this long after its last command.
+  // A client's exactly-once record lives this long after its last command,
+  // its last answer, and the end of the longest wait it asked for.
   paxos::TimeMs client_ttl_ms = 5 * 60 * 1000;
-  // Cached replies per client beyond its first outstanding sequence number.
+  // Answers kept per client (waits still queued do not count); beyond it
+  // the answer given longest ago is forgotten.
   size_t client_replies_max = 1024;
   // A failed try-lock that says it will retry counts as waiting this long.
   paxos::TimeMs retry_edge_ms = 2000;
@@ -39,6 +41,10 @@ struct MachineOptions {
   // Planted bug for the test suites (compiled in only with PAXLOCK_MUTATIONS):
   // retries are executed again instead of answered from the record.
   bool mutation_no_dedup = false;
+  // Planted bug E: every session expiry that has passed is handled before any
+  // wait deadline, whatever their times (a wait that ended before a lease
+  // did is then granted the lock instead of timing out).
+  bool mutation_sessions_before_waits = false;
 };
 
 class LockMachine : public server::StateMachine {
@@ -61,6 +67,10 @@ class LockMachine : public server::StateMachine {
   paxos::TimeMs now() const { return now_; }
   uint64_t last_token() const { return next_token_; }
   paxos::Instance applied() const { return instance_; }
+  // The client's exactly-once record: does it exist, and how many answers
+  // (not counting waits still queued) does it keep?
+  bool has_record(uint64_t client) const { return clients_.count(client) > 0; }
+  size_t answers_kept(uint64_t client) const;
 
  private:
   using OwnerId = uint32_t;
@@ -91,12 +101,18 @@ class LockMachine : public server::StateMachine {
   };
   struct Cached {
     std::string reply;
-    bool pending = false;  // a blocking wait not answered yet
+    bool pending = false;             // a blocking wait not answered yet
+    paxos::Instance answered_at = 0;  // the reply's applied_at; 0 while pending
   };
   struct Client {
     paxos::TimeMs expires = 0;
+    // Below it, a command not in `replies` gets DUPLICATE_IGNORED: the client
+    // declared it no longer waits for it, or its answer was forgotten under
+    // the answer limit.
     uint64_t first_outstanding = 0;
-    std::map<uint64_t, Cached> replies;
+    std::map<uint64_t, Cached> replies;  // by seq
+    // The answered entries of `replies`, oldest answer first (derived).
+    std::set<std::pair<paxos::Instance, uint64_t>> by_age;
   };
 
   // lock_machine.cc: the operations.
@@ -112,6 +128,9 @@ class LockMachine : public server::StateMachine {
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);
+  void record_answer(Client& client, uint64_t seq, std::string reply, paxos::Instance at);
+  std::map<uint64_t, Cached>::iterator forget_reply(Client& client,
+                                                    std::map<uint64_t, Cached>::iterator it);
   LockInfo info(const std::string& name, const Lock& lock) const;
 
   // lock_graph.cc: owners, waits, deadlock detection, expiry.
@@ -119,9 +138,13 @@ class LockMachine : public server::StateMachine {
   void unref(OwnerId id);
   bool find_cycle(OwnerId requester, const std::string& lock_name, std::vector<WaitEdge>& cycle);
   void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
+  void withdraw_wait(const paxos::CommandId& id);
   void end_session(uint64_t id, std::vector<server::Reply>& replies);
   void expire(std::vector<server::Reply>& replies);
-  void touch_client(uint64_t id, Client& c);
+  void expire_wait();
+  void expire_retry();
+  void expire_record();
+  void touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms = 0);
 
   MachineOptions options_;
   paxos::TimeMs now_ = 0;
@@ -141,6 +164,8 @@ class LockMachine : public server::StateMachine {
   std::set<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> wait_deadlines_;
   std::set<std::tuple<paxos::TimeMs, OwnerId, std::string>> retry_expiry_;
   std::set<std::pair<paxos::TimeMs, uint64_t>> client_expiry_;
+  // The lock each queued blocking command waits for (derived, not in snapshots).
+  std::map<paxos::CommandId, std::string> queued_;
 
   std::function<bool(const paxos::CommandId&)> wants_reply_;
   std::vector<server::Reply>* replies_ = nullptr;  // during apply: deferred answers go here

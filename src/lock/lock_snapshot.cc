@@ -128,6 +128,7 @@ bool LockMachine::restore(std::string_view data) {
       lock.waiters->push_back(Waiting{owner, pw.session(), cmd, pw.deadline_ms()});
       m.owners_[owner].waiting_on.insert(pl.name());
       m.wait_deadlines_.emplace(pw.deadline_ms(), pl.name(), cmd);
+      m.queued_.emplace(cmd, pl.name());
     }
   }
   for (const pb::SnapClient& pc : s.clients()) {
@@ -137,7 +138,18 @@ bool LockMachine::restore(std::string_view data) {
     c.first_outstanding = pc.first_outstanding();
     m.client_expiry_.emplace(c.expires, pc.id());
     for (const pb::SnapReply& r : pc.replies()) {
-      c.replies[r.seq()] = Cached{r.reply(), r.pending()};
+      Cached& slot = c.replies[r.seq()];
+      slot.reply = r.reply();
+      slot.pending = r.pending();
+      if (slot.pending) {
+        // A pending answer belongs to a queued wait.
+        if (!m.queued_.count(paxos::CommandId{pc.id(), r.seq()})) return false;
+        continue;
+      }
+      Result answer;  // the eviction order comes from the answer itself
+      if (!decode(slot.reply, answer) || answer.applied_at == 0) return false;
+      slot.answered_at = answer.applied_at;
+      c.by_age.emplace(slot.answered_at, r.seq());
     }
   }
   for (const pb::SnapRetry& pr : s.retries()) {

@@ -24,6 +24,7 @@ void to_proto(const paxos::Message& in, pb::PeerMessage* out) {
   out->set_log_start(in.log_start);
   out->set_more(in.more);
   out->set_want_ack(in.want_ack);
+  out->set_granted(in.granted);
   for (const paxos::Entry& e : in.entries) {
     pb::PeerEntry* pe = out->add_entries();
     pe->set_instance(e.instance);
@@ -47,7 +48,7 @@ void to_proto(const paxos::Message& in, pb::PeerMessage* out) {
 
 bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* error) {
   if (in.type() < static_cast<uint32_t>(paxos::MessageType::kPrepare) ||
-      in.type() > static_cast<uint32_t>(paxos::MessageType::kSnapshotChunk)) {
+      in.type() > static_cast<uint32_t>(paxos::MessageType::kPreVoteReply)) {
     *error = "unknown message type " + std::to_string(in.type());
     return false;
   }
@@ -62,6 +63,7 @@ bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* err
   out.log_start = in.log_start();
   out.more = in.more();
   out.want_ack = in.want_ack();
+  out.granted = in.granted();
   out.entries.reserve(static_cast<size_t>(in.entries_size()));
   for (const pb::PeerEntry& pe : in.entries()) {
     paxos::Entry e;

@@ -21,6 +21,12 @@ enum class Mutation : uint8_t {
   kForgetPromiseOnRestart,  // restore() drops the promised ballot
   kSmallQuorum,             // a quorum is one less than a majority
   kSkipBallotCheck,         // acceptor takes prepares/accepts whatever their ballot
+  kNoStepDownOnLearn,       // Bug A: a leader that learns an instance at or past its next
+                            // instance chosen keeps leading (and re-proposes it)
+  kCheckpointUnwritten,     // Bug B: the WAL checkpoints a commit point (and promise) taken
+                            // from a batch that is not written yet
+  kNoPreVote,               // Bug C: elections start without a pre-vote, and a leader steps
+                            // down for any higher Nack
 };
 
 const char* to_string(Mutation m);

@@ -40,6 +40,14 @@ void Node::mark_chosen(Instance i, const Value& value, const Ballot& ballot) {
       // Another value won an instance we proposed at our ballot: a higher
       // ballot chose it, so we no longer lead. Our commands go round again.
       if (!ours) step_down(promised_);
+    } else if (i >= next_instance_ && !mutated(Mutation::kNoStepDownOnLearn)) {
+      // An instance we never proposed at our ballot was chosen (learned from
+      // a commit point or a LearnReply): another proposer ran phase 2 with a
+      // ballot that passed ours at a majority. Our phase 1 no longer covers
+      // the log, so proposing at `next_instance_` could choose a second value
+      // for an instance that is already chosen (Bug A). Step down; a new
+      // phase 1 starts from the first unchosen instance.
+      step_down(promised_);
     }
   }
   while (const Slot* next = log_.find(first_unchosen_)) {

@@ -30,6 +30,10 @@ const char* to_string(MessageType t) {
       return "SnapshotRequest";
     case MessageType::kSnapshotChunk:
       return "SnapshotChunk";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteReply:
+      return "PreVoteReply";
   }
   return "Unknown";
 }

@@ -23,6 +23,10 @@ enum class MessageType : uint8_t {
   // Snapshot transfer, handled by the driver (server/replica), never the core:
   kSnapshotRequest = 11,  // send me your snapshot from byte `offset`
   kSnapshotChunk = 12,    // bytes [offset, offset+data) of the snapshot covering < instance
+  // Pre-vote (docs/DESIGN.md): before raising any ballot, a node that lost its
+  // leader asks whether a majority also has no live leader.
+  kPreVote = 13,       // instance = the asker's pre-vote round; ballot = the ballot it would use
+  kPreVoteReply = 14,  // granted = no live leader here; instance and ballot echo the request
 };
 
 const char* to_string(MessageType t);
@@ -42,6 +46,7 @@ struct Message {
   Instance log_start = 0;
   bool more = false;
   bool want_ack = false;  // Commit: a heartbeat that asks for a CommitAck
+  bool granted = false;   // PreVoteReply: the pre-vote is granted
   std::vector<Entry> entries;
   std::vector<Instance> instances;
   std::vector<Command> commands;

@@ -37,6 +37,12 @@ const char* to_string(Mutation m) {
       return "small-quorum";
     case Mutation::kSkipBallotCheck:
       return "skip-ballot-check";
+    case Mutation::kNoStepDownOnLearn:
+      return "no-stepdown-on-learn";
+    case Mutation::kCheckpointUnwritten:
+      return "checkpoint-unwritten";
+    case Mutation::kNoPreVote:
+      return "no-pre-vote";
   }
   return "unknown";
 }
@@ -111,6 +117,7 @@ void Node::heard_from_leader(NodeId from, const Ballot& b) {
   leader_ = from;
   leader_ballot_ = b;
   leader_heard_ms_ = now_;
+  pv_.active = false;  // a leader is alive: no election needed
   if (from != config_.self) {
     reset_election_timer(config_.election_timeout_ms, 2 * config_.election_timeout_ms);
   }
@@ -170,11 +177,11 @@ void Node::tick(TimeMs now, TimeMs wall_ms) {
   if (wall_ms >= 0) wall_ms_ = wall_ms;
   switch (role_) {
     case Role::kFollower:
-      if (now_ >= election_deadline_) start_election();
+      if (now_ >= election_deadline_) election_timeout();
       break;
     case Role::kCandidate:
       if (now_ >= election_deadline_) {
-        start_election();
+        election_timeout();
       } else if (now_ >= p1_.resend_at) {
         // Re-ask every acceptor whose promise is not whole yet.
         for (NodeId n : config_.members) {
@@ -238,6 +245,12 @@ void Node::step(const Message& m) {
       break;
     case MessageType::kForward:
       on_forward(m);
+      break;
+    case MessageType::kPreVote:
+      on_pre_vote(m);
+      break;
+    case MessageType::kPreVoteReply:
+      on_pre_vote_reply(m);
       break;
     case MessageType::kSnapshotRequest:
     case MessageType::kSnapshotChunk:
@@ -322,12 +335,17 @@ void Node::install_snapshot(Instance next) {
   if (role_ != Role::kFollower) step_down(promised_);
 }
 
-void Node::check_invariants() const {
+void Node::check_invariants() {
   PAXLOCK_CHECK(next_apply_ <= first_unchosen_ || mutated(Mutation::kApplyOutOfOrder));
   PAXLOCK_CHECK(first_unchosen_ >= log_.start());
   if (role_ == Role::kLeader) {
     PAXLOCK_CHECK(ballot_ == promised_);
     PAXLOCK_CHECK(ballot_.node == config_.self);
+    // A leader proposes only above what is chosen: its next instance never
+    // falls below the first unchosen one (Bug A broke this).
+    if (next_instance_ < first_unchosen_) {
+      violation("a leader's next instance is below its first unchosen");
+    }
   }
   if (role_ == Role::kCandidate) PAXLOCK_CHECK(ballot_ == promised_);
 }

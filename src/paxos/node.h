@@ -82,6 +82,8 @@ enum class ProposeStatus : uint8_t {
 // Counters for metrics; they only ever grow.
 struct NodeStats {
   uint64_t elections_started = 0;
+  uint64_t pre_votes_started = 0;
+  uint64_t pre_votes_won = 0;
   uint64_t became_leader = 0;
   uint64_t stepped_down = 0;
   uint64_t instances_proposed = 0;
@@ -111,8 +113,8 @@ class Node {
   ProposeStatus propose(Command cmd);
   // The client gave up on a command: stop re-sending it (it may still be chosen).
   void abandon(const CommandId& id);
-  // Runs phase 1 now with a fresh ballot, whoever leads. Safe at any time;
-  // the simulator uses it to make proposers duel.
+  // Runs phase 1 now with a fresh ballot, whoever leads, without a pre-vote.
+  // Safe at any time; the simulator uses it to make proposers duel.
   void campaign() { start_election(); }
 
   Ready take_ready();
@@ -131,6 +133,8 @@ class Node {
   Instance first_unchosen() const { return first_unchosen_; }
   Instance next_apply() const { return next_apply_; }
   Instance known_commit() const { return known_commit_; }
+  // The leader's next instance to propose at (meaningful while leading).
+  Instance next_instance() const { return next_instance_; }
   Instance log_start() const { return log_.start(); }
   Instance log_end() const { return log_.end(); }
   const Slot* slot(Instance i) const { return log_.find(i); }
@@ -161,6 +165,13 @@ class Node {
     TimeMs resend_at = 0;
   };
 
+  // A pre-vote round in progress: who said they have no live leader either.
+  struct PreVote {
+    bool active = false;
+    uint64_t round = 0;
+    std::set<NodeId> granted;
+  };
+
   // Phase 1 in progress at ballot_.
   struct Phase1 {
     Instance from = 0;
@@ -181,7 +192,7 @@ class Node {
   void send(Message msg, bool after_sync);
   Message make(MessageType type, NodeId to) const;
   void flush_outboxes();
-  void check_invariants() const;
+  void check_invariants();
 
   // acceptor.cc
   void on_prepare(const Message& m);
@@ -192,6 +203,11 @@ class Node {
   bool quorum_alive() const;
 
   // proposer.cc
+  void election_timeout();
+  void start_pre_vote();
+  void on_pre_vote(const Message& m);
+  void on_pre_vote_reply(const Message& m);
+  bool sees_live_leader() const;
   void start_election();
   void on_promise(const Message& m);
   void on_nack(const Message& m);
@@ -251,6 +267,7 @@ class Node {
   Ballot ballot_;        // our ballot while candidate or leader
   Ballot highest_seen_;  // highest ballot seen anywhere
   Phase1 p1_;
+  PreVote pv_;
   std::map<Instance, Proposal> inflight_;
   Instance next_instance_ = 1;
   Instance commit_broadcast_ = 0;

@@ -7,10 +7,81 @@
 
 namespace paxlock::paxos {
 
+// Pre-vote (the fix for Bug C). A node that was cut off keeps timing out; if
+// every timeout raised its ballot, its return would depose a healthy leader:
+// it answers the leader's next Accept or Commit with a Nack carrying that
+// ballot. So a timeout raises nothing. It first asks every peer whether it
+// too has no live leader, and campaigns only once a majority (itself
+// included) says so. A node cut off from the majority never wins a pre-vote,
+// so its ballot stays where it was and it simply follows again on return;
+// every ballot above a working leader's comes from a node that a majority
+// agreed may campaign, so a leader that steps down for a higher Nack steps
+// down for a real election. Forced campaigns (campaign()) skip it.
+void Node::election_timeout() {
+  if (mutated(Mutation::kNoPreVote)) {
+    start_election();
+    return;
+  }
+  if (role_ == Role::kCandidate) {
+    // Phase 1 did not finish in time: ask again before raising the ballot.
+    role_ = Role::kFollower;
+    p1_ = Phase1{};
+  }
+  start_pre_vote();
+}
+
+bool Node::sees_live_leader() const {
+  if (role_ == Role::kLeader) return quorum_alive();
+  return leader_alive();
+}
+
+void Node::start_pre_vote() {
+  ++stats_.pre_votes_started;
+  pv_.active = true;
+  ++pv_.round;
+  pv_.granted.clear();
+  pv_.granted.insert(config_.self);
+  reset_election_timer(config_.election_timeout_ms, 2 * config_.election_timeout_ms);
+  if (pv_.granted.size() >= config_.quorum()) {
+    pv_.active = false;
+    ++stats_.pre_votes_won;
+    start_election();
+    return;
+  }
+  const Ballot would_use = Ballot::next_above(std::max(promised_, highest_seen_), config_.self);
+  for (NodeId n : config_.members) {
+    if (n == config_.self) continue;
+    Message m = make(MessageType::kPreVote, n);
+    m.ballot = would_use;
+    m.instance = pv_.round;
+    send(std::move(m), /*after_sync=*/false);
+  }
+}
+
+void Node::on_pre_vote(const Message& m) {
+  // Nothing changes here: no promise, no timer. The answer only says whether
+  // this node, too, lacks a live leader.
+  Message r = make(MessageType::kPreVoteReply, m.from);
+  r.ballot = m.ballot;
+  r.instance = m.instance;
+  r.granted = !sees_live_leader();
+  send(std::move(r), /*after_sync=*/false);
+}
+
+void Node::on_pre_vote_reply(const Message& m) {
+  if (!pv_.active || role_ != Role::kFollower || m.instance != pv_.round || !m.granted) return;
+  pv_.granted.insert(m.from);
+  if (pv_.granted.size() < config_.quorum()) return;
+  pv_.active = false;
+  ++stats_.pre_votes_won;
+  start_election();
+}
+
 void Node::start_election() {
   ++stats_.elections_started;
   if (role_ == Role::kLeader) ++stats_.stepped_down;
   role_ = Role::kCandidate;
+  pv_.active = false;
   inflight_.clear();
   accept_out_.clear();
   queue_.clear();

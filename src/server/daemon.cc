@@ -84,6 +84,7 @@ Status Daemon::start() {
   storage::WalOptions wal = config_.wal_options();
 #if PAXLOCK_MUTATIONS
   wal.skip_fsync = options_.skip_fsync;
+  wal.checkpoint_unwritten = options_.mutation == paxos::Mutation::kCheckpointUnwritten;
 #endif
   store_ = std::make_unique<storage::ThreadedLogStore>(
       fs_, data_dir_, config_.cluster_id, options_.id, wal,

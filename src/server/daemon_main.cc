@@ -37,6 +37,9 @@ int daemon_main(int argc, char** argv) {
       {"accept-below-promise", paxos::Mutation::kAcceptBelowPromise},
       {"ignore-phase1-values", paxos::Mutation::kIgnorePhase1Values},
       {"forget-promise-on-restart", paxos::Mutation::kForgetPromiseOnRestart},
+      {"no-stepdown-on-learn", paxos::Mutation::kNoStepDownOnLearn},
+      {"checkpoint-unwritten", paxos::Mutation::kCheckpointUnwritten},
+      {"no-pre-vote", paxos::Mutation::kNoPreVote},
       {"skip-fsync", paxos::Mutation::kNone},
       {"no-dedup", paxos::Mutation::kNone},
   };

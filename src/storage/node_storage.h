@@ -32,6 +32,9 @@ class NodeStorage {
   uint64_t disk_bytes() const { return wal_->disk_bytes() + snapshot_bytes_; }
   uint64_t log_disk_bytes() const { return wal_->disk_bytes(); }
   bool broken() const { return wal_->broken(); }
+  // For invariant checks and fault injection in the simulator.
+  paxos::Instance durable_commit() const { return wal_->durable_commit(); }
+  size_t segment_count() const { return wal_->segment_count(); }
 
  private:
   NodeStorage(std::unique_ptr<Wal> wal, std::unique_ptr<SnapshotStore> snaps)

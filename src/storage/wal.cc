@@ -177,6 +177,7 @@ Status Wal::recover(WalRecovery* recovery) {
   recovery->segments = segments_.size();
   promised_ = recovery->state.promised;
   commit_ = recovery->state.commit;
+  durable_commit_ = commit_;
   if (segments_.empty()) return open_segment(1);
   auto f = fs_.open(segments_.back().path, OpenMode::kWrite);
   if (!f.ok()) return f.status();
@@ -389,6 +390,7 @@ Status Wal::open_segment(uint64_t index) {
     return s;
   }
   ++next_seq_;
+  durable_commit_ = std::max(durable_commit_, commit_);
   const uint64_t size =
       std::max<uint64_t>(first.size(), options_.preallocate ? options_.segment_bytes : 0);
   segments_.push_back(Segment{index, path, 0, size});
@@ -409,9 +411,12 @@ void Wal::encode(const WriteBatch& batch, std::string& frame, paxos::Instance& m
       append_entry(frame, e);
     if (batch.commit != 0) append_commit(frame, batch.commit);
   }
-  if (batch.promised) promised_ = std::max(promised_, *batch.promised);
   for (const paxos::Entry& e : batch.entries)
     max_instance = std::max(max_instance, e.instance);
+}
+
+void Wal::note_written(const WriteBatch& batch) {
+  if (batch.promised) promised_ = std::max(promised_, *batch.promised);
   commit_ = std::max(commit_, batch.commit);
 }
 
@@ -421,8 +426,17 @@ Status Wal::append(const WriteBatch& batch) {
   scratch_.assign(kBatchHeader, '\0');  // the batch header, filled in by write_batch
   paxos::Instance max_instance = 0;
   encode(batch, scratch_, max_instance);
+#if PAXLOCK_MUTATIONS
+  // Planted Bug B: the checkpoint of a segment opened for this batch would
+  // carry this batch's commit point, durable before the batch itself.
+  if (options_.checkpoint_unwritten) note_written(batch);
+#endif
   Status s = write_batch(scratch_);
   if (!s.ok()) return s;
+  // Only now may a checkpoint repeat this batch's promise and commit point:
+  // a checkpoint is synced when its segment is opened, and must never claim
+  // more than the batches before it.
+  note_written(batch);
   segments_.back().max_instance = std::max(segments_.back().max_instance, max_instance);
   return {};
 }
@@ -465,6 +479,7 @@ Status Wal::sync() {
     return s;
   }
   dirty_ = false;
+  durable_commit_ = std::max(durable_commit_, commit_);
   return {};
 }
 

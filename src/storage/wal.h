@@ -86,6 +86,10 @@ struct WalOptions {
   // Planted bug for the chaos tests (effective only with PAXLOCK_MUTATIONS):
   // sync() returns without fdatasync.
   bool skip_fsync = false;
+  // Planted Bug B (effective only with PAXLOCK_MUTATIONS): a segment's
+  // checkpoint takes the commit point and promise of the batch being
+  // appended, before that batch is written.
+  bool checkpoint_unwritten = false;
 };
 
 // What recovery found, for logs and status pages.
@@ -117,6 +121,10 @@ class Wal {
   // Set once a sync failed: the page cache may no longer match the disk, so
   // the log refuses further writes until the process restarts and recovers.
   bool broken() const { return broken_; }
+  // The highest commit point that is on disk (synced), in a Commit record or
+  // a checkpoint. For invariant checks: it must never cover an instance whose
+  // newest acceptance is not on disk.
+  paxos::Instance durable_commit() const { return durable_commit_; }
 
  private:
   struct Segment {
@@ -134,6 +142,8 @@ class Wal {
   Status open_segment(uint64_t index);
   Status write_batch(std::string& frame);
   void encode(const WriteBatch& batch, std::string& frame, paxos::Instance& max_instance);
+  // The batch is written: its promise and commit point may go into checkpoints.
+  void note_written(const WriteBatch& batch);
 
   Fs& fs_;
   std::string dir_;
@@ -146,8 +156,11 @@ class Wal {
   bool dirty_ = false;
   bool broken_ = false;
   uint64_t bytes_appended_ = 0;
-  paxos::Ballot promised_;  // for checkpoints
+  // What written batches hold (never a batch still being written): the
+  // checkpoint of a new segment repeats these.
+  paxos::Ballot promised_;
   paxos::Instance commit_ = 0;
+  paxos::Instance durable_commit_ = 0;  // see durable_commit()
   std::string scratch_;
 };
 

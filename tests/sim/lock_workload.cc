@@ -9,13 +9,21 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
   lock::Command cmd;
   cmd.owner = fmt::format("owner{}", c);
   cl.pending_ms = now;
+  // The client waits only for this command (like the library, which sends
+  // the lowest sequence number it still waits for).
+  cmd.first_outstanding = ++cl.seq;
   if (cl.uses_session && cl.session == 0) {
+    const paxos::TimeMs ttls[] = {150, 300, 600, 1500};
     cmd.op = lock::Op::kOpenSession;
-    cmd.ttl_ms = 1500;
-  } else if (cl.uses_session && now - cl.renewed_ms >= 400) {
+    cmd.ttl_ms = ttls[rng.uniform(0, 3)];
+    cl.ttl_ms = cmd.ttl_ms;
+    cl.abandoned = rng.chance(1.0 / 3);
+  } else if (cl.uses_session && !cl.abandoned && now - cl.renewed_ms >= cl.ttl_ms / 3) {
     cmd.op = lock::Op::kKeepAlive;
     cmd.session = cl.session;
-  } else if (cl.holding && !rng.chance(0.1)) {
+  } else if (cl.holding && !cl.abandoned && !rng.chance(0.1)) {
+    // (A client whose session is abandoned keeps what it holds: its lease
+    // ends with waiters queued.)
     cmd.op = lock::Op::kUnlock;
     cmd.name = cl.holding->first;
     cmd.token = cl.holding->second;
@@ -28,7 +36,7 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
       cmd.op = lock::Op::kStatus;
     } else if (dice < 75) {
       cmd.op = lock::Op::kLock;
-      cmd.wait_ms = rng.uniform(50, 400);
+      cmd.wait_ms = rng.uniform(20, 300);
     } else {
       cmd.op = lock::Op::kLock;
       cmd.will_retry = rng.chance(0.5);
@@ -40,7 +48,7 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
 }
 
 void LockWorkload::chosen(paxos::Instance instance, const paxos::Batch& batch) {
-  if (batch.commands.empty()) model_.tick(batch.timestamp_ms, instance);
+  model_.tick(batch.timestamp_ms, instance);  // time moves with every batch
   for (const paxos::Command& pc : batch.commands) {
     lock::Command c;
     if (!lock::decode(pc.payload, c)) continue;

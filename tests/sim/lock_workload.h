@@ -38,15 +38,23 @@ class LockWorkload {
   uint64_t sessions_opened() const { return sessions_opened_; }
 
  private:
-  // Odd-numbered clients work under a session (TTL 1.5 s, renewed every
-  // 0.4 s); even-numbered ones hold locks until they unlock them.
+  // Odd-numbered clients work under a session; even-numbered ones hold locks
+  // until they unlock them. A session's TTL is drawn when it is opened (150
+  // ms to 1.5 s) and it is renewed every TTL/3, except that one session in
+  // three is abandoned: never renewed, so that it ends while its locks are
+  // held and others wait for them. Blocking waits are short (20-300 ms), on
+  // the same few names: together with the leases they make waits and leases
+  // end between two batches, in either order (bug E of issue 13).
   struct Client {
     std::optional<std::pair<std::string, uint64_t>> holding;  // name, token
     lock::Command pending;
     bool uses_session = false;
     uint64_t session = 0;
+    paxos::TimeMs ttl_ms = 0;  // of the session being opened or held
+    bool abandoned = false;    // this session is never renewed
     paxos::TimeMs renewed_ms = 0;
     paxos::TimeMs pending_ms = 0;
+    uint64_t seq = 0;  // of the pending command (the simulator numbers from 1)
   };
 
   std::vector<Client> clients_;

@@ -16,6 +16,9 @@ class SimLogStore : public storage::LogStore {
   // `later(fn)` runs fn after a simulated disk delay, unless the node
   // crashed meanwhile.
   using Later = std::function<void(std::function<void()>)>;
+  // Called right after a batch was appended (written, not yet synced), with
+  // whether the append opened a new segment: the moment a power loss hurts.
+  using OnAppend = std::function<void(bool rotated)>;
 
   SimLogStore(SimFs& fs, std::string dir, paxos::NodeId node, storage::WalOptions options,
               Later later)
@@ -30,7 +33,9 @@ class SimLogStore : public storage::LogStore {
   }
 
   void write(storage::WriteBatch batch, std::function<void(bool)> done) override {
+    const size_t segments = storage_->segment_count();
     const bool written = storage_->append(batch).ok();
+    if (on_append_) on_append_(storage_->segment_count() != segments);
     later_([this, written, done = std::move(done)] { done(written && storage_->sync().ok()); });
   }
 
@@ -43,6 +48,8 @@ class SimLogStore : public storage::LogStore {
   uint64_t log_bytes() const override { return storage_ ? storage_->log_bytes() : 0; }
   uint64_t disk_bytes() const { return storage_ ? storage_->disk_bytes() : 0; }
   uint64_t log_disk_bytes() const { return storage_ ? storage_->log_disk_bytes() : 0; }
+  paxos::Instance durable_commit() const { return storage_ ? storage_->durable_commit() : 0; }
+  void set_on_append(OnAppend fn) { on_append_ = std::move(fn); }
 
  private:
   SimFs& fs_;
@@ -50,6 +57,7 @@ class SimLogStore : public storage::LogStore {
   paxos::NodeId node_;
   storage::WalOptions options_;
   Later later_;
+  OnAppend on_append_;
   std::unique_ptr<storage::NodeStorage> storage_;
 };
 

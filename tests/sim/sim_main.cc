@@ -19,6 +19,9 @@ const std::map<std::string, paxlock::paxos::Mutation> kMutations = {
     {"forget-promise-on-restart", paxlock::paxos::Mutation::kForgetPromiseOnRestart},
     {"small-quorum", paxlock::paxos::Mutation::kSmallQuorum},
     {"skip-ballot-check", paxlock::paxos::Mutation::kSkipBallotCheck},
+    {"no-stepdown-on-learn", paxlock::paxos::Mutation::kNoStepDownOnLearn},
+    {"checkpoint-unwritten", paxlock::paxos::Mutation::kCheckpointUnwritten},
+    {"no-pre-vote", paxlock::paxos::Mutation::kNoPreVote},
 };
 
 }  // namespace
@@ -49,11 +52,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"register", "locks"}));
   app.add_option("--lock-names", o.lock_names, "hot lock names (locks workload)")
       ->check(CLI::Range(1, 1000));
+  std::string lock_mutation = "none";
+  app.add_option("--lock-mutation", lock_mutation, "plant a bug in the lock machine")
+      ->check(CLI::IsMember({"none", "no-dedup", "sessions-before-waits"}));
   bool fixed = false;
   auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
   faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
   faults->add_option("--loss", o.loss)->check(CLI::Range(0.0, 1.0));
   faults->add_option("--duplicate", o.duplicate)->check(CLI::Range(0.0, 1.0));
+  faults->add_option("--nack-loss", o.nack_loss)->check(CLI::Range(0.0, 1.0));
   faults->add_option("--delay-max-ms", o.delay_max_ms)->check(CLI::Range(0, 10000));
   faults->add_option("--spike", o.spike)->check(CLI::Range(0.0, 1.0));
   faults->add_flag("--partitions", o.partitions);
@@ -63,11 +70,21 @@ int main(int argc, char** argv) {
   faults->add_option("--crash-gap-max-ms", o.crash_gap_max_ms)->check(CLI::Range(10, 100000));
   faults->add_option("--restart-max-ms", o.restart_max_ms)->check(CLI::Range(1, 100000));
   faults->add_option("--crash-after-promise", o.crash_after_promise)->check(CLI::Range(0.0, 1.0));
+  faults->add_option("--crash-after-append", o.crash_after_append)->check(CLI::Range(0.0, 1.0));
+  faults->add_flag("--minority-restarts", o.minority_restarts);
+  faults->add_flag("--stale-leader-faults", o.stale_leader_faults);
+  faults->add_option("--segment-bytes", o.wal_segment_bytes)->check(CLI::Range(512, 1 << 30));
+  faults->add_flag("--isolate-one", o.isolate_one,
+                   "cut a follower off until the heal; no leader change allowed after it");
+  faults->add_option("--isolate-at-ms", o.isolate_at_ms);
+  faults->add_option("--run-at-least-ms", o.run_at_least_ms);
   CLI11_PARSE(app, argc, argv);
   o.randomize_faults = !fixed;
   o.workload =
       workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
   o.mutation = kMutations.at(mutation);
+  o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
+  o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t ran = 0;
@@ -93,6 +110,12 @@ int main(int argc, char** argv) {
           (unsigned long long)r.messages_sent, (unsigned long long)r.messages_dropped,
           (unsigned long long)r.crashes, (unsigned long long)r.elections,
           (unsigned long long)r.campaigns, (long long)r.end_ms, r.faults.c_str());
+      std::printf(
+          "  checks: %llu chosen marks against the ground truth, %llu power losses after "
+          "an append, %llu leader changes after a rejoin, %llu stale-leader faults\n",
+          (unsigned long long)r.chosen_checks, (unsigned long long)r.power_losses_after_append,
+          (unsigned long long)r.leader_changes_after_rejoin,
+          (unsigned long long)r.stale_leader_faults);
       if (run.workload == paxlock::sim::Workload::kLocks) {
         std::printf("  locks: %llu grants, %llu unlocks, %llu sessions acknowledged\n",
                     (unsigned long long)r.lock_grants_acked, (unsigned long long)r.unlocks_acked,

@@ -52,13 +52,19 @@ TEST_P(SimSeeds, EveryInvariantHolds) {
 
 std::vector<Shard> shards() {
   std::vector<Shard> v;
-  // 2,000 seeds in all: 900 with 3 nodes, 700 with 5, 400 with 7.
+  // Register workload: 2,000 seeds, 900 with 3 nodes, 700 with 5, 400 with 7.
   for (int k = 0; k < 9; ++k)
     v.push_back({3, 10000 + 100 * static_cast<uint64_t>(k), 100});
   for (int k = 0; k < 7; ++k)
     v.push_back({5, 20000 + 100 * static_cast<uint64_t>(k), 100});
   for (int k = 0; k < 4; ++k)
     v.push_back({7, 30000 + 100 * static_cast<uint64_t>(k), 100});
+  // The lock workload (the real LockMachine against the reference model):
+  // 300 seeds on 3 nodes, 200 on 5.
+  for (int k = 0; k < 3; ++k)
+    v.push_back({3, 40000 + 100 * static_cast<uint64_t>(k), 100, Workload::kLocks});
+  for (int k = 0; k < 2; ++k)
+    v.push_back({5, 50000 + 100 * static_cast<uint64_t>(k), 100, Workload::kLocks});
   return v;
 }
 
@@ -97,7 +103,7 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
   // About half of what was sent during the fault window was dropped.
   EXPECT_GT(r.messages_dropped * 10, r.messages_in_fault_window * 4);
-  EXPECT_GT(r.messages_dropped, 100u);
+  EXPECT_GT(r.messages_dropped, 50u);  // not vacuous: real losses
   EXPECT_EQ(r.commands_acked, static_cast<uint64_t>(o.clients * o.commands_per_client));
 }
 

@@ -38,6 +38,7 @@ enum class EventKind : uint8_t {
   kOutage,
   kDiskFull,
   kDiskBack,
+  kIsolate,
 };
 
 struct Event {
@@ -75,6 +76,17 @@ struct SimNode {
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<server::Replica> replica;
   Instance next_apply = 1;  // order check: the next instance this incarnation must apply
+  // Per-step invariant state of the current incarnation.
+  struct DurableRecord {
+    paxos::Ballot ballot;
+    bool chosen = false;
+  };
+  std::map<Instance, DurableRecord> durable;  // the newest synced record per instance
+  Instance chosen_verified = 0;               // chosen instances below were checked
+  Instance durable_commit_checked = 0;        // (d) was checked below this
+  uint64_t became_leader_seen = 0;            // stale-leader faults: elections noticed
+  TimeMs deaf_until = 0;  // stale-leader faults: Nacks to this node are lost until then
+  int deaf_to = -1;       // ... and so is everything from this node
 };
 
 struct SimClient {
@@ -109,10 +121,16 @@ class World {
   void on_apply_at(int node, Instance instance, const paxos::Batch& batch);
   std::string new_payload(int c);
   void on_durable(int node, const storage::WriteBatch& batch);
+  void note_acceptance(int node, Instance instance, const paxos::Ballot& ballot,
+                       const paxos::Value& value);
   void new_partition();
   void heal();
   void schedule_campaign();
   void fail(const std::string& what);
+  void check_steps();
+  void stale_leader_fault(int i);
+  void check_chosen(int i, Instance from, const char* when);
+  int leader_changes() const;
   bool all_clients_done() const;
   bool converged() const;
   void final_checks();
@@ -128,6 +146,8 @@ class World {
   std::vector<std::vector<bool>> blocked_;  // blocked_[a][b]: a cannot reach b
   bool healed_ = false;
   TimeMs healed_at_ = 0;
+  int isolated_ = -1;           // isolate_one: the node cut off
+  int leaders_at_rejoin_ = -1;  // leader elections counted when it rejoined
   Outcome result_;
   uint64_t hash_ = 1469598103934665603ULL;
 
@@ -174,15 +194,22 @@ void World::draw_faults() {
   opt_.spike = rng_.chance(0.3) ? 0.01 : 0.0;
   opt_.partitions = rng_.chance(0.5);
   opt_.crashes = rng_.chance(0.6);
-  const double campaigns[] = {0.0, 0.0, 1.0, 5.0};
-  opt_.campaign_per_s = campaigns[rng_.uniform(0, 3)];
+  const double campaigns[] = {0.0, 0.0, 1.0, 5.0, 20.0};
+  opt_.campaign_per_s = campaigns[rng_.uniform(0, 4)];
+  // Refusals lost more often than the rest: a stale leader goes on longer.
+  opt_.nack_loss = rng_.chance(0.3) ? 0.8 : 0.0;
+  opt_.stale_leader_faults = rng_.chance(0.5);
   opt_.sticky_leader = rng_.chance(0.5);
   opt_.crash_gap_max_ms = rng_.chance(0.5) ? 1500 : 300;
   opt_.restart_max_ms = rng_.chance(0.5) ? 1500 : 30;
   opt_.crash_after_promise = opt_.crashes && rng_.chance(0.5) ? 0.3 : 0.0;
+  opt_.crash_after_append = opt_.crashes && rng_.chance(0.5) ? 0.3 : 0.0;
+  opt_.minority_restarts = opt_.crashes && rng_.chance(0.5);
   const paxos::Instance snapshot_every[] = {10, 40, 1000000};
   opt_.snapshot_every = snapshot_every[rng_.uniform(0, 2)];
-  opt_.wal_segment_bytes = rng_.chance(0.5) ? 4096 : 65536;
+  // 1 KiB segments rotate every batch or two: checkpoints are written often.
+  const uint64_t segment_bytes[] = {1024, 4096, 65536};
+  opt_.wal_segment_bytes = segment_bytes[rng_.uniform(0, 2)];
   opt_.wal_preallocate = rng_.chance(0.5);
   opt_.read_flip_rate = rng_.chance(0.3) ? 0.01 : 0.0;
 }
@@ -232,7 +259,10 @@ void World::network_send(int from_node, const Message& msg) {
   if (!nodes_[from_node].up) return;
   const bool faulty = !healed_;
   if (faulty) ++result_.messages_in_fault_window;
-  if (faulty && (blocked_[from_node][to] || rng_.chance(opt_.loss))) {
+  const bool refusal = msg.type == paxos::MessageType::kNack;
+  const bool deaf = now_ < nodes_[to].deaf_until && (refusal || nodes_[to].deaf_to == from_node);
+  if (faulty && (blocked_[from_node][to] || deaf || rng_.chance(opt_.loss) ||
+                 (refusal && rng_.chance(opt_.nack_loss)))) {
     ++result_.messages_dropped;
     return;
   }
@@ -255,6 +285,7 @@ void World::start_node(int i) {
   if (opt_.workload == Workload::kLocks) {
     lock::MachineOptions mo;
     mo.mutation_no_dedup = opt_.lock_mutation_no_dedup;
+    mo.mutation_sessions_before_waits = opt_.lock_mutation_sessions_before_waits;
     auto lm = std::make_unique<lock::LockMachine>(mo);
     lock::LockMachine* raw = lm.get();
     n.machine = std::make_unique<ObservedMachine>(
@@ -269,6 +300,7 @@ void World::start_node(int i) {
   storage::WalOptions wal;
   wal.segment_bytes = opt_.wal_segment_bytes;
   wal.preallocate = opt_.wal_preallocate;
+  wal.checkpoint_unwritten = opt_.mutation == paxos::Mutation::kCheckpointUnwritten;
   n.store = std::make_unique<SimLogStore>(
       *n.disk, "/data", n.id, wal, [this, i, gen](std::function<void()> fn) {
         schedule(now_ + rng_.uniform(0, 3), EventKind::kCallback, i, gen, nullptr,
@@ -280,12 +312,37 @@ void World::start_node(int i) {
   n.replica =
       std::make_unique<server::Replica>(node_config(i), ropt, *n.store, *n.transport, *n.machine);
   n.replica->set_durable_observer([this, i](const storage::WriteBatch& b) { on_durable(i, b); });
+  n.store->set_on_append([this, i](bool rotated) {
+    if (healed_ || opt_.crash_after_append <= 0) return;
+    if (rng_.chance(rotated ? opt_.crash_after_append : opt_.crash_after_append / 10)) {
+      // Before the batch's sync completes (that callback comes later, or at
+      // this time but scheduled after this event).
+      ++result_.power_losses_after_append;
+      schedule(now_, EventKind::kCrash, i, /*token=*/1);
+    }
+  });
   const Status started = n.replica->start(now_);
   if (!started.ok()) {
     fail(fmt::format("node {} failed to start: {}", n.id, started.message()));
     n.up = false;
     return;
   }
+  // What the restored node holds is what its disk holds.
+  const paxos::Node& core = n.replica->node();
+  n.durable.clear();
+  for (Instance k = core.log_start(); k < core.log_end(); ++k) {
+    const paxos::Slot* s = core.slot(k);
+    if (!s || !s->value) continue;
+    n.durable[k] = SimNode::DurableRecord{s->ballot, s->chosen};
+    // A write that was never synced may still have reached the disk before
+    // the power went: what recovery finds is accepted, and counts.
+    if (!s->chosen) note_acceptance(i, k, s->ballot, s->value);
+  }
+  n.durable_commit_checked = std::max(core.log_start(), n.store->durable_commit());
+  n.became_leader_seen = 0;
+  n.chosen_verified = core.log_start();
+  check_chosen(i, core.log_start(), "after its restart");  // (c)
+  n.chosen_verified = core.first_unchosen();
   schedule(now_ + rng_.uniform(1, opt_.tick_ms), EventKind::kTick, i, gen);
 }
 
@@ -390,29 +447,129 @@ void World::on_apply_at(int node, Instance instance, const paxos::Batch& batch) 
   }
 }
 
+void World::check_chosen(int i, Instance from, const char* when) {
+  const paxos::Node& core = nodes_[i].replica->node();
+  for (Instance k = std::max(from, core.log_start()); k < core.log_end(); ++k) {
+    const paxos::Slot* s = core.slot(k);
+    if (!s || !s->chosen) continue;
+    ++result_.chosen_checks;
+    auto it = truly_chosen_.find(k);
+    if (it == truly_chosen_.end()) {
+      fail(
+          fmt::format("chosen: node {} {} holds instance {} as chosen (ballot {}), but no "
+                      "majority durably accepted any value for it",
+                      i + 1, when, k, s->ballot.to_string()));
+      return;
+    }
+    if (!paxos::same_value(it->second, s->value)) {
+      fail(
+          fmt::format("chosen: node {} {} holds instance {} as chosen with a value (ballot {}) "
+                      "other than the one a majority durably accepted",
+                      i + 1, when, k, s->ballot.to_string()));
+      return;
+    }
+  }
+}
+
+void World::stale_leader_fault(int i) {
+  // Node i was just elected. If another node still leads at a lower ballot,
+  // sometimes keep it in the dark for a while: nothing from the new leader
+  // and no refusal reaches it, and a third node campaigns. Its Prepare
+  // carries a commit point past what the old leader proposed, and the old
+  // leader (sticky) ignores the Prepare but learns from it (Bug A's path).
+  const paxos::Ballot b = nodes_[i].replica->node().ballot();
+  for (int k = 0; k < opt_.nodes; ++k) {
+    SimNode& old = nodes_[k];
+    if (k == i || !old.up || old.replica->node().role() != paxos::Role::kLeader) continue;
+    if (!(old.replica->node().ballot() < b) || !rng_.chance(0.7)) continue;
+    old.deaf_until = now_ + rng_.uniform(100, 600);
+    old.deaf_to = i;
+    ++result_.stale_leader_faults;
+    int third = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+    if (third == i || third == k) third = (std::max(i, k) + 1) % opt_.nodes;
+    if (third != i && third != k) {
+      schedule(now_ + rng_.uniform(20, 250), EventKind::kCampaign, third, /*token=*/1);
+    }
+  }
+}
+
+void World::check_steps() {
+  for (int i = 0; i < opt_.nodes && result_.ok; ++i) {
+    SimNode& n = nodes_[i];
+    if (!n.up) continue;
+    const paxos::Node& core = n.replica->node();
+    if (core.stats().became_leader > n.became_leader_seen) {
+      n.became_leader_seen = core.stats().became_leader;
+      if (opt_.stale_leader_faults && !healed_) stale_leader_fault(i);
+    }
+    // (a)
+    if (core.role() == paxos::Role::kLeader && core.next_instance() < core.first_unchosen()) {
+      fail(fmt::format("leader: node {} leads with next instance {} below its first unchosen {}",
+                       i + 1, core.next_instance(), core.first_unchosen()));
+      return;
+    }
+    // (b): every chosen mark is checked at the first event after it is made.
+    check_chosen(i, n.chosen_verified, "");
+    n.chosen_verified = std::max(n.chosen_verified, core.first_unchosen());
+    // (d)
+    const Instance on_disk = n.store->durable_commit();
+    for (Instance k = std::max(n.durable_commit_checked, core.log_start()); k < on_disk; ++k) {
+      const paxos::Slot* s = core.slot(k);
+      if (!s || !s->value) continue;
+      auto rec = n.durable.find(k);
+      if (rec == n.durable.end() || (!rec->second.chosen && rec->second.ballot != s->ballot)) {
+        fail(
+            fmt::format("durability: node {}'s commit point on disk ({}) covers instance {} "
+                        "whose newest acceptance (ballot {}) is not on disk ({})",
+                        i + 1, on_disk, k, s->ballot.to_string(),
+                        rec == n.durable.end() ? std::string("nothing")
+                                               : "ballot " + rec->second.ballot.to_string()));
+        return;
+      }
+    }
+    n.durable_commit_checked = std::max(n.durable_commit_checked, on_disk);
+  }
+}
+
+int World::leader_changes() const {
+  int n = 0;
+  for (const SimNode& s : nodes_) {
+    if (s.replica) n += static_cast<int>(s.replica->node().stats().became_leader);
+  }
+  return n;
+}
+
 void World::on_durable(int node, const storage::WriteBatch& batch) {
+  for (const paxos::Entry& e : batch.entries) {
+    nodes_[node].durable[e.instance] = SimNode::DurableRecord{e.ballot, e.chosen};
+  }
   if (batch.promised && !healed_ && rng_.chance(opt_.crash_after_promise)) {
     // Let the promise's messages leave first, then pull the plug.
     schedule(now_ + rng_.uniform(0, 3), EventKind::kCrash, node, /*token=*/1);
   }
-  const size_t majority = static_cast<size_t>(opt_.nodes) / 2 + 1;
   for (const paxos::Entry& e : batch.entries) {
     if (e.chosen) continue;  // a learned value, not an acceptance
-    Acceptances& a = accepted_[{e.instance, e.ballot}];
-    if (!a.value) {
-      a.value = e.value;
-    } else if (!paxos::same_value(a.value, e.value)) {
-      fail(fmt::format("two values accepted at one ballot {} for instance {}", e.ballot.to_string(),
-                       e.instance));
-    }
-    if (!a.nodes.insert(node).second || a.nodes.size() != majority) continue;
-    auto [it, fresh] = truly_chosen_.emplace(e.instance, a.value);
-    if (!fresh && !paxos::same_value(it->second, a.value)) {
-      fail(
-          fmt::format("agreement: a majority accepted two different values for instance {} "
-                      "(the second at ballot {}, by node {})",
-                      e.instance, e.ballot.to_string(), node + 1));
-    }
+    note_acceptance(node, e.instance, e.ballot, e.value);
+  }
+}
+
+void World::note_acceptance(int node, Instance instance, const paxos::Ballot& ballot,
+                            const paxos::Value& value) {
+  const size_t majority = static_cast<size_t>(opt_.nodes) / 2 + 1;
+  Acceptances& a = accepted_[{instance, ballot}];
+  if (!a.value) {
+    a.value = value;
+  } else if (!paxos::same_value(a.value, value)) {
+    fail(fmt::format("two values accepted at one ballot {} for instance {}", ballot.to_string(),
+                     instance));
+  }
+  if (!a.nodes.insert(node).second || a.nodes.size() != majority) return;
+  auto [it, fresh] = truly_chosen_.emplace(instance, a.value);
+  if (!fresh && !paxos::same_value(it->second, a.value)) {
+    fail(
+        fmt::format("agreement: a majority accepted two different values for instance {} "
+                    "(the second at ballot {}, by node {})",
+                    instance, ballot.to_string(), node + 1));
   }
 }
 
@@ -420,9 +577,19 @@ void World::new_partition() {
   ++result_.partitions;
   for (auto& row : blocked_)
     std::fill(row.begin(), row.end(), false);
-  switch (rng_.uniform(0, 3)) {
+  switch (rng_.uniform(0, 4)) {
     case 0:  // everyone connected
       break;
+    case 4: {  // one-way between groups: some nodes cannot send to others
+      std::vector<int> side(opt_.nodes);
+      for (int& s : side)
+        s = static_cast<int>(rng_.uniform(0, 2));  // 0 mute towards 1, 2 untouched
+      for (int a = 0; a < opt_.nodes; ++a) {
+        for (int b = 0; b < opt_.nodes; ++b)
+          blocked_[a][b] = side[a] == 0 && side[b] == 1;
+      }
+      break;
+    }
     case 1: {  // two sides, symmetric
       std::vector<int> side(opt_.nodes);
       for (int& s : side)
@@ -453,6 +620,7 @@ void World::new_partition() {
 void World::heal() {
   healed_ = true;
   healed_at_ = now_;
+  if (opt_.isolate_one) leaders_at_rejoin_ = leader_changes();
   for (auto& row : blocked_)
     std::fill(row.begin(), row.end(), false);
   for (int i = 0; i < opt_.nodes; ++i) {
@@ -489,6 +657,14 @@ void World::process(const Event& e) {
   switch (e.kind) {
     case EventKind::kDeliver: {
       SimNode& n = nodes_[e.node];
+      // A stale-leader fault also catches what was already on its way.
+      const bool deaf = now_ < n.deaf_until && !healed_ &&
+                        (e.msg->type == paxos::MessageType::kNack ||
+                         static_cast<int>(e.msg->from) - 1 == n.deaf_to);
+      if (deaf) {
+        ++result_.messages_dropped;
+        break;
+      }
       if (n.up) n.replica->receive(*e.msg);
       break;
     }
@@ -528,7 +704,32 @@ void World::process(const Event& e) {
         schedule(now_ + rng_.uniform(1, 20), EventKind::kRestart, e.node);
         break;
       }
-      schedule(now_ + rng_.uniform(1, opt_.restart_max_ms), EventKind::kRestart, e.node);
+      if (opt_.minority_restarts && rng_.chance(0.5)) {
+        // A minority goes down at once and comes back soon, knowing no
+        // leader: for a while they promise anyone.
+        schedule(now_ + rng_.uniform(1, 100), EventKind::kRestart, e.node);
+        for (int k = 1; k < (opt_.nodes - 1) / 2; ++k) {
+          const int other = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
+          if (!nodes_[other].up) continue;
+          crash_node(other);
+          schedule(now_ + rng_.uniform(1, 100), EventKind::kRestart, other);
+        }
+        // Someone who still follows the leader campaigns meanwhile: with the
+        // restarted ones it is a majority, and a second leader stands beside
+        // a sticky one that ignored its Prepare.
+        std::vector<int> followers;
+        for (int k = 0; k < opt_.nodes; ++k) {
+          if (nodes_[k].up && nodes_[k].replica->node().role() == paxos::Role::kFollower) {
+            followers.push_back(k);
+          }
+        }
+        if (!followers.empty()) {
+          const int who = followers[rng_.uniform(0, static_cast<int64_t>(followers.size()) - 1)];
+          schedule(now_ + rng_.uniform(100, 300), EventKind::kCampaign, who, /*token=*/1);
+        }
+      } else {
+        schedule(now_ + rng_.uniform(1, opt_.restart_max_ms), EventKind::kRestart, e.node);
+      }
       const TimeMs next = now_ + rng_.uniform(opt_.crash_gap_max_ms / 8, opt_.crash_gap_max_ms);
       if (next < opt_.fault_ms) {
         schedule(next, EventKind::kCrash, static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
@@ -548,6 +749,21 @@ void World::process(const Event& e) {
     case EventKind::kHeal:
       heal();
       break;
+    case EventKind::kIsolate: {
+      // A follower, cut off both ways until the heal.
+      std::vector<int> followers;
+      for (int i = 0; i < opt_.nodes; ++i) {
+        if (nodes_[i].up && nodes_[i].replica->node().role() != paxos::Role::kLeader) {
+          followers.push_back(i);
+        }
+      }
+      if (followers.empty()) break;
+      isolated_ = followers[rng_.uniform(0, static_cast<int64_t>(followers.size()) - 1)];
+      for (int b = 0; b < opt_.nodes; ++b) {
+        if (b != isolated_) blocked_[isolated_][b] = blocked_[b][isolated_] = true;
+      }
+      break;
+    }
     case EventKind::kCampaign: {
       if (healed_) break;
       SimNode& n = nodes_[e.node];
@@ -555,7 +771,7 @@ void World::process(const Event& e) {
         ++result_.campaigns;
         n.replica->campaign(now_);
       }
-      schedule_campaign();
+      if (e.token == 0) schedule_campaign();  // token 1: a one-off
       break;
     }
   }
@@ -596,13 +812,16 @@ void World::final_checks() {
 Outcome World::run() {
   draw_faults();
   result_.faults = fmt::format(
-      "loss={} dup={} delay<={}ms spike={} partitions={} crashes={} campaigns/s={} sticky={} "
-      "crash_gap<={}ms restart<={}ms crash_after_promise={} "
-      "snapshot_every={} segment={} prealloc={} read_flips={}",
-      opt_.loss, opt_.duplicate, opt_.delay_max_ms, opt_.spike, opt_.partitions, opt_.crashes,
-      opt_.campaign_per_s, opt_.sticky_leader, opt_.crash_gap_max_ms, opt_.restart_max_ms,
-      opt_.crash_after_promise, opt_.snapshot_every, opt_.wal_segment_bytes, opt_.wal_preallocate,
-      opt_.read_flip_rate);
+      "loss={} nack_loss={} dup={} delay<={}ms spike={} partitions={} crashes={} campaigns/s={} "
+      "sticky={} "
+      "crash_gap<={}ms restart<={}ms crash_after_promise={} crash_after_append={} "
+      "minority_restarts={} stale_leader_faults={} snapshot_every={} segment={} prealloc={} "
+      "read_flips={}{}",
+      opt_.loss, opt_.nack_loss, opt_.duplicate, opt_.delay_max_ms, opt_.spike, opt_.partitions,
+      opt_.crashes, opt_.campaign_per_s, opt_.sticky_leader, opt_.crash_gap_max_ms,
+      opt_.restart_max_ms, opt_.crash_after_promise, opt_.crash_after_append,
+      opt_.minority_restarts, opt_.stale_leader_faults, opt_.snapshot_every, opt_.wal_segment_bytes,
+      opt_.wal_preallocate, opt_.read_flip_rate, opt_.isolate_one ? " isolate_one" : "");
   nodes_.resize(opt_.nodes);
   blocked_.assign(opt_.nodes, std::vector<bool>(opt_.nodes, false));
   for (int i = 0; i < opt_.nodes; ++i) {
@@ -624,6 +843,7 @@ Outcome World::run() {
     schedule(rng_.uniform(0, 100), EventKind::kClientSend, c);
   }
   if (opt_.partitions) schedule(rng_.uniform(0, 500), EventKind::kPartition, 0);
+  if (opt_.isolate_one) schedule(opt_.isolate_at_ms, EventKind::kIsolate, 0);
   if (opt_.crashes) {
     schedule(rng_.uniform(100, 1000), EventKind::kCrash,
              static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
@@ -653,7 +873,8 @@ Outcome World::run() {
         fail(fmt::format("node {}: {}", n.id, n.replica->node().violation_seen()));
       }
     }
-    if (healed_ && all_clients_done() && converged()) break;
+    check_steps();
+    if (healed_ && all_clients_done() && converged() && now_ >= opt_.run_at_least_ms) break;
   }
   result_.end_ms = now_;
   for (const SimNode& n : nodes_) {
@@ -678,6 +899,16 @@ Outcome World::run() {
                      opt_.liveness_ms, done, opt_.clients * opt_.commands_per_client, converged(),
                      state));
   }
+  if (result_.ok && opt_.isolate_one && isolated_ >= 0 && leaders_at_rejoin_ >= 0) {
+    const int changes = leader_changes() - leaders_at_rejoin_;
+    result_.leader_changes_after_rejoin = static_cast<uint64_t>(changes);
+    if (changes > 0) {
+      fail(
+          fmt::format("liveness: {} leader change(s) after node {} rejoined from isolation "
+                      "(a healthy leader was deposed)",
+                      changes, isolated_ + 1));
+    }
+  }
   if (result_.ok) final_checks();
   if (locks_) {
     result_.lock_grants_acked = locks_->grants_acked();
@@ -701,15 +932,23 @@ std::string replay_command(const Options& o) {
       o.nodes, o.clients, o.commands_per_client, o.fault_ms);
   if (!o.randomize_faults) {
     cmd += fmt::format(
-        " --fixed-faults --loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "
+        " --fixed-faults --loss {} --nack-loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "
         "--campaigns-per-s {} --sticky {} --crash-gap-max-ms {} --restart-max-ms {} "
-        "--crash-after-promise {}",
-        o.loss, o.duplicate, o.delay_max_ms, o.spike, o.partitions ? " --partitions" : "",
-        o.crashes ? " --crashes" : "", o.campaign_per_s, o.sticky_leader ? "true" : "false",
-        o.crash_gap_max_ms, o.restart_max_ms, o.crash_after_promise);
+        "--crash-after-promise {} --crash-after-append {}{}{} --segment-bytes {}{}",
+        o.loss, o.nack_loss, o.duplicate, o.delay_max_ms, o.spike,
+        o.partitions ? " --partitions" : "", o.crashes ? " --crashes" : "", o.campaign_per_s,
+        o.sticky_leader ? "true" : "false", o.crash_gap_max_ms, o.restart_max_ms,
+        o.crash_after_promise, o.crash_after_append,
+        o.minority_restarts ? " --minority-restarts" : "",
+        o.stale_leader_faults ? " --stale-leader-faults" : "", o.wal_segment_bytes,
+        o.isolate_one ? fmt::format(" --isolate-one --isolate-at-ms {} --run-at-least-ms {}",
+                                    o.isolate_at_ms, o.run_at_least_ms)
+                      : std::string());
   }
   if (o.workload == Workload::kLocks)
     cmd += fmt::format(" --workload locks --lock-names {}", o.lock_names);
+  if (o.lock_mutation_no_dedup) cmd += " --lock-mutation no-dedup";
+  if (o.lock_mutation_sessions_before_waits) cmd += " --lock-mutation sessions-before-waits";
   if (o.mutation != paxos::Mutation::kNone) {
     cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
   }

@@ -13,6 +13,18 @@
 //   durability every acknowledged command sits at its acknowledged position on
 //              every replica at the end of the run;
 //   liveness   after the faults heal, every client finishes within a bound.
+// and, after every event, on every node that is up:
+//   (a) a leader's next instance is never below its first unchosen instance;
+//   (b) every instance a node has marked chosen (by its own quorum, a commit
+//       point or a LearnReply) holds the value a majority durably accepted at
+//       one ballot (the ground truth computed from every node's synced
+//       acceptances);
+//   (c) after every restart, every instance the restored node believes
+//       chosen is truly chosen;
+//   (d) the commit point on disk (Commit records and segment checkpoints)
+//       never covers an instance whose newest acceptance is not on disk.
+// With `isolate_one`, a follower is cut off during the fault window and
+// rejoins at the heal; no leader may change after that (pre-vote).
 #pragma once
 
 #include <cstdint>
@@ -50,7 +62,8 @@ struct Options {
   double loss = 0.0;
   double duplicate = 0.0;
   paxos::TimeMs delay_max_ms = 5;
-  double spike = 0.0;  // share of messages delayed by 100-1000 ms
+  double spike = 0.0;      // share of messages delayed by 100-1000 ms
+  double nack_loss = 0.0;  // extra loss for Nacks only (stale leaders live on)
   bool partitions = false;
   bool crashes = false;
   double campaign_per_s = 0.0;  // forced elections per simulated second (dueling proposers)
@@ -60,6 +73,22 @@ struct Options {
   // Chance that a node crashes right after a promise became durable (and
   // restarts at once): the moment where forgetting a promise would hurt.
   double crash_after_promise = 0.0;
+  // Chance that a node loses power right after a WAL append that opened a new
+  // segment, before the batch is synced (a tenth of it after any append).
+  double crash_after_append = 0.0;
+  // Crashes sometimes take down a minority at once and bring it back quickly,
+  // with no known leader: the start of Bug A's sequence.
+  bool minority_restarts = false;
+  // When a node is elected while another still leads at a lower ballot, the
+  // old leader sometimes hears neither the new one nor any Nack for a while,
+  // and a third node campaigns (Bug A's states).
+  bool stale_leader_faults = false;
+  // Scripted liveness check (off by default): at `isolate_at_ms` a node that
+  // is not the leader is cut off until the heal; from the heal on, no node
+  // may become leader. The run lasts at least `run_at_least_ms`.
+  bool isolate_one = false;
+  paxos::TimeMs isolate_at_ms = 500;
+  paxos::TimeMs run_at_least_ms = 0;
   // Storage: the real WAL and snapshot code over a simulated disk.
   paxos::Instance snapshot_every = 40;  // instances between snapshots
   uint64_t wal_segment_bytes = 4096;
@@ -74,7 +103,8 @@ struct Options {
   paxos::TimeMs disk_full_from_ms = 0;
   paxos::TimeMs disk_full_until_ms = 0;
   paxos::Mutation mutation = paxos::Mutation::kNone;
-  bool lock_mutation_no_dedup = false;  // planted bug in the lock machine
+  bool lock_mutation_no_dedup = false;               // planted bug in the lock machine
+  bool lock_mutation_sessions_before_waits = false;  // planted bug E (issue 13)
   bool verbose = false;
 };
 
@@ -99,6 +129,10 @@ struct Outcome {
   uint64_t max_log_disk_bytes = 0;   // largest WAL (segments only) seen on any node
   uint64_t log_bytes_written = 0;    // by the incarnations alive at the end
   uint64_t acks_while_disk_failed = 0;
+  uint64_t leader_changes_after_rejoin = 0;  // isolate_one
+  uint64_t chosen_checks = 0;                // instances checked against the ground truth
+  uint64_t power_losses_after_append = 0;
+  uint64_t stale_leader_faults = 0;
   uint64_t lock_grants_acked = 0;  // lock workload
   uint64_t unlocks_acked = 0;
   uint64_t sessions_opened = 0;

@@ -6,6 +6,12 @@
 #include "lock_harness.h"
 
 namespace paxlock::lock {
+
+// Reply codes by name in failure messages.
+void PrintTo(Code code, std::ostream* os) {
+  *os << to_string(code);
+}
+
 namespace {
 
 using testing::check_cmd;
@@ -371,6 +377,157 @@ TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
   ASSERT_EQ(names.size(), 25u);
   EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
   EXPECT_EQ(names.front(), "lock100");
+}
+
+// ------------------------------------ issue 13: sequences from the review
+
+// D: bob's wait times out in the same apply in which his record would have
+// expired (it was kept alive only every 5 minutes while he waited). A retry
+// of his command 50 ms later must get the recorded TIMEOUT, not run again.
+TEST(Issue13, BugD_RetryAfterADeferredTimeoutGetsTheRecordedAnswer) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 600000), T0));  // (2, 1)
+  const auto bob = h.last_id;
+  for (paxos::TimeMs t = T0 + 200; t <= T0 + 600000; t += 200)
+    h.tick(t);  // an idle leader's empty batches
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout);
+  EXPECT_TRUE(h.machine.has_record(2)) << "the record outlives the answer it holds";
+  auto retry = h.run(2, lock_cmd("x", "bob", 0, 600000), T0 + 600050, bob.seq);
+  ASSERT_TRUE(retry) << "the retry must be answered at once from the record, not queued again";
+  EXPECT_EQ(retry->code, Code::kTimeout);
+  EXPECT_EQ(retry->applied_at, h.deferred[bob].applied_at);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+}
+
+// E: expiries are processed in time order. bob's wait ends at T0+500, alice's
+// lease at T0+1000; both have passed when the next batch comes (T0+1100).
+TEST(Issue13, BugE_AWaitThatEndsBeforeTheLeaseTimesOut) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  ASSERT_EQ(h.run(1, lock_cmd("x", "alice", s), T0)->code, Code::kOk);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 500), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 1100);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout) << "bob's wait ended before alice's lease";
+  EXPECT_EQ(h.deferred[bob].holder, "alice") << "the holder when his wait ended";
+  EXPECT_EQ(h.machine.locks_held(), 0u) << "then the lease ended and nobody was queued";
+}
+
+// E, the same order for a waiter's own lease: his wait ends (T0+300) before
+// his session does (T0+400), so his answer is TIMEOUT, not SESSION_EXPIRED.
+TEST(Issue13, BugE_AWaitThatEndsBeforeItsOwnLeaseTimesOut) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  auto s = h.run(2, session_cmd(Op::kOpenSession, "bob", 0, 400), T0)->session;
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", s, 300), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 450);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kTimeout);
+  EXPECT_EQ(h.machine.sessions(), 0u);
+}
+
+// At equal times a lease ends before a wait does (docs/LOCKS.md): the lock
+// freed at the instant the wait ends goes to the waiter.
+TEST(Issue13, ALeaseEndingWhenAWaitEndsFreesTheLockForTheWaiter) {
+  LockHarness h;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 1000), T0)->session;
+  h.run(1, lock_cmd("x", "alice", s), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 1000), T0));
+  const auto bob = h.last_id;
+  h.tick(T0 + 1200);
+  ASSERT_TRUE(h.deferred.count(bob));
+  EXPECT_EQ(h.deferred[bob].code, Code::kOk);
+  EXPECT_EQ(h.deferred[bob].holder, "bob");
+}
+
+// Also settle (a): the library gives up on a blocking lock ("unavailable")
+// and moves first_outstanding past it. The wait must leave the queue: the
+// lock must never go to a client that no longer waits (an orphan holder).
+TEST(Issue13, GivingUpOnAQueuedWaitWithdrawsIt) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 60000), T0));  // (2, 1)
+  const auto bob = h.last_id;
+  Command next = lock_cmd("y", "bob");
+  next.first_outstanding = 2;  // bob's client no longer waits for (2, 1)
+  EXPECT_EQ(h.run(2, next, T0 + 11000)->code, Code::kOk);
+  EXPECT_EQ(h.machine.waiters(), 0u) << "bob is no longer queued for x";
+  EXPECT_EQ(h.run(1, unlock_cmd("x", "alice"), T0 + 12000)->code, Code::kOk);
+  EXPECT_FALSE(h.deferred.count(bob)) << "nobody waits for that answer";
+  EXPECT_EQ(h.machine.locks_held(), 1u) << "x is free; only bob's y is held";
+  EXPECT_EQ(h.run(2, lock_cmd("x", "bob", 0, 60000), T0 + 13000, bob.seq)->code,
+            Code::kDuplicateIgnored);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+}
+
+// Also settle (b): a blocking lock's attempt timeout is 1 s plus its wait,
+// so the library may resend it up to an hour after the machine answered.
+// bob's process is paused for that hour: his lease ends and carol takes x.
+// His resend must get the original grant, not run again.
+TEST(Issue13, TheRecordOutlivesEveryRetryOfALongWait) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  auto s = h.run(2, session_cmd(Op::kOpenSession, "bob", 0, 10000), T0)->session;
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", s, 3600000), T0));  // (2, 2), waits up to 1 h
+  const auto bob = h.last_id;
+  h.run(1, unlock_cmd("x", "alice"), T0 + 1000);
+  ASSERT_TRUE(h.deferred.count(bob));
+  const Result granted = h.deferred[bob];
+  EXPECT_EQ(granted.code, Code::kOk);
+  h.tick(T0 + 11000);  // bob's lease ends
+  EXPECT_EQ(h.run(3, lock_cmd("x", "carol"), T0 + 12000)->code, Code::kOk);
+  for (paxos::TimeMs t = T0 + 60000; t <= T0 + 3600000; t += 60000)
+    h.tick(t);
+  auto retry = h.run(2, lock_cmd("x", "bob", s, 3600000), T0 + 3601000, bob.seq);
+  ASSERT_TRUE(retry);
+  EXPECT_EQ(retry->code, granted.code);
+  EXPECT_EQ(retry->token, granted.token);
+  EXPECT_EQ(retry->applied_at, granted.applied_at);
+  EXPECT_EQ(h.machine.waiters(), 0u);
+  // The record is not kept for ever: 5 minutes past the last retry's wait.
+  h.tick(T0 + 3601000 + 3600000 + 5 * 60000 + 1);
+  EXPECT_FALSE(h.machine.has_record(2));
+}
+
+// Also settle (c): a wait still queued at the front of a client's record
+// must not stop the 1,024-answer limit from forgetting old answers.
+TEST(Issue13, AQueuedWaitDoesNotStopTheAnswerLimit) {
+  LockHarness h;
+  h.run(1, lock_cmd("x", "alice"), T0);
+  EXPECT_FALSE(h.run(2, lock_cmd("x", "bob", 0, 3600000), T0));  // (2, 1), still waiting
+  const auto wait = h.last_id;
+  constexpr int kMore = 1500;
+  for (int i = 0; i < kMore; ++i) {
+    Command c = lock_cmd("y" + std::to_string(i), "bob");
+    c.first_outstanding = 1;  // the library still waits for (2, 1)
+    EXPECT_EQ(h.run(2, c, T0 + i)->code, Code::kOk);
+  }
+  EXPECT_LE(h.machine.answers_kept(2), 1024u) << "bounded memory";
+  // The newest answer is still answered from the record.
+  auto newest = h.run(2, lock_cmd("y1499", "bob"), T0 + kMore, 1 + kMore);
+  ASSERT_TRUE(newest);
+  EXPECT_EQ(newest->applied_at, 2u + kMore);
+  // A forgotten one is refused, never executed again.
+  EXPECT_EQ(h.run(2, lock_cmd("y0", "bob"), T0 + kMore, 2)->code, Code::kDuplicateIgnored);
+  // The wait is still queued, and its answer, when it comes, is kept.
+  EXPECT_EQ(h.machine.waiters(), 1u);
+  h.run(1, unlock_cmd("x", "alice"), T0 + kMore + 1);
+  ASSERT_TRUE(h.deferred.count(wait));
+  EXPECT_EQ(h.deferred[wait].code, Code::kOk);
+  for (int i = 0; i < 10; ++i) {
+    Command c = lock_cmd("z" + std::to_string(i), "bob");
+    c.first_outstanding = 1;
+    h.run(2, c, T0 + kMore + 2);
+  }
+  EXPECT_LE(h.machine.answers_kept(2), 1024u);
+  auto retry = h.run(2, lock_cmd("x", "bob", 0, 3600000), T0 + kMore + 3, wait.seq);
+  ASSERT_TRUE(retry) << "the grant is still answered from the record";
+  EXPECT_EQ(retry->code, Code::kOk);
+  EXPECT_EQ(retry->token, h.deferred[wait].token);
 }
 
 // ---------------------------------------------------------- snapshots

@@ -12,11 +12,12 @@ namespace paxlock::lock {
 namespace {
 
 struct Step {
-  int kind = 0;    // what to do; see to_command()
-  int owner = 0;   // one of 4 owners (and clients)
-  int lock = 0;    // one of 4 lock names
-  int amount = 0;  // a time, ttl or wait, in 50 ms units
-  int pick = 0;    // which session, token or earlier command
+  int kind = 0;     // what to do; see to_command()
+  int owner = 0;    // one of 4 owners (and clients)
+  int lock = 0;     // one of 4 lock names
+  int amount = 0;   // a time, ttl or wait, in 50 ms units
+  int pick = 0;     // which session, token or earlier command
+  int gave_up = 0;  // 0: the client still waits for all its commands; else see next()
 };
 
 struct Entry {
@@ -27,6 +28,7 @@ struct Entry {
 
 // One machine fed a log of single-command batches.
 struct Machine {
+  explicit Machine(MachineOptions o = {}) : m(o) {}
   LockMachine m;
   paxos::Instance instance = 0;
   std::map<paxos::CommandId, Result> deferred;
@@ -120,6 +122,11 @@ class LogBuilder {
         return Entry{paxos::CommandId{}, Command{}, now};
     }
     e.id = paxos::CommandId{client, ++seq_[client]};
+    // first_outstanding: mostly the client still waits for everything; now
+    // and then it gave up on all earlier commands (withdrawing its queued
+    // waits) or on the older half of them.
+    if (s.gave_up == 1) c.first_outstanding = e.id.seq;
+    if (s.gave_up == 2) c.first_outstanding = e.id.seq / 2;
     log_.push_back(e);
     return e;
   }
@@ -156,7 +163,10 @@ rc::Gen<Step> step_gen() {
       rc::gen::set(&Step::amount, rc::gen::weightedOneOf<int>({{6, rc::gen::just(0)},
                                                                {3, rc::gen::inRange(1, 10)},
                                                                {1, rc::gen::inRange(10, 80)}})),
-      rc::gen::set(&Step::pick, rc::gen::inRange(0, 100)));
+      rc::gen::set(&Step::pick, rc::gen::inRange(0, 100)),
+      rc::gen::set(&Step::gave_up,
+                   rc::gen::weightedOneOf<int>(
+                       {{8, rc::gen::just(0)}, {1, rc::gen::just(1)}, {1, rc::gen::just(2)}})));
 }
 
 std::vector<Entry> build_log(const std::vector<Step>& steps) {
@@ -184,12 +194,15 @@ void same_answer(const Result& a, const Result& b, const std::string& what) {
   RC_ASSERT(a.cycle.size() == b.cycle.size());
 }
 
-TEST(LockProperties, MachineAnswersLikeTheReferenceModel) {
-  const bool ok = rc::check("machine == model", [] {
+// Runs random logs through the machine and the model (both with `limits`)
+// and requires the same answers, immediate and deferred.
+bool machine_answers_like_model(const char* name, MachineOptions options,
+                                testing::ModelLimits limits) {
+  return rc::check(name, [=] {
     const auto steps = *rc::gen::container<std::vector<Step>>(step_gen());
     LogBuilder b;
-    Machine m;
-    testing::LockModel model;
+    Machine m(options);
+    testing::LockModel model(limits);
     paxos::TimeMs now = 1'000'000;
     for (size_t i = 0; i < steps.size(); ++i) {
       const Entry e = b.next(steps[i], now);
@@ -210,7 +223,22 @@ TEST(LockProperties, MachineAnswersLikeTheReferenceModel) {
       }
     }
   });
-  EXPECT_TRUE(ok);
+}
+
+TEST(LockProperties, MachineAnswersLikeTheReferenceModel) {
+  EXPECT_TRUE(machine_answers_like_model("machine == model", MachineOptions{}, {}));
+}
+
+// Limits small enough that random logs reach them: a record that lives 3 s
+// after its last command (or answer, or wait) and keeps 3 answers.
+TEST(LockProperties, MachineAnswersLikeTheReferenceModelWithSmallLimits) {
+  MachineOptions o;
+  o.client_ttl_ms = 3000;
+  o.client_replies_max = 3;
+  testing::ModelLimits l;
+  l.record_ms = 3000;
+  l.answers_max = 3;
+  EXPECT_TRUE(machine_answers_like_model("machine == model, small limits", o, l));
 }
 
 TEST(LockProperties, SameLogGivesByteIdenticalSnapshots) {
