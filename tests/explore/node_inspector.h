@@ -135,6 +135,11 @@ struct NodeInspector {
     }
     h.add(n.p1_.max_seen);
     timer(n.p1_.resend_at);
+    h.add(n.pv_.active ? 1 : 0);
+    h.add(n.pv_.round);
+    h.add(n.pv_.granted.size());
+    for (NodeId id : n.pv_.granted)
+      h.add(id);
     h.add(n.inflight_.size());
     for (const auto& [i, p] : n.inflight_) {
       h.add(i);
