@@ -1133,6 +1133,15 @@ std::optional<Options> scenario(const std::string& name) {
     o.max_depth = 8;
     return o;
   }
+  if (name == "small5") {  // 5 nodes from a fresh start, smaller bounds
+    o.nodes = 5;
+    o.commands = 1;
+    o.max_campaigns = 2;
+    o.max_restarts = 1;
+    o.max_timeouts = 0;
+    o.max_depth = 8;
+    return o;
+  }
   if (name == "bug-a" || name == "pass-a") {
     o.nodes = 5;
     o.prefix = kPrefixA;
@@ -1169,7 +1178,7 @@ std::optional<Options> scenario(const std::string& name) {
 }
 
 std::string scenario_names() {
-  return "small, bug-a, pass-a, bug-b, pass-b";
+  return "small, small5, bug-a, pass-a, bug-b, pass-b";
 }
 
 Result explore(const Options& options) {
