@@ -102,6 +102,14 @@ int main(int argc, char** argv) {
   }
   o.mutation = *m;
   o.checkpoint_unwritten = mutation == "checkpoint-unwritten";
+#if !PAXLOCK_MUTATIONS
+  if (o.mutation != paxlock::paxos::Mutation::kNone) {
+    std::fprintf(stderr,
+                 "this build has no planted mutations (PAXLOCK_MUTATIONS is off): use "
+                 "the dev or asan build\n");
+    return 2;
+  }
+#endif
   o.sticky_leader = !no_sticky;
   if (no_disk_check) o.check_disk_commit = false;
   o.disk = disk == "wal" ? DiskModel::kWal : DiskModel::kMemory;
