@@ -196,6 +196,8 @@ class Client {
 // keep-alive acknowledged for TTL minus a margin of 2 x 300 ms + 100 ms, see
 // docs/LOCKS.md), or the service says it expired, `on_lost` runs once (on the
 // client's I/O thread): every lock held under it must be treated as lost.
+// The deadline has a timer of its own: on_lost runs at the deadline, not at
+// the next renewal tick after it (src/client/lease.h).
 // Destroying the Session closes it (releasing its locks).
 class Session {
  public:

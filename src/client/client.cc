@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "client/lease.h"
 #include "net/codec.h"
 #include "net/connection.h"
 #include "paxos/rng.h"
@@ -524,21 +525,20 @@ Reply Client::acquire(const std::string& name, const std::string& owner, const A
 // ---------------------------------------------------------------- sessions
 
 struct Session::State {
+  explicit State(client::Lease l) : lease(l) {}
   std::mutex mu;
-  bool lost = false;
-  bool closed = false;
-  Clock::time_point renewed_at;  // send time of the last acknowledged keep-alive
+  client::Lease lease;  // renewal times and the loss deadline (src/client/lease.h)
   std::function<void()> on_lost;
   std::function<void()> tick;  // runs on the I/O thread only
   std::unique_ptr<asio::steady_timer> timer;
 };
 
 Session::Session(Client& client, uint64_t id, std::chrono::milliseconds ttl)
-    : client_(client), id_(id), ttl_(ttl), state_(std::make_shared<State>()) {}
+    : client_(client), id_(id), ttl_(ttl) {}
 
 bool Session::lost() const {
   std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->lost;
+  return state_->lease.lost();
 }
 
 std::unique_ptr<Session> Client::start_session(const std::string& owner,
@@ -549,46 +549,46 @@ std::unique_ptr<Session> Client::start_session(const std::string& owner,
   if (opened) *opened = r;
   if (r.code != Code::kOk) return nullptr;
   std::unique_ptr<Session> s(new Session(*this, r.session, ttl));
-  s->state_->renewed_at = sent;
+  s->state_ = std::make_shared<Session::State>(client::Lease(sent, ttl));
   s->state_->on_lost = std::move(on_lost);
-  // Treat the lease as lost at (send time of the last acknowledged renewal)
-  // + TTL - margin; the margin covers a leader change and clock drift.
-  const auto margin = std::min<std::chrono::milliseconds>(700ms, ttl / 2);
-  const auto period = std::max<std::chrono::milliseconds>(ttl / 3, 10ms);
   std::weak_ptr<Session::State> weak = s->state_;
   Impl* impl = impl_.get();
   const uint64_t id = r.session;
-  // The renewal step lives in the state (no self-reference, so no leak): it
-  // runs on the I/O thread every `period` until the session ends.
-  s->state_->tick = [impl, weak, id, ttl, margin, period, this]() {
+  // The lease's step lives in the state (no self-reference, so no leak): it
+  // runs on the I/O thread whenever the lease's timer fires, until the
+  // session ends. on_lost runs outside the lock (it may call lost()).
+  s->state_->tick = [impl, weak, id, this]() {
     auto st = weak.lock();
     if (!st) return;
     const auto now = Clock::now();
+    client::Lease::Step step;
     {
       std::lock_guard<std::mutex> lock(st->mu);
-      if (st->closed || st->lost) return;
-      if (now >= st->renewed_at + ttl - margin) {
-        st->lost = true;
-        if (st->on_lost) st->on_lost();
-        return;
-      }
+      step = st->lease.step(now);
     }
-    keep_alive(id, [weak, now](const Reply& rep) {
-      auto s2 = weak.lock();
-      if (!s2) return;
-      std::lock_guard<std::mutex> lock(s2->mu);
-      if (rep.code == Code::kOk) {
-        s2->renewed_at = std::max(s2->renewed_at, now);
-      } else if (rep.code == Code::kSessionExpired && !s2->lost && !s2->closed) {
-        s2->lost = true;
-        if (s2->on_lost) s2->on_lost();
-      }
-    });
+    if (step.lost && st->on_lost) st->on_lost();
+    if (step.done) return;
+    if (step.send_keep_alive) {
+      keep_alive(id, [weak, now](const Reply& rep) {
+        auto s2 = weak.lock();
+        if (!s2) return;
+        bool lost = false;
+        {
+          std::lock_guard<std::mutex> lock(s2->mu);
+          if (rep.code == Code::kOk) {
+            s2->lease.acknowledged(now);
+          } else if (rep.code == Code::kSessionExpired) {
+            lost = s2->lease.expired();
+          }
+        }
+        if (lost && s2->on_lost) s2->on_lost();
+      });
+    }
     if (!st->timer) st->timer = std::make_unique<asio::steady_timer>(impl->io);
-    st->timer->expires_after(period);
+    st->timer->expires_at(step.wake_at);
     st->timer->async_wait([weak](const asio::error_code& ec) {
       auto s3 = weak.lock();
-      if (!ec && s3) s3->tick();
+      if (!ec && s3 && s3->tick) s3->tick();
     });
   };
   asio::post(impl_->io, [weak] {
@@ -600,7 +600,7 @@ std::unique_ptr<Session> Client::start_session(const std::string& owner,
 Session::~Session() {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
-    state_->closed = true;
+    state_->lease.close();
   }
   auto st = state_;
   asio::post(client_.impl_->io, [st] {

@@ -24,30 +24,6 @@ int64_t wall_ms() {
       .count();
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Daemon::Daemon(ClusterConfig config, DaemonOptions options)
@@ -75,7 +51,7 @@ Status Daemon::start() {
   if (data_dir_.empty()) {
     return Status::error(EINVAL, "no data directory: give --data-dir or data_dir in the config");
   }
-  Status s = fs_.mkdirs(data_dir_);
+  Status s = storage::create_dirs(fs_, data_dir_);
   if (!s.ok()) return s;
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();
@@ -85,6 +61,7 @@ Status Daemon::start() {
 #if PAXLOCK_MUTATIONS
   wal.skip_fsync = options_.skip_fsync;
   wal.checkpoint_unwritten = options_.mutation == paxos::Mutation::kCheckpointUnwritten;
+  if (options_.fail_fsync_after >= 0) fs_.fail_datasync_after(options_.fail_fsync_after);
 #endif
   store_ = std::make_unique<storage::ThreadedLogStore>(
       fs_, data_dir_, config_.cluster_id, options_.id, wal,
@@ -233,10 +210,25 @@ void Daemon::on_tick() {
                  replica_->node().promised().to_string(), replica_->node().first_unchosen());
     last_role_ = role;
   }
+  if (!wal_broken_logged_ && replica_->disk_broken()) {
+    wal_broken_logged_ = true;  // once: the state does not change until a restart
+    spdlog::error("{}", wal_broken_message(disk_health()));
+  }
   std::vector<uint32_t> syncs;
   store_->take_sync_latencies(syncs);
   for (uint32_t us : syncs)
     fsync_latency_.observe_us(us);
+}
+
+DiskHealth Daemon::disk_health() const {
+  DiskHealth d;
+  d.ok = replica_->disk_ok();
+  d.broken = replica_->disk_broken();
+  d.error = store_->last_error();
+  d.log_bytes = store_->log_bytes();
+  d.disk_bytes = store_->disk_bytes();
+  d.write_failures = replica_->stats().write_failures;
+  return d;
 }
 
 void Daemon::fill_cluster_info(pb::ClusterInfo* info) {
@@ -279,22 +271,19 @@ std::string Daemon::status_json() {
     peers += fmt::format("{}{{\"id\": {}, \"connected\": {}, \"last_heard_ms_ago\": {}}}",
                          peers.empty() ? "" : ", ", m.id, transport_->connected(m.id), ago);
   }
-  const std::string disk_error = store_->last_error();
   const auto leader = node.leader();
   return fmt::format(
       "{{\"node_id\": {}, \"cluster_id\": \"{}\", \"role\": \"{}\", \"leader\": {}, "
       "\"ballot\": \"{}\", \"promised\": \"{}\", \"first_unchosen\": {}, \"applied\": {}, "
       "\"known_commit\": {}, \"log_start\": {}, \"snapshot\": {}, \"pending_commands\": {}, "
       "\"waiting_clients\": {}, \"locks_held\": {}, \"sessions\": {}, \"state_time_ms\": {}, "
-      "\"last_token\": {}, \"peers\": [{}], \"disk\": {{\"ok\": {}, \"error\": \"{}\", "
-      "\"log_bytes\": {}, \"disk_bytes\": {}}}, \"uptime_s\": {}}}\n",
+      "\"last_token\": {}, \"peers\": [{}], \"disk\": {}, \"uptime_s\": {}}}\n",
       options_.id, json_escape(config_.cluster_id), paxos::to_string(node.role()),
       leader ? std::to_string(*leader) : "null", node.ballot().to_string(),
       node.promised().to_string(), node.first_unchosen(), node.next_apply() - 1,
       node.known_commit(), node.log_start(), replica_->snapshot_next(), node.pending_commands(),
       replica_->waiting(), machine_->locks_held(), machine_->sessions(), machine_->now(),
-      machine_->last_token(), peers, replica_->disk_ok() && disk_error.empty(),
-      json_escape(disk_error), store_->log_bytes(), store_->disk_bytes(),
+      machine_->last_token(), peers, disk_status_json(disk_health()),
       std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
 }
 
@@ -392,7 +381,7 @@ std::string Daemon::metrics_text() {
         static_cast<double>(replica_->node().first_unchosen()));
   gauge("paxlock_is_leader", "1 if this node leads.",
         replica_->node().role() == paxos::Role::kLeader ? 1 : 0);
-  gauge("paxlock_disk_ok", "0 while disk writes fail.", replica_->disk_ok() ? 1 : 0);
+  out += disk_metrics(disk_health());
   out += fsync_latency_.prometheus("paxlock_fsync_seconds", "WAL fdatasync latency.");
   out += client_latency_.prometheus("paxlock_client_request_seconds",
                                     "Client request latency, receive to answer.");

@@ -35,6 +35,7 @@ struct DaemonOptions {
   paxos::Mutation mutation = paxos::Mutation::kNone;  // test builds only
   bool lock_no_dedup = false;                         // test builds only
   bool skip_fsync = false;                            // test builds only
+  int64_t fail_fsync_after = -1;                      // test builds only
 };
 
 class Daemon {
@@ -60,6 +61,7 @@ class Daemon {
   void schedule_tick();
   void on_tick();
   void fill_cluster_info(pb::ClusterInfo* info);
+  DiskHealth disk_health() const;
   std::string on_loop(std::string (Daemon::*render)());
   void shutdown();
 
@@ -89,6 +91,7 @@ class Daemon {
   uint64_t leader_changes_ = 0;
   std::optional<paxos::NodeId> last_leader_;
   paxos::Role last_role_ = paxos::Role::kFollower;
+  bool wal_broken_logged_ = false;
   std::atomic<bool> stopping_{false};
 };
 

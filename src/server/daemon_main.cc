@@ -7,8 +7,61 @@
 #include <map>
 
 #include "server/daemon.h"
+#include "server/restore.h"
 
 namespace paxlock::server {
+
+namespace {
+
+// paxlockd --restore: docs/OPERATIONS.md, Backups (server/restore.h).
+int restore_main(const ClusterConfig& config, const DaemonOptions& opt, const std::string& backup,
+                 uint64_t bump_tokens) {
+  const Member* self = config.member(opt.id);
+  if (self == nullptr) {
+    spdlog::error("cannot restore: node id {} is not in the config", opt.id);
+    return 2;
+  }
+  const std::string data_dir = !opt.data_dir.empty() ? opt.data_dir : self->data_dir;
+  if (data_dir.empty()) {
+    spdlog::error("cannot restore: no data directory (give --data-dir or data_dir in the config)");
+    return 2;
+  }
+  if (bump_tokens == 0) {
+    spdlog::error(
+        "cannot restore without --bump-tokens N (N > 0): the old cluster may have granted locks "
+        "after this snapshot was taken, and their fencing tokens must not be handed out again. "
+        "N must be at least the number of such grants; the old cluster's last_token (/status) "
+        "minus the snapshot's is enough; if unknown, use 1000000000000");
+    return 2;
+  }
+  storage::PosixFs fs;
+  Status s = storage::create_dirs(fs, data_dir);
+  if (!s.ok()) {
+    spdlog::error("cannot restore: {}", s.message());
+    return 1;
+  }
+  auto lock = storage::DirectoryLock::acquire(data_dir);
+  if (!lock.ok()) {
+    spdlog::error("cannot restore: {}", lock.status().message());
+    return 1;
+  }
+  auto r = restore_backup(fs, backup, data_dir, config.cluster_id, opt.id, bump_tokens);
+  if (!r.ok()) {
+    spdlog::error("cannot restore: {}", r.status().message());
+    return 1;
+  }
+  std::printf(
+      "restored %s into %s\n"
+      "  log resumes at instance %llu; %llu locks held\n"
+      "  fencing tokens: the snapshot's last was %llu; this cluster grants above %llu\n"
+      "  digest %016llx (must be the same on every replica of the new cluster)\n",
+      backup.c_str(), r->path.c_str(), static_cast<unsigned long long>(r->next),
+      static_cast<unsigned long long>(r->locks), static_cast<unsigned long long>(r->snapshot_token),
+      static_cast<unsigned long long>(r->next_token), static_cast<unsigned long long>(r->digest));
+  return 0;
+}
+
+}  // namespace
 
 int daemon_main(int argc, char** argv) {
   CLI::App app{"paxlockd: one replica of a paxlock cluster"};
@@ -21,6 +74,16 @@ int daemon_main(int argc, char** argv) {
   app.add_option("--data-dir", opt.data_dir, "data directory (overrides the config)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  std::string restore;
+  uint64_t bump_tokens = 0;
+  auto* restore_opt = app.add_option(
+      "--restore", restore,
+      "write this backup (a snapshot file) into the new, empty data directory and exit; "
+      "see docs/OPERATIONS.md, Backups");
+  app.add_option("--bump-tokens", bump_tokens,
+                 "with --restore: raise the fencing-token counter by this much (at least the "
+                 "grants the old cluster can have made after the snapshot)")
+      ->needs(restore_opt);
   auto* test = app.add_option_group("test options", "fault injection for tests; off by default");
   test->add_option("--drop-rate", opt.drop_rate, "drop this share of outgoing peer messages")
       ->check(CLI::Range(0.0, 1.0));
@@ -43,6 +106,8 @@ int daemon_main(int argc, char** argv) {
       {"skip-fsync", paxos::Mutation::kNone},
       {"no-dedup", paxos::Mutation::kNone},
   };
+  test->add_option("--fail-fsync-after", opt.fail_fsync_after,
+                   "after this many fdatasyncs, fail the next one with EIO (test builds only)");
   test->add_option("--mutation", mutation, "plant a protocol bug (test builds only)")
       ->check(CLI::IsMember([&] {
         std::vector<std::string> names;
@@ -72,6 +137,7 @@ int daemon_main(int argc, char** argv) {
     spdlog::error("bad config: {}", config.status().message());
     return 2;
   }
+  if (!restore.empty()) return restore_main(*config, opt, restore, bump_tokens);
   Daemon daemon(std::move(*config), opt);
   Status s = daemon.start();
   if (!s.ok()) {
@@ -82,6 +148,9 @@ int daemon_main(int argc, char** argv) {
   if (opt.withhold_replies) spdlog::warn("TEST OPTION: client commands are never answered");
   if (opt.no_sticky_leader) spdlog::warn("TEST OPTION: sticky leader off");
   if (mutation != "none") spdlog::warn("TEST OPTION: planted bug '{}'", mutation);
+  if (opt.fail_fsync_after >= 0) {
+    spdlog::warn("TEST OPTION: fdatasync number {} will fail", opt.fail_fsync_after + 1);
+  }
   daemon.run();
   spdlog::info("stopped");
   return 0;

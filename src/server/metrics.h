@@ -8,6 +8,26 @@
 
 namespace paxlock::server {
 
+// The disk's state as /status and /metrics show it.
+struct DiskHealth {
+  bool ok = true;       // writes succeed (false while they fail, or once broken)
+  bool broken = false;  // an fdatasync failed: the log refuses every write until a restart
+  std::string error;    // the last error the disk reported ("" if none)
+  uint64_t log_bytes = 0;
+  uint64_t disk_bytes = 0;
+  uint64_t write_failures = 0;
+};
+
+// A string's content for a JSON string literal (quotes not included).
+std::string json_escape(const std::string& s);
+
+// The "disk" object of /status.
+std::string disk_status_json(const DiskHealth& disk);
+// paxlock_disk_ok and paxlock_wal_broken, Prometheus text.
+std::string disk_metrics(const DiskHealth& disk);
+// The error line paxlockd logs (once) when the log breaks.
+std::string wal_broken_message(const DiskHealth& disk);
+
 class Histogram {
  public:
   // Upper bounds in microseconds: 50 us to 10 s.

@@ -1,5 +1,7 @@
 #include "server/replica.h"
 
+#include <limits>
+
 #include "common/check.h"
 
 namespace paxlock::server {
@@ -97,7 +99,8 @@ void Replica::pump() {
 void Replica::handle(paxos::Ready& ready) {
   // 1. persist (queued for the next write) and 2. sync happen in start_write;
   //    messages that reveal the new state wait for that sync.
-  if (ready.needs_sync() || ready.commit != 0) next_write_.add(ready);
+  // (A broken store writes nothing again: keep nothing for it.)
+  if ((ready.needs_sync() || ready.commit != 0) && !store_.broken()) next_write_.add(ready);
   if (disk_ok_) {
     for (paxos::Message& m : ready.send_after_sync)
       next_messages_.push_back(std::move(m));
@@ -141,12 +144,19 @@ void Replica::on_written(bool ok) {
     // message that depended on them.
     ++stats_.write_failures;
     disk_ok_ = false;
+    in_flight_messages_.clear();
+    next_messages_.clear();
+    if (store_.broken()) {
+      // A failed fdatasync: nothing will be written again by this process.
+      retry_write_at_ = std::numeric_limits<paxos::TimeMs>::max();
+      in_flight_batch_ = storage::WriteBatch{};
+      next_write_ = storage::WriteBatch{};
+      return;
+    }
     retry_write_at_ = now_ + options_.disk_retry_ms;
     in_flight_batch_.merge(std::move(next_write_));
     next_write_ = std::move(in_flight_batch_);
     in_flight_batch_ = storage::WriteBatch{};
-    in_flight_messages_.clear();
-    next_messages_.clear();
     return;
   }
   disk_ok_ = true;

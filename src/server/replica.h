@@ -17,7 +17,10 @@
 //
 // Disk errors: a failed write is kept and retried every `disk_retry_ms`;
 // until a write succeeds, nothing that depends on the disk (promises,
-// acknowledgements) leaves the node.
+// acknowledgements) leaves the node. After a failed fdatasync the store is
+// broken for good (LogStore::broken): the replica stops writing and never
+// again promises or acknowledges; it still learns and applies what the
+// others choose, and answers its clients from that. Restart it.
 #pragma once
 
 #include <deque>
@@ -95,6 +98,8 @@ class Replica {
   const ReplicaStats& stats() const { return stats_; }
   // False while writes fail: the replica neither promises nor accepts.
   bool disk_ok() const { return disk_ok_; }
+  // True once a failed fdatasync broke the log: only a restart recovers.
+  bool disk_broken() const { return store_.broken(); }
   paxos::Instance snapshot_next() const { return snapshot_ ? snapshot_->next : 0; }
 
  private:

@@ -14,6 +14,32 @@ Result<std::string> read_file(Fs& fs, const std::string& path) {
   return out;
 }
 
+std::string parent_dir(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/')
+    p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return p.substr(0, slash);
+}
+
+Status create_dirs(Fs& fs, const std::string& dir) {
+  std::vector<std::string> missing;  // deepest first
+  for (std::string p = dir; p != "/" && p != "." && !p.empty() && !fs.exists(p);
+       p = parent_dir(p)) {
+    missing.push_back(p);
+  }
+  if (missing.empty()) return {};
+  Status s = fs.mkdirs(dir);
+  if (!s.ok()) return s;
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    s = fs.sync_dir(parent_dir(*it));
+    if (!s.ok()) return s;
+  }
+  return {};
+}
+
 Status write_file_atomic(Fs& fs, const std::string& dir, const std::string& name,
                          std::string_view data) {
   const std::string tmp = join_path(dir, name + ".tmp");

@@ -58,6 +58,14 @@ Result<std::string> read_file(Fs& fs, const std::string& path);
 Status write_file_atomic(Fs& fs, const std::string& dir, const std::string& name,
                          std::string_view data);
 
+// Creates `dir` and its missing parents (Fs::mkdirs), then makes each
+// directory it created durable: an fsync of its parent, top down. Until then
+// a power loss can lose a new directory and everything synced inside it.
+Status create_dirs(Fs& fs, const std::string& dir);
+
+// The directory that holds `path`: "/" for "/x", "." for "x".
+std::string parent_dir(const std::string& path);
+
 inline std::string join_path(const std::string& dir, const std::string& name) {
   return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
 }

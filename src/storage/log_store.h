@@ -62,6 +62,11 @@ class LogStore {
 
   // Bytes appended to the log since the process started (snapshot trigger).
   virtual uint64_t log_bytes() const = 0;
+
+  // True once an fdatasync failed: the kernel may have dropped the data, so
+  // the log refuses every write until the process restarts and recovers
+  // from what is really on disk (Wal::broken). Any thread may ask.
+  virtual bool broken() const { return false; }
 };
 
 }  // namespace paxlock::storage

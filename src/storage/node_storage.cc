@@ -31,11 +31,35 @@ Status check_identity(Fs& fs, const std::string& data_dir, const std::string& cl
                           data_dir, field("cluster_id"), field("node_id"), cluster_id, node));
 }
 
+Status refuse_copied_snapshot(Fs& fs, const std::string& data_dir) {
+  // IDENTITY is written before anything else when a directory is first used
+  // (and last by a restore), so a snapshot without it was copied in by hand.
+  if (fs.exists(join_path(data_dir, "IDENTITY"))) return {};
+  const std::string snap_dir = join_path(data_dir, "snap");
+  if (!fs.exists(snap_dir)) return {};
+  auto names = fs.list(snap_dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    if (!SnapshotStore::is_snapshot_name(name)) continue;
+    return Status::error(
+        EINVAL,
+        fmt::format("data directory {} was never started but holds a snapshot ({}): a snapshot "
+                    "copied in by hand restarts the fencing tokens below ones the old cluster "
+                    "handed out. Restore a backup with `paxlockd --config ... --id ... --restore "
+                    "FILE --bump-tokens N` into an empty data directory (docs/OPERATIONS.md, "
+                    "Backups)",
+                    data_dir, join_path(snap_dir, name)));
+  }
+  return {};
+}
+
 Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string& data_dir,
                                                        const std::string& cluster_id,
                                                        paxos::NodeId node,
                                                        const WalOptions& options, Loaded* loaded) {
-  Status s = fs.mkdirs(data_dir);
+  Status s = create_dirs(fs, data_dir);
+  if (!s.ok()) return s;
+  s = refuse_copied_snapshot(fs, data_dir);
   if (!s.ok()) return s;
   s = check_identity(fs, data_dir, cluster_id, node);
   if (!s.ok()) return s;
@@ -45,6 +69,10 @@ Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string
   WalRecovery rec;
   auto wal = Wal::open(fs, join_path(data_dir, "wal"), node, options, &rec);
   if (!wal.ok()) return wal.status();
+  // wal/ and snap/ were synced into DATA when created; sync DATA once more in
+  // case an earlier start created them and stopped before its sync.
+  s = fs.sync_dir(data_dir);
+  if (!s.ok()) return s;
   std::unique_ptr<NodeStorage> st(new NodeStorage(std::move(*wal), std::move(snaps)));
   *loaded = Loaded{};
   loaded->log = std::move(rec.state);

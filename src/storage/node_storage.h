@@ -49,4 +49,10 @@ class NodeStorage {
 Status check_identity(Fs& fs, const std::string& data_dir, const std::string& cluster_id,
                       paxos::NodeId node);
 
+// Refuses a data directory without IDENTITY (never started) that holds a
+// snapshot: a backup copied in by hand. A restore (src/server/restore.h)
+// writes IDENTITY after the snapshot, so what it leaves half done is refused
+// too, until it is run again.
+Status refuse_copied_snapshot(Fs& fs, const std::string& data_dir);
+
 }  // namespace paxlock::storage

@@ -20,7 +20,8 @@ Status errno_status(const std::string& what, const std::string& path) {
 
 class PosixFile : public File {
  public:
-  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixFile(int fd, std::string path, std::shared_ptr<std::atomic<int64_t>> fail_after)
+      : fd_(fd), path_(std::move(path)), fail_after_(std::move(fail_after)) {}
   ~PosixFile() override { ::close(fd_); }
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;
@@ -57,6 +58,11 @@ class PosixFile : public File {
   }
 
   Status datasync() override {
+    if (fail_after_->load() >= 0 && fail_after_->fetch_sub(1) == 0) {
+      return Status::error(EIO, "fdatasync " + path_ +
+                                    ": Input/output error (injected by "
+                                    "--fail-fsync-after)");
+    }
     while (::fdatasync(fd_) != 0) {
       if (errno != EINTR) return errno_status("fdatasync", path_);
     }
@@ -86,6 +92,7 @@ class PosixFile : public File {
  private:
   int fd_;
   std::string path_;
+  std::shared_ptr<std::atomic<int64_t>> fail_after_;
 };
 
 }  // namespace
@@ -105,7 +112,7 @@ Result<std::unique_ptr<File>> PosixFs::open(const std::string& path, OpenMode mo
   }
   const int fd = ::open(path.c_str(), flags, 0644);
   if (fd < 0) return errno_status("open", path);
-  return std::unique_ptr<File>(std::make_unique<PosixFile>(fd, path));
+  return std::unique_ptr<File>(std::make_unique<PosixFile>(fd, path, fail_after_));
 }
 
 Status PosixFs::rename(const std::string& from, const std::string& to) {

@@ -2,6 +2,9 @@
 // reported with the path and the call that failed.
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include "storage/fs.h"
 
 namespace paxlock::storage {
@@ -15,6 +18,13 @@ class PosixFs : public Fs {
   Status mkdirs(const std::string& dir) override;
   Result<std::vector<std::string>> list(const std::string& dir) override;
   bool exists(const std::string& path) override;
+
+  // Test option (paxlockd --fail-fsync-after): after `n` more successful
+  // fdatasyncs on files this object opened, the next one fails with EIO.
+  void fail_datasync_after(int64_t n) { fail_after_->store(n); }
+
+ private:
+  std::shared_ptr<std::atomic<int64_t>> fail_after_ = std::make_shared<std::atomic<int64_t>>(-1);
 };
 
 // An exclusive lock on a data directory (flock on DIR/LOCK), held for the

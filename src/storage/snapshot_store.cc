@@ -15,14 +15,6 @@ constexpr char kMagic[9] = "PXLSNAP1";
 constexpr size_t kHeader = 32;
 constexpr int kRereads = 3;
 
-std::string snapshot_name(paxos::Instance next) {
-  return fmt::format("snap-{:016x}.snap", next);
-}
-
-bool is_snapshot_name(const std::string& name) {
-  return name.size() == 26 && name.compare(0, 5, "snap-") == 0 && name.compare(21, 5, ".snap") == 0;
-}
-
 // Parses a whole snapshot file; false if any check fails.
 bool parse(std::string_view file, Snapshot& out) {
   if (file.size() < kHeader || std::memcmp(file.data(), kMagic, 8) != 0) return false;
@@ -44,6 +36,26 @@ bool parse(std::string_view file, Snapshot& out) {
 
 }  // namespace
 
+std::string SnapshotStore::file_name(paxos::Instance next) {
+  return fmt::format("snap-{:016x}.snap", next);
+}
+
+bool SnapshotStore::is_snapshot_name(const std::string& name) {
+  return name.size() == 26 && name.compare(0, 5, "snap-") == 0 && name.compare(21, 5, ".snap") == 0;
+}
+
+std::string SnapshotStore::encode(const Snapshot& snap) {
+  std::string file = encode_header(snap.next, *snap.data);
+  file += *snap.data;
+  return file;
+}
+
+std::optional<Snapshot> SnapshotStore::decode(std::string_view file) {
+  Snapshot snap;
+  if (!parse(file, snap)) return std::nullopt;
+  return snap;
+}
+
 std::string SnapshotStore::encode_header(paxos::Instance next, std::string_view data) {
   std::string h(kMagic, 8);
   Writer w(h);
@@ -55,7 +67,7 @@ std::string SnapshotStore::encode_header(paxos::Instance next, std::string_view 
 }
 
 Result<std::optional<Snapshot>> SnapshotStore::load() {
-  Status s = fs_.mkdirs(dir_);
+  Status s = create_dirs(fs_, dir_);
   if (!s.ok()) return s;
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();
@@ -81,12 +93,10 @@ Result<std::optional<Snapshot>> SnapshotStore::load() {
 }
 
 Status SnapshotStore::save(const Snapshot& snap) {
-  Status s = fs_.mkdirs(dir_);
+  Status s = create_dirs(fs_, dir_);
   if (!s.ok()) return s;
-  const std::string name = snapshot_name(snap.next);
-  std::string file = encode_header(snap.next, *snap.data);
-  file += *snap.data;
-  s = write_file_atomic(fs_, dir_, name, file);
+  const std::string name = file_name(snap.next);
+  s = write_file_atomic(fs_, dir_, name, encode(snap));
   if (!s.ok()) return s;
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();

@@ -41,6 +41,13 @@ class SnapshotStore {
   Status save(const Snapshot& snap);
 
   static std::string encode_header(paxos::Instance next, std::string_view data);
+  // A whole snapshot file (header and data), as save() writes it.
+  static std::string encode(const Snapshot& snap);
+  // Parses a whole snapshot file; nullopt if any check fails.
+  static std::optional<Snapshot> decode(std::string_view file);
+  // `snap-<16 hex digits>.snap`: the name save() gives `next`.
+  static std::string file_name(paxos::Instance next);
+  static bool is_snapshot_name(const std::string& name);
 
  private:
   Fs& fs_;

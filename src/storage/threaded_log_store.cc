@@ -57,6 +57,7 @@ void ThreadedLogStore::write(WriteBatch batch, std::function<void(bool)> done) {
     }
     log_bytes_ = storage_->log_bytes();
     disk_bytes_ = storage_->disk_bytes();
+    broken_ = storage_->broken();
     const bool ok = s.ok();
     post_([done = std::move(done), ok] { done(ok); });
   });

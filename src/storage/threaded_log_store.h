@@ -34,6 +34,7 @@ class ThreadedLogStore : public LogStore {
   void write(WriteBatch batch, std::function<void(bool)> done) override;
   void save_snapshot(Snapshot snap, std::function<void(bool)> done) override;
   uint64_t log_bytes() const override { return log_bytes_.load(std::memory_order_relaxed); }
+  bool broken() const override { return broken_.load(std::memory_order_relaxed); }
 
   uint64_t disk_bytes() const { return disk_bytes_.load(std::memory_order_relaxed); }
   // The last error the disk reported, for the status page ("" if none).
@@ -63,6 +64,7 @@ class ThreadedLogStore : public LogStore {
 
   std::atomic<uint64_t> log_bytes_{0};
   std::atomic<uint64_t> disk_bytes_{0};
+  std::atomic<bool> broken_{false};
 };
 
 }  // namespace paxlock::storage

@@ -150,7 +150,7 @@ Result<std::unique_ptr<Wal>> Wal::open(Fs& fs, const std::string& dir, paxos::No
 }
 
 Status Wal::recover(WalRecovery* recovery) {
-  Status s = fs_.mkdirs(dir_);
+  Status s = create_dirs(fs_, dir_);
   if (!s.ok()) return s;
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();

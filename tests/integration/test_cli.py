@@ -1,9 +1,11 @@
 """The `paxlock` CLI and launcher on real processes: exit codes and JSON for
-every command, usage errors, an unreachable cluster, `hold`, and a retry to
-another replica that must not apply twice."""
+every command, usage errors, an unreachable cluster, `hold` (and its lease
+lost when the cluster stops answering), and a retry to another replica that
+must not apply twice."""
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -174,3 +176,46 @@ class LauncherAndRetryTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SessionLossTest(unittest.TestCase):
+    def test_hold_stops_its_command_by_ttl_minus_margin_when_the_cluster_stops_answering(self):
+        """Bug F on real processes: every replica is stopped (SIGSTOP); the
+        session's last acknowledged renewal was sent before that, so `hold`
+        must stop its command by TTL - margin (3 s - 0.7 s) after the stop,
+        before the service could expire the lease and grant the lock again.
+        (The deterministic test is tests/unit/client_lease_test.cc.)"""
+        c = Cluster(nodes=3)
+        pids = [c.pid(n) for n in (1, 2, 3)]
+        stamp = os.path.join(c.dir, "terminated-at")
+        hold = subprocess.Popen(
+            [PAXLOCK, "--cluster", c.config, "--owner", "h", "--session-ttl", "3", "hold", "cli-f",
+             "--", "sh", "-c", f'trap "date +%s.%N > {stamp}; exit 143" TERM; '
+                               'while :; do sleep 0.02; done'],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stopped = False
+        try:
+            def held():
+                r = subprocess.run([PAXLOCK, "--cluster", c.config, "status", "cli-f"],
+                                   capture_output=True, text=True, timeout=10)
+                return "held by h" in r.stdout
+            wait_for(held, 10, "hold to take the lock")
+            t_stop = time.time()
+            for p in pids:
+                os.kill(p, signal.SIGSTOP)
+            stopped = True
+            _, err = hold.communicate(timeout=15)
+            self.assertEqual(hold.returncode, 4, err)  # lost
+            self.assertIn("was lost", err)
+            with open(stamp) as f:
+                terminated = float(f.read())
+            # 2.3 s, plus the shell's 20 ms poll and scheduling slack.
+            self.assertLess(terminated - t_stop, 2.3 + 0.4)
+        finally:
+            if hold.poll() is None:
+                hold.kill()
+                hold.communicate()
+            if stopped:
+                for p in pids:
+                    os.kill(p, signal.SIGCONT)
+            c.close()

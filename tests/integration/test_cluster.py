@@ -139,6 +139,56 @@ class ServiceTest(unittest.TestCase):
 
 
 class BackupTest(unittest.TestCase):
+    @staticmethod
+    def read_backup(snap_dir):
+        """The newest finished snapshot of a running replica: (name, bytes).
+        Only "*.snap" files count (a "*.snap.tmp" may be mid-write), and a
+        newer snapshot may replace (and delete) the one listed: read again."""
+        def newest():
+            names = sorted(n for n in os.listdir(snap_dir) if n.endswith(".snap"))
+            if not names:
+                return None
+            with open(os.path.join(snap_dir, names[-1]), "rb") as f:
+                return names[-1], f.read()
+        return wait_for(newest, 10, f"a finished snapshot in {snap_dir}")
+
+    def new_cluster_dirs(self, template):
+        """Config, ports and (removed) data directories of a new 3-node cluster."""
+        new = Cluster.__new__(Cluster)
+        new.dir = tempfile.mkdtemp(prefix="paxlock-it-")
+        new.nodes = 3
+        new.daemon_args = ""
+        new.paxlock = template.paxlock
+        new.paxlockd = template.paxlockd
+        new.config = os.path.join(new.dir, "cluster.toml")
+        r = subprocess.run([new.paxlock, "local", "up", "--dir", new.dir, "--nodes", "3"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        new.local("down")
+        new.members = new._members()
+        for n in (1, 2, 3):
+            subprocess.run(["rm", "-rf", os.path.join(new.dir, f"n{n}")], check=True)
+        return new
+
+    def new_cluster_from_backup(self, template, snap_name, data, bump):
+        """A new 3-node cluster (new ports, new data directories) whose replicas
+        all start from the backup, following docs/OPERATIONS.md "Backups":
+        `paxlockd --restore FILE --bump-tokens N` on every replica, then start."""
+        new = self.new_cluster_dirs(template)
+        backup = os.path.join(new.dir, snap_name)
+        with open(backup, "wb") as f:
+            f.write(data)
+        digests = set()
+        for n in (1, 2, 3):
+            r = subprocess.run([new.paxlockd, "--config", new.config, "--id", str(n),
+                                "--restore", backup, "--bump-tokens", str(bump)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            digests.add(r.stdout.split("digest ")[1].split()[0])
+        self.assertEqual(len(digests), 1, "every replica restored the same state")
+        new.local("up")
+        return new
+
     def test_snapshot_of_one_replica_restores_a_new_cluster(self):
         old = Cluster(nodes=3, tuning={"snapshot_every_instances": 20})
         try:
@@ -147,39 +197,23 @@ class BackupTest(unittest.TestCase):
                 code, out, err = old.cli("lock", f"b-{i}", owner="backup")
                 self.assertEqual(code, 0, err)
                 tokens[f"b-{i}"] = out["token"]
-            snap_dir = os.path.join(old.dir, "n1", "snap")
-            # Only finished snapshots: a "*.snap.tmp" may be mid-write.
-            def finished():
-                return sorted(n for n in os.listdir(snap_dir) if n.endswith(".snap"))
-            wait_for(finished, 10, "a finished snapshot on node 1")
-            # Stop the cluster first so no newer snapshot replaces (and deletes) this one.
+            # The backup: node 1's newest snapshot, copied while the cluster runs.
+            snap, data = self.read_backup(os.path.join(old.dir, "n1", "snap"))
+            # Grants after the backup point: the backup cannot cover them (it
+            # was read before they were asked for), but resources may have
+            # seen their tokens.
+            later = {}
+            for i in range(10):
+                code, out, err = old.cli("lock", f"a-{i}", owner="late")
+                self.assertEqual(code, 0, err)
+                later[f"a-{i}"] = out["token"]
             old.local("down")
-            snap = finished()[-1]
-            with open(os.path.join(snap_dir, snap), "rb") as f:
-                data = f.read()
         finally:
             old.close()
-        # A new cluster whose replicas all start from that snapshot.
-        new = Cluster.__new__(Cluster)
-        new.dir = tempfile.mkdtemp(prefix="paxlock-it-")
-        new.nodes = 3
-        new.daemon_args = ""
-        new.paxlock = old.paxlock
-        new.paxlockd = old.paxlockd
-        new.config = os.path.join(new.dir, "cluster.toml")
-        r = subprocess.run([new.paxlock, "local", "up", "--dir", new.dir, "--nodes", "3"],
-                           capture_output=True, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        new.local("down")
-        for n in (1, 2, 3):
-            d = os.path.join(new.dir, f"n{n}")
-            subprocess.run(["rm", "-rf", d], check=True)
-            os.makedirs(os.path.join(d, "snap"))
-            with open(os.path.join(d, "snap", snap), "wb") as f:
-                f.write(data)
+        # The operator states how many grants the old cluster may have made
+        # after the backup (here 10; more is fine).
+        new = self.new_cluster_from_backup(old, snap, data, bump=1000)
         try:
-            new.local("up")
-            new.members = new._members()
             snapshot_next = int(snap[5:21], 16)
             restored = 0
             for name, token in tokens.items():
@@ -189,12 +223,114 @@ class BackupTest(unittest.TestCase):
                     self.assertEqual(out["token"], token)
                     restored += 1
             self.assertGreaterEqual(restored, min(40, snapshot_next - 5))
+            for name in later:
+                code, out, _ = new.cli("status", name)
+                self.assertEqual(out["result"], "NOT_HELD", name)
             self.assertGreater(new.status(1)["first_unchosen"], snapshot_next - 1)
+            # A fencing token never repeats: the new cluster's first grant is
+            # above every token the old cluster handed out, before the backup
+            # point or after it.
             code, out, err = new.cli("lock", "after-restore", owner="x")
             self.assertEqual(code, 0, err)
             self.assertGreater(out["token"], max(tokens.values()))
+            self.assertGreater(out["token"], max(later.values()))
+            # Restarting a restored replica is an ordinary restart.
+            new.kill9(2)
+            new.restart(2)
+            wait_for(lambda: new.status(2)["applied"] >= new.status(1)["applied"] - 5, 20,
+                     "node 2 back after a restart")
         finally:
             new.close()
+
+    def test_a_snapshot_copied_by_hand_into_a_new_data_directory_is_refused(self):
+        old = Cluster(nodes=3, tuning={"snapshot_every_instances": 20})
+        try:
+            for i in range(25):
+                code, _, err = old.cli("lock", f"c-{i}", owner="copy")
+                self.assertEqual(code, 0, err)
+            snap, data = self.read_backup(os.path.join(old.dir, "n1", "snap"))
+        finally:
+            old.close()
+        new = self.new_cluster_dirs(old)
+        try:
+            d = os.path.join(new.dir, "n1")
+            os.makedirs(os.path.join(d, "snap"))
+            with open(os.path.join(d, "snap", snap), "wb") as f:
+                f.write(data)
+            r = subprocess.run([new.paxlockd, "--config", new.config, "--id", "1"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("never started but holds a snapshot", r.stderr)
+            self.assertIn("--restore", r.stderr)
+            # Without --bump-tokens a restore is refused; with it, it completes
+            # over the copied file (same name).
+            backup = os.path.join(new.dir, "backup.snap")
+            with open(backup, "wb") as f:
+                f.write(data)
+            base = [new.paxlockd, "--config", new.config, "--id", "1", "--restore", backup]
+            r = subprocess.run(base, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--bump-tokens", r.stderr)
+            r = subprocess.run(base + ["--bump-tokens", "100"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # A second restore into the same, now used, directory is refused.
+            r = subprocess.run(base + ["--bump-tokens", "100"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("is in use", r.stderr)
+        finally:
+            new.close()
+
+
+class DiskFailureTest(unittest.TestCase):
+    def test_failed_fdatasync_is_loud_stops_acknowledging_and_a_restart_recovers(self):
+        c = Cluster(nodes=3)
+        try:
+            r = subprocess.run([c.paxlockd, "--help"], capture_output=True, text=True, timeout=10)
+            if "--fail-fsync-after" not in r.stdout:
+                self.skipTest("paxlockd built without test options (PAXLOCK_MUTATIONS off)")
+            # Node 3 again, with its 6th fdatasync failing.
+            c.kill9(3)
+            r = subprocess.run([c.paxlock, "local", "restart", "3", "--dir", c.dir,
+                                "--daemon-args", "--fail-fsync-after 5"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            n = 0
+
+            def lock_one():
+                nonlocal n
+                n += 1
+                code, _, err = c.cli("lock", f"d-{n}", owner="disk")
+                self.assertEqual(code, 0, err)
+                return c.status(3)["disk"]["broken"]
+            status = wait_for(lambda: lock_one() and c.status(3), 30, "node 3's log to break")
+            self.assertFalse(status["disk"]["ok"])
+            self.assertIn("fdatasync", status["disk"]["error"])
+            self.assertIn("injected", status["disk"]["error"])
+            self.assertEqual(c.metric(3, "paxlock_wal_broken"), 1)
+            self.assertEqual(c.metric(3, "paxlock_disk_ok"), 0)
+            self.assertEqual(c.metric(1, "paxlock_wal_broken"), 0)
+            # The service goes on with the other two; node 3 writes nothing
+            # more, and says so once.
+            failures = c.metric(3, "paxlock_write_failures_total")
+            for _ in range(20):
+                lock_one()
+            self.assertEqual(c.metric(3, "paxlock_write_failures_total"), failures)
+            with open(os.path.join(c.dir, "n3.log")) as f:
+                log = f.read()
+            self.assertEqual(log.count("DISK FAILURE"), 1, log[-3000:])
+            self.assertIn("[error]", log[log.index("DISK FAILURE") - 40:log.index("DISK FAILURE")])
+            # The remedy: a restart recovers from what is on disk.
+            c.kill9(3)
+            c.restart(3)
+            wait_for(lambda: c.status(3)["disk"]["ok"], 10, "node 3 healthy after a restart")
+            self.assertFalse(c.status(3)["disk"]["broken"])
+            self.assertEqual(c.metric(3, "paxlock_wal_broken"), 0)
+            lock_one()
+            c.wait_converged()
+        finally:
+            c.close()
 
 
 class BadInputTest(unittest.TestCase):

@@ -145,6 +145,30 @@ TEST(PlantedBug, CheckpointFromAnUnwrittenBatchIsCaughtAtTheDefaultFaultMix) {
   }
 }
 
+// Bug A as a mutation of the core, caught by the random simulator at its
+// default per-seed fault mix (the dueling profile with a mixed sticky rule and
+// stale-leader faults), within the seed budget of the mutations above, on the
+// cluster sizes where two values can be chosen (5 and 7 nodes).
+TEST(PlantedBug, NoStepDownOnLearnIsCaughtAtTheDefaultFaultMix) {
+  for (int nodes : {5, 7}) {
+    bool caught = false;
+    for (int k = 0; k < 200 && !caught; ++k) {
+      Options o;
+      o.seed = 500 + static_cast<uint64_t>(k);
+      o.nodes = nodes;
+      o.mutation = paxos::Mutation::kNoStepDownOnLearn;
+      const Outcome r = run(o);
+      if (!r.ok) {
+        std::printf("no-stepdown-on-learn caught on %d nodes at seed %llu: %s\n  replay: %s\n",
+                    nodes, (unsigned long long)o.seed, r.violation.c_str(),
+                    replay_command(o).c_str());
+        caught = true;
+      }
+    }
+    EXPECT_TRUE(caught) << "no-stepdown-on-learn survived 200 seeds on " << nodes << " nodes";
+  }
+}
+
 // Bug C: without a pre-vote, a follower cut off for 3 s keeps raising its
 // ballot and, on its return, deposes the healthy leader. The liveness check
 // counts leader changes after the heal.

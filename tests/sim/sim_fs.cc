@@ -44,6 +44,10 @@ class SimFile : public storage::File {
 
   Status datasync() override {
     if (fs_.io_error_) return Status::error(EIO, "fdatasync " + path_ + ": I/O error (simulated)");
+    if (fs_.fail_datasyncs_ > 0) {
+      --fs_.fail_datasyncs_;
+      return Status::error(EIO, "fdatasync " + path_ + ": I/O error (simulated)");
+    }
     Inode& in = *inode_;
     if (in.durable.size() != in.view.size()) in.durable.resize(in.view.size(), '\0');
     for (uint64_t s : in.dirty) {
@@ -152,8 +156,16 @@ void SimFs::apply(std::map<std::string, std::shared_ptr<Inode>>& names, const Ns
   }
 }
 
-Status SimFs::sync_dir(const std::string& dir) {
-  if (io_error_) return Status::error(EIO, "fsync " + dir + ": I/O error (simulated)");
+Status SimFs::sync_dir(const std::string& path) {
+  if (io_error_) return Status::error(EIO, "fsync " + path + ": I/O error (simulated)");
+  const std::string dir = path == "/" || path == "." ? "" : path;  // the root
+  if (!dir.empty() && !dirs_.count(dir)) {
+    return Status::error(ENOENT, "fsync " + path + ": no such directory");
+  }
+  // The entries of new subdirectories become durable.
+  for (const std::string& d : dirs_) {
+    if (dir_of(d) == dir) durable_dirs_.insert(d);
+  }
   // Directory operations reach the journal in order: make durable every
   // pending operation up to the last one that touches this directory.
   size_t last = 0;
@@ -168,12 +180,12 @@ Status SimFs::sync_dir(const std::string& dir) {
 }
 
 Status SimFs::mkdirs(const std::string& dir) {
-  // Directories themselves are durable at once (created at node set-up).
-  std::string path;
+  // A new directory is durable once its parent is synced (sync_dir).
   size_t pos = 0;
   while (pos != std::string::npos) {
     pos = dir.find('/', pos + 1);
-    dirs_.insert(dir.substr(0, pos));
+    const std::string d = dir.substr(0, pos);
+    if (!d.empty()) dirs_.insert(d);
   }
   return {};
 }
@@ -197,6 +209,17 @@ void SimFs::crash(paxos::Rng& rng) {
   for (size_t i = 0; i < keep_ops; ++i)
     apply(durable_names_, pending_[i]);
   pending_.clear();
+  // Directories whose entry (or an ancestor's) was never synced are gone,
+  // with everything in them. (Sorted: a parent comes before its children.)
+  std::set<std::string> kept;
+  for (const std::string& d : durable_dirs_) {
+    if (dir_of(d).empty() || kept.count(dir_of(d))) kept.insert(d);
+  }
+  dirs_ = durable_dirs_ = kept;
+  std::erase_if(durable_names_, [&](const auto& entry) {
+    const std::string d = dir_of(entry.first);
+    return !d.empty() && !kept.count(d);
+  });
   names_ = durable_names_;
   std::set<Inode*> seen;
   for (auto& [path, inode] : names_) {

@@ -2,7 +2,8 @@
 // - writes land in a page-cache view at once, but become durable only when
 //   the file is datasync'ed;
 // - creations, renames and removals become durable only when their directory
-//   is synced;
+//   is synced; a new directory becomes durable only when its parent is
+//   synced (until then a crash loses it and everything in it);
 // - on a crash, each 512-byte sector written since the last sync is kept,
 //   dropped, torn (a prefix kept) or filled with garbage, and a random prefix
 //   of the unsynced directory operations survives;
@@ -48,6 +49,9 @@ class SimFs : public storage::Fs {
   void set_capacity(uint64_t bytes) { capacity_ = bytes; }
   void set_read_flip_rate(double p) { read_flip_rate_ = p; }
   void set_io_error(bool on) { io_error_ = on; }
+  // The next `n` datasync calls fail with EIO (writes still succeed): the
+  // failed fdatasync after which the kernel may have dropped dirty pages.
+  void fail_next_datasyncs(int n) { fail_datasyncs_ = n; }
   uint64_t used_bytes() const;
   uint64_t read_flips() const { return read_flips_; }
 
@@ -79,10 +83,12 @@ class SimFs : public storage::Fs {
   std::map<std::string, std::shared_ptr<Inode>> names_;          // visible namespace
   std::map<std::string, std::shared_ptr<Inode>> durable_names_;  // survives a crash
   std::vector<NsOp> pending_;                                    // not yet durable, in order
-  std::set<std::string> dirs_;
+  std::set<std::string> dirs_;                                   // visible directories
+  std::set<std::string> durable_dirs_;  // those whose entry survives a crash
   uint64_t capacity_ = UINT64_MAX;
   double read_flip_rate_ = 0.0;
   bool io_error_ = false;
+  int fail_datasyncs_ = 0;
   uint64_t read_flips_ = 0;
 };
 

@@ -46,6 +46,7 @@ class SimLogStore : public storage::LogStore {
   }
 
   uint64_t log_bytes() const override { return storage_ ? storage_->log_bytes() : 0; }
+  bool broken() const override { return storage_ && storage_->broken(); }
   uint64_t disk_bytes() const { return storage_ ? storage_->disk_bytes() : 0; }
   uint64_t log_disk_bytes() const { return storage_ ? storage_->log_disk_bytes() : 0; }
   paxos::Instance durable_commit() const { return storage_ ? storage_->durable_commit() : 0; }

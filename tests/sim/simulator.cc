@@ -87,6 +87,7 @@ struct SimNode {
   uint64_t became_leader_seen = 0;            // stale-leader faults: elections noticed
   TimeMs deaf_until = 0;  // stale-leader faults: Nacks to this node are lost until then
   int deaf_to = -1;       // ... and so is everything from this node
+  int bridge = -1;        // ... while this node reaches it both ways, whatever else fails
 };
 
 struct SimClient {
@@ -131,6 +132,7 @@ class World {
   void stale_leader_fault(int i);
   void check_chosen(int i, Instance from, const char* when);
   int leader_changes() const;
+  std::string sticky_mix() const;
   bool all_clients_done() const;
   bool converged() const;
   void final_checks();
@@ -146,8 +148,9 @@ class World {
   std::vector<std::vector<bool>> blocked_;  // blocked_[a][b]: a cannot reach b
   bool healed_ = false;
   TimeMs healed_at_ = 0;
-  int isolated_ = -1;           // isolate_one: the node cut off
-  int leaders_at_rejoin_ = -1;  // leader elections counted when it rejoined
+  std::vector<bool> sticky_per_node_;  // drawn per run: mixed sticky rules
+  int isolated_ = -1;                  // isolate_one: the node cut off
+  int leaders_at_rejoin_ = -1;         // leader elections counted when it rejoined
   Outcome result_;
   uint64_t hash_ = 1469598103934665603ULL;
 
@@ -180,6 +183,7 @@ paxos::Config World::node_config(int i) const {
   c.rng_seed = opt_.seed * 1000003 + static_cast<uint64_t>(i) * 7919 + nodes_[i].generation;
   c.mutation = opt_.mutation;
   c.sticky_leader = opt_.sticky_leader;
+  if (!sticky_per_node_.empty()) c.sticky_leader = sticky_per_node_[static_cast<size_t>(i)];
   c.batch_commands_max = opt_.batch_commands_max;
   return c;
 }
@@ -200,6 +204,12 @@ void World::draw_faults() {
   opt_.nack_loss = rng_.chance(0.3) ? 0.8 : 0.0;
   opt_.stale_leader_faults = rng_.chance(0.5);
   opt_.sticky_leader = rng_.chance(0.5);
+  // Safety never depends on the sticky rule, so some runs mix it: a sticky
+  // leader ignores the Prepare of a node that the non-sticky ones elect.
+  if (rng_.chance(0.6)) {
+    for (int i = 0; i < opt_.nodes; ++i)
+      sticky_per_node_.push_back(rng_.chance(0.5));
+  }
   opt_.crash_gap_max_ms = rng_.chance(0.5) ? 1500 : 300;
   opt_.restart_max_ms = rng_.chance(0.5) ? 1500 : 30;
   opt_.crash_after_promise = opt_.crashes && rng_.chance(0.5) ? 0.3 : 0.0;
@@ -212,6 +222,17 @@ void World::draw_faults() {
   opt_.wal_segment_bytes = segment_bytes[rng_.uniform(0, 2)];
   opt_.wal_preallocate = rng_.chance(0.5);
   opt_.read_flip_rate = rng_.chance(0.3) ? 0.01 : 0.0;
+  // One run in three duels around a sticky leader: frequent forced
+  // campaigns, a mixed sticky rule and stale-leader faults together reach
+  // the states of Bug A (an old leader learning what a newer one chose).
+  if (rng_.chance(0.35)) {
+    opt_.campaign_per_s = 20.0;
+    opt_.stale_leader_faults = true;
+    if (sticky_per_node_.empty()) {
+      for (int i = 0; i < opt_.nodes; ++i)
+        sticky_per_node_.push_back(rng_.chance(0.5));
+    }
+  }
 }
 
 void World::schedule(TimeMs at, EventKind kind, int node, uint64_t token,
@@ -261,8 +282,11 @@ void World::network_send(int from_node, const Message& msg) {
   if (faulty) ++result_.messages_in_fault_window;
   const bool refusal = msg.type == paxos::MessageType::kNack;
   const bool deaf = now_ < nodes_[to].deaf_until && (refusal || nodes_[to].deaf_to == from_node);
-  if (faulty && (blocked_[from_node][to] || deaf || rng_.chance(opt_.loss) ||
-                 (refusal && rng_.chance(opt_.nack_loss)))) {
+  const bool bridged = (now_ < nodes_[to].deaf_until && nodes_[to].bridge == from_node) ||
+                       (now_ < nodes_[from_node].deaf_until && nodes_[from_node].bridge == to);
+  if (faulty && !bridged &&
+      (blocked_[from_node][to] || deaf || rng_.chance(opt_.loss) ||
+       (refusal && rng_.chance(opt_.nack_loss)))) {
     ++result_.messages_dropped;
     return;
   }
@@ -474,9 +498,10 @@ void World::check_chosen(int i, Instance from, const char* when) {
 void World::stale_leader_fault(int i) {
   // Node i was just elected. If another node still leads at a lower ballot,
   // sometimes keep it in the dark for a while: nothing from the new leader
-  // and no refusal reaches it, and a third node campaigns. Its Prepare
-  // carries a commit point past what the old leader proposed, and the old
-  // leader (sticky) ignores the Prepare but learns from it (Bug A's path).
+  // and no refusal reaches it, a third node reaches it both ways whatever
+  // else fails, and that node campaigns. Its Prepare carries a commit point
+  // past what the old leader proposed, and the old leader (sticky) ignores
+  // the Prepare but learns from it (Bug A's path).
   const paxos::Ballot b = nodes_[i].replica->node().ballot();
   for (int k = 0; k < opt_.nodes; ++k) {
     SimNode& old = nodes_[k];
@@ -485,11 +510,14 @@ void World::stale_leader_fault(int i) {
     old.deaf_until = now_ + rng_.uniform(100, 600);
     old.deaf_to = i;
     ++result_.stale_leader_faults;
-    int third = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
-    if (third == i || third == k) third = (std::max(i, k) + 1) % opt_.nodes;
-    if (third != i && third != k) {
-      schedule(now_ + rng_.uniform(20, 250), EventKind::kCampaign, third, /*token=*/1);
+    std::vector<int> others;
+    for (int m = 0; m < opt_.nodes; ++m) {
+      if (m != i && m != k && nodes_[m].up) others.push_back(m);
     }
+    if (others.empty()) continue;
+    const int third = others[rng_.uniform(0, static_cast<int64_t>(others.size()) - 1)];
+    old.bridge = third;
+    schedule(now_ + rng_.uniform(20, 250), EventKind::kCampaign, third, /*token=*/1);
   }
 }
 
@@ -529,6 +557,14 @@ void World::check_steps() {
     }
     n.durable_commit_checked = std::max(n.durable_commit_checked, on_disk);
   }
+}
+
+std::string World::sticky_mix() const {
+  if (sticky_per_node_.empty()) return "same";
+  std::string s;
+  for (bool b : sticky_per_node_)
+    s += b ? 'y' : 'n';
+  return s;
 }
 
 int World::leader_changes() const {
@@ -815,13 +851,15 @@ Outcome World::run() {
       "loss={} nack_loss={} dup={} delay<={}ms spike={} partitions={} crashes={} campaigns/s={} "
       "sticky={} "
       "crash_gap<={}ms restart<={}ms crash_after_promise={} crash_after_append={} "
-      "minority_restarts={} stale_leader_faults={} snapshot_every={} segment={} prealloc={} "
+      "minority_restarts={} stale_leader_faults={} sticky_per_node={} snapshot_every={} segment={} "
+      "prealloc={} "
       "read_flips={}{}",
       opt_.loss, opt_.nack_loss, opt_.duplicate, opt_.delay_max_ms, opt_.spike, opt_.partitions,
       opt_.crashes, opt_.campaign_per_s, opt_.sticky_leader, opt_.crash_gap_max_ms,
       opt_.restart_max_ms, opt_.crash_after_promise, opt_.crash_after_append,
-      opt_.minority_restarts, opt_.stale_leader_faults, opt_.snapshot_every, opt_.wal_segment_bytes,
-      opt_.wal_preallocate, opt_.read_flip_rate, opt_.isolate_one ? " isolate_one" : "");
+      opt_.minority_restarts, opt_.stale_leader_faults, sticky_mix(), opt_.snapshot_every,
+      opt_.wal_segment_bytes, opt_.wal_preallocate, opt_.read_flip_rate,
+      opt_.isolate_one ? " isolate_one" : "");
   nodes_.resize(opt_.nodes);
   blocked_.assign(opt_.nodes, std::vector<bool>(opt_.nodes, false));
   for (int i = 0; i < opt_.nodes; ++i) {

@@ -1,0 +1,277 @@
+// Item 9 of issue 13, on the simulated disk (tests/sim/sim_fs.h): the
+// directories a replica creates are durable before anything in them counts,
+// and a failed fdatasync leaves the log refusing every write.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <functional>
+
+#include "lock/lock_machine.h"
+#include "server/metrics.h"
+#include "server/replica.h"
+#include "sim/sim_fs.h"
+#include "sim/sim_log_store.h"
+#include "storage/node_storage.h"
+#include "storage/wal.h"
+
+namespace paxlock::storage {
+namespace {
+
+using paxos::Ballot;
+using paxos::Entry;
+
+WriteBatch accept(paxos::Instance i, const std::string& payload) {
+  auto b = std::make_shared<paxos::Batch>();
+  b->timestamp_ms = 1000;
+  b->commands.push_back(paxos::Command{paxos::CommandId{7, i}, payload});
+  WriteBatch w;
+  w.entries.push_back(Entry{i, Ballot{1, 1}, b, false});
+  return w;
+}
+
+TEST(SimFsDirectories, ANewDirectoryIsLostInACrashUntilItsParentIsSynced) {
+  sim::SimFs fs(1);
+  paxos::Rng rng(1);
+  ASSERT_TRUE(fs.mkdirs("/a/b").ok());
+  ASSERT_TRUE(fs.sync_dir("/").ok());  // "/a" is durable, "/a/b" is not
+  fs.crash(rng);
+  EXPECT_TRUE(fs.exists("/a"));
+  EXPECT_FALSE(fs.exists("/a/b"));
+  ASSERT_TRUE(fs.mkdirs("/a/b").ok());
+  ASSERT_TRUE(fs.sync_dir("/a").ok());
+  auto f = fs.open("/a/b/f", OpenMode::kCreate);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->pwrite(0, "x").ok());
+  ASSERT_TRUE((*f)->datasync().ok());
+  ASSERT_TRUE(fs.sync_dir("/a/b").ok());
+  fs.crash(rng);
+  EXPECT_TRUE(fs.exists("/a/b/f"));
+}
+
+// A replica's first start creates DATA, DATA/wal and DATA/snap. Unless each
+// new directory's parent is synced, a power loss can take the whole log with
+// it, synced records included: records that were acknowledged.
+TEST(DirectorySync, RecordsSyncedRightAfterTheFirstStartSurviveAPowerLoss) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    sim::SimFs fs(seed);
+    paxos::Rng rng(seed);
+    {
+      Loaded loaded;
+      auto st =
+          NodeStorage::open(fs, "/var/paxlock/n1", "c", 1, WalOptions{1 << 16, true}, &loaded);
+      ASSERT_TRUE(st.ok()) << st.status().message();
+      ASSERT_TRUE((*st)->append(accept(1, "acknowledged")).ok());
+      ASSERT_TRUE((*st)->sync().ok());
+      ASSERT_TRUE((*st)->save_snapshot(Snapshot{1, std::make_shared<const std::string>("s")}).ok());
+    }
+    fs.crash(rng);
+    Loaded loaded;
+    auto st = NodeStorage::open(fs, "/var/paxlock/n1", "c", 1, WalOptions{1 << 16, true}, &loaded);
+    ASSERT_TRUE(st.ok()) << st.status().message();
+    ASSERT_EQ(loaded.log.entries.size(), 1u) << "seed " << seed << ": the synced record is gone";
+    EXPECT_EQ(loaded.log.entries[0].value->commands.at(0).payload, "acknowledged");
+    EXPECT_TRUE(loaded.snapshot.has_value()) << "seed " << seed << ": the snapshot is gone";
+  }
+}
+
+// Three real replicas (server::Replica over the WAL on a SimFs each), wired
+// by hand: every millisecond, finished disk work completes, every message in
+// flight is delivered, and every 5 ms each replica ticks.
+class Trio {
+ public:
+  struct Sent {
+    paxos::NodeId from;
+    paxos::MessageType type;
+    bool from_broken;  // the sender's log was broken when it sent
+  };
+
+  Trio() {
+    for (int i = 0; i < 3; ++i)
+      nodes_.push_back(std::make_unique<Node>(*this, static_cast<paxos::NodeId>(i + 1)));
+    for (auto& n : nodes_)
+      EXPECT_TRUE(n->replica->start(now_).ok());
+  }
+
+  server::Replica& replica(paxos::NodeId id) { return *nodes_[id - 1]->replica; }
+  sim::SimFs& disk(paxos::NodeId id) { return *nodes_[id - 1]->fs; }
+  const std::vector<Sent>& sent() const { return sent_; }
+  paxos::TimeMs now() const { return now_; }
+
+  std::optional<paxos::NodeId> leader() {
+    for (auto& n : nodes_) {
+      if (n->replica->node().role() == paxos::Role::kLeader) return n->id;
+    }
+    return std::nullopt;
+  }
+
+  // Runs until `done` holds or `limit_ms` of simulated time passed.
+  bool run_until(const std::function<bool()>& done, int limit_ms) {
+    for (int ms = 0; ms < limit_ms; ++ms) {
+      if (done()) return true;
+      step();
+    }
+    return done();
+  }
+
+  // Submits `n` commands to `at` and runs until every one is answered.
+  bool commands(paxos::NodeId at, int n) {
+    auto answered = std::make_shared<int>(0);
+    for (int k = 0; k < n; ++k) {
+      const paxos::CommandId id{42, ++seq_};
+      if (replica(at).submit(paxos::Command{id, "cmd"},
+                             [answered](const std::string&) { ++*answered; }) == 0) {
+        return false;
+      }
+    }
+    return run_until([&] { return *answered == n; }, 5000);
+  }
+
+ private:
+  struct Node : server::Transport {
+    Node(Trio& t, paxos::NodeId i) : trio(t), id(i) {
+      fs = std::make_unique<sim::SimFs>(i);
+      paxos::Config c;
+      c.self = id;
+      c.members = {1, 2, 3};
+      c.rng_seed = 17 * id;
+      store = std::make_unique<sim::SimLogStore>(
+          *fs, "/data", id, WalOptions{1 << 16, false},
+          [this](std::function<void()> fn) { trio.disk_.push_back(std::move(fn)); });
+      replica =
+          std::make_unique<server::Replica>(c, server::ReplicaOptions{}, *store, *this, machine);
+    }
+    void send(const paxos::Message& m) override {
+      trio.sent_.push_back(Sent{m.from, m.type, store->broken()});
+      trio.wire_.push_back(m);
+    }
+    Trio& trio;
+    paxos::NodeId id;
+    std::unique_ptr<sim::SimFs> fs;
+    std::unique_ptr<sim::SimLogStore> store;
+    lock::LockMachine machine;
+    std::unique_ptr<server::Replica> replica;
+  };
+
+  void step() {
+    ++now_;
+    for (size_t k = disk_.size(); k > 0 && !disk_.empty(); --k) {
+      auto fn = std::move(disk_.front());
+      disk_.pop_front();
+      fn();
+    }
+    for (int k = 0; k < 10000 && !wire_.empty(); ++k) {
+      paxos::Message m = std::move(wire_.front());
+      wire_.pop_front();
+      replica(m.to).receive(m);
+    }
+    if (now_ % 5 == 0) {
+      for (auto& n : nodes_)
+        n->replica->tick(now_, now_);
+    }
+  }
+
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::deque<std::function<void()>> disk_;
+  std::deque<paxos::Message> wire_;
+  std::vector<Sent> sent_;
+  paxos::TimeMs now_ = 1000;
+  uint64_t seq_ = 0;
+};
+
+// A failed fdatasync on a follower: from then on it sends no Promise and no
+// Accepted (not for the leader's instances, not for a new leader's prepare),
+// writes nothing more, and says so in /status and /metrics; the other two go
+// on choosing commands.
+TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
+  Trio t;
+  ASSERT_TRUE(t.run_until([&] { return t.leader().has_value(); }, 5000)) << "no leader";
+  const paxos::NodeId leader = *t.leader();
+  const paxos::NodeId f = leader == 3 ? 2 : 3;  // the follower whose disk fails
+  const paxos::NodeId g = 6 - leader - f;       // the healthy follower
+  ASSERT_TRUE(t.commands(leader, 5));
+  const size_t acks_before = std::count_if(t.sent().begin(), t.sent().end(), [&](const auto& s) {
+    return s.from == f && s.type == paxos::MessageType::kAccepted;
+  });
+  ASSERT_GT(acks_before, 0u) << "the follower acknowledged while its disk worked";
+
+  t.disk(f).fail_next_datasyncs(1);
+  ASSERT_TRUE(t.commands(leader, 20)) << "two healthy replicas still choose commands";
+  EXPECT_TRUE(t.replica(f).disk_broken());
+  EXPECT_FALSE(t.replica(f).disk_ok());
+  // A new election, by the healthy follower: the broken one must not promise.
+  t.replica(g).campaign(t.now());
+  ASSERT_TRUE(t.run_until([&] { return t.leader() == g; }, 5000)) << "node g did not take over";
+  ASSERT_TRUE(t.commands(g, 20));
+  // It still learns what the others choose, and answers its own clients.
+  ASSERT_TRUE(t.commands(f, 5)) << "the broken replica answers from what the others chose";
+  EXPECT_EQ(t.replica(f).node().next_apply(), t.replica(g).node().next_apply());
+  // Its own campaign gets nowhere while g leads (it cannot even promise to
+  // itself), and the others carry on.
+  t.replica(f).campaign(t.now());
+  t.run_until([] { return false; }, 2000);
+  ASSERT_TRUE(t.commands(*t.leader(), 5));
+  EXPECT_NE(t.leader(), f);
+
+  std::printf("leader %u, broken follower %u, healthy %u; %zu messages, %lld ms simulated\n",
+              leader, f, g, t.sent().size(), static_cast<long long>(t.now() - 1000));
+  for (const Trio::Sent& s : t.sent()) {
+    if (s.from != f || !s.from_broken) continue;
+    EXPECT_NE(s.type, paxos::MessageType::kAccepted) << "acknowledged after a failed fdatasync";
+    EXPECT_NE(s.type, paxos::MessageType::kPromise) << "promised after a failed fdatasync";
+  }
+  // It wrote nothing after the failure (no retry every 200 ms for ever).
+  EXPECT_EQ(t.replica(f).stats().write_failures, 1u);
+  EXPECT_EQ(t.replica(g).stats().write_failures, 0u);
+
+  // What /status and /metrics show (the daemon fills DiskHealth the same way).
+  auto health = [&](paxos::NodeId id) {
+    server::DiskHealth d;
+    d.ok = t.replica(id).disk_ok();
+    d.broken = t.replica(id).disk_broken();
+    d.error = id == f ? "fdatasync /data/wal/wal-0000000000000001.log: I/O error" : "";
+    d.write_failures = t.replica(id).stats().write_failures;
+    return d;
+  };
+  const std::string json = server::disk_status_json(health(f));
+  EXPECT_NE(json.find("\"ok\": false"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"broken\": true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"write_failures\": 1"), std::string::npos) << json;
+  const std::string metrics = server::disk_metrics(health(f));
+  EXPECT_NE(metrics.find("\npaxlock_wal_broken 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\npaxlock_disk_ok 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(server::wal_broken_message(health(f)).find("Restart it"), std::string::npos);
+  const std::string healthy = server::disk_metrics(health(g));
+  EXPECT_NE(healthy.find("\npaxlock_wal_broken 0\n"), std::string::npos) << healthy;
+  EXPECT_NE(healthy.find("\npaxlock_disk_ok 1\n"), std::string::npos) << healthy;
+  EXPECT_NE(server::disk_status_json(health(g)).find("\"broken\": false"), std::string::npos);
+}
+
+// The WAL itself: one failed fdatasync, and every later append or sync fails
+// (the page cache may no longer match the disk) until the log is reopened.
+TEST(FailedSync, TheLogRefusesEveryWriteUntilReopened) {
+  sim::SimFs fs(5);
+  {
+    auto wal = Wal::open(fs, "/data/wal", 1, WalOptions{1 << 16, true}, nullptr);
+    ASSERT_TRUE(wal.ok());
+    ASSERT_TRUE((*wal)->append(accept(1, "a")).ok());
+    ASSERT_TRUE((*wal)->sync().ok());
+    ASSERT_TRUE((*wal)->append(accept(2, "b")).ok());
+    fs.fail_next_datasyncs(1);
+    EXPECT_FALSE((*wal)->sync().ok());
+    EXPECT_TRUE((*wal)->broken());
+    EXPECT_FALSE((*wal)->append(accept(3, "c")).ok());
+    EXPECT_FALSE((*wal)->sync().ok());
+  }
+  WalRecovery rec;
+  auto wal = Wal::open(fs, "/data/wal", 1, WalOptions{1 << 16, true}, &rec);
+  ASSERT_TRUE(wal.ok());
+  EXPECT_FALSE((*wal)->broken());
+  EXPECT_GE(rec.state.entries.size(), 1u);
+  EXPECT_TRUE((*wal)->append(accept(3, "c")).ok());
+  EXPECT_TRUE((*wal)->sync().ok());
+}
+
+}  // namespace
+}  // namespace paxlock::storage
