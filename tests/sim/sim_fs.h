@@ -77,6 +77,7 @@ class SimFs : public storage::Fs {
 
   static std::string dir_of(const std::string& path);
   static void apply(std::map<std::string, std::shared_ptr<Inode>>& names, const NsOp& op);
+  void drop_unsynced_dirs();
   bool grow_ok(const Inode& inode, uint64_t new_size) const;
 
   paxos::Rng rng_;
