@@ -104,6 +104,26 @@ TEST(Explore, CorrectCorePassesBugBBounds) {
   EXPECT_EQ(r.depth_completed, o.max_depth);
 }
 
+// Bug B's issue form: with invariant (d) off, the restart after the lost
+// batch marks a stale value chosen (invariant c).
+TEST(Explore, FindsBugBStaleValueChosenAfterRestart) {
+  if (!parse_mutation("checkpoint-unwritten")) GTEST_SKIP() << "mutation not in this build";
+  const Result r = explore(from("bug-b-stale"));
+  report("bug B (stale value)", r);
+  ASSERT_TRUE(r.violation) << "Bug B survived the explorer's bounds";
+  EXPECT_NE(r.what.find("(c) after restart"), std::string::npos) << r.what;
+  expect_replays(r);
+}
+
+TEST(Explore, CorrectCorePassesBugBStaleBounds) {
+  Options o = from("pass-b-stale");
+  if (scale() < 1) --o.max_depth;
+  const Result r = explore(o);
+  report("pass B (stale value)", r);
+  EXPECT_FALSE(r.violation) << r.what << "\n" << r.script;
+  EXPECT_EQ(r.depth_completed, o.max_depth);
+}
+
 TEST(Explore, CorrectCorePassesFromAFreshThreeNodeCluster) {
   Options o = from("small");
   o.max_depth = scale() < 1 ? 6 : 7;

@@ -921,6 +921,7 @@ std::vector<std::string> config_lines(const Options& o) {
   c.push_back(fmt::format("pipeline-window {}", o.pipeline_window));
   c.push_back(fmt::format("batch-commands-max {}", o.batch_commands_max));
   c.push_back(fmt::format("network {}", o.bag ? "bag" : "set"));
+  c.push_back(fmt::format("disk-commit-check {}", o.check_disk_commit ? 1 : 0));
   return c;
 }
 
@@ -952,6 +953,8 @@ bool apply_config(Options& o, const std::string& line, std::string& error) {
     o.batch_commands_max = std::strtoull(value.c_str(), nullptr, 10);
   } else if (key == "network") {
     o.bag = value == "bag";
+  } else if (key == "disk-commit-check") {
+    o.check_disk_commit = value == "1";
   } else {
     error = "unknown config: " + line;
     return false;
@@ -1121,6 +1124,24 @@ const char* const kPrefixA =
     "deliver Promise 5->3 b=1.3 i=1 end=0 commit=1 start=1\n"
     "lose\n";
 
+// Bug B's issue form needs a node holding an older acceptance of another
+// value: node 1 leads, c1 is accepted (durably) by node 3 only, node 1 loses
+// its own unsynced acceptance in a power loss, node 2 campaigns and leads
+// with node 1's promise (which reports nothing for instance 1).
+const char* const kPrefixStale =
+    "campaign 1\n"
+    "settle\n"
+    "propose 1 c1\n"
+    "deliver Accept 1->3 b=1.1 i=0 end=0 commit=1 start=1 e=[1@1.1={c1}]\n"
+    "sync 3\n"
+    "restart 1\n"
+    "lose\n"
+    "campaign 2\n"
+    "sync 2\n"
+    "deliver Prepare 2->1 b=1.2 i=1 end=0 commit=1 start=1\n"
+    "sync 1\n"
+    "deliver Promise 1->2 b=1.2 i=1 end=0 commit=1 start=1\n";
+
 std::optional<Options> scenario(const std::string& name) {
   Options o;
   o.time_budget_s = 1800;
@@ -1157,6 +1178,25 @@ std::optional<Options> scenario(const std::string& name) {
     }
     return o;
   }
+  if (name == "bug-b-stale" || name == "pass-b-stale") {
+    // Invariant (d) off for the mutation: what does a restart make of it?
+    o.nodes = 3;
+    o.disk = DiskModel::kWal;
+    o.prefix = kPrefixStale;
+    o.commands = 2;
+    o.max_campaigns = 0;
+    o.max_restarts = 1;
+    o.max_timeouts = 0;
+    o.max_depth = 9;
+    if (name == "bug-b-stale") {
+      auto m = parse_mutation("checkpoint-unwritten");
+      if (!m) return std::nullopt;
+      o.mutation = *m;
+      o.checkpoint_unwritten = true;
+      o.check_disk_commit = false;
+    }
+    return o;
+  }
   if (name == "bug-b" || name == "pass-b") {
     o.nodes = 3;
     o.disk = DiskModel::kWal;
@@ -1178,7 +1218,7 @@ std::optional<Options> scenario(const std::string& name) {
 }
 
 std::string scenario_names() {
-  return "small, small5, bug-a, pass-a, bug-b, pass-b";
+  return "small, small5, bug-a, pass-a, bug-b, pass-b, bug-b-stale, pass-b-stale";
 }
 
 Result explore(const Options& options) {
