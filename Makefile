@@ -41,7 +41,8 @@ test: test-dev test-asan
 
 # Black-box chaos: a mixed-nemesis run per cluster size on the dev binaries
 # in network namespaces (tests/chaos/run.py; docs/TESTING.md). Histories and
-# summaries land in CHAOS_OUT/n3 and CHAOS_OUT/n5.
+# summaries land in CHAOS_OUT/n3 and CHAOS_OUT/n5. NEMESES=isolate-one (a
+# comma-separated list) draws the faults from those kinds only.
 DURATION ?= 180
 TEST_CHAOS_SEED ?= 20261127
 CHAOS_OUT ?= /tmp/paxlock-chaos
@@ -54,6 +55,7 @@ chaos: dev
 	for n in 3 5; do \
 	  timeout --foreground --kill-after=30 $(CHAOS_TIMEOUT) \
 	    python3 tests/chaos/run.py --nodes $$n --duration $(DURATION) --seed $(SEED) \
+	      $(if $(NEMESES),--nemeses $(NEMESES)) \
 	      --out $(CHAOS_OUT)/n$$n --bin build/dev/tools || exit 1; \
 	done
 

@@ -372,6 +372,13 @@ void LockMachine::do_read(const Command& c, Result& r) const {
   }
 }
 
+paxos::TimeMs LockMachine::lease(paxos::TimeMs ttl) const {
+#if PAXLOCK_MUTATIONS
+  if (options_.mutation_short_lease) return ttl / 3;
+#endif
+  return ttl;
+}
+
 void LockMachine::do_open_session(const Command& c, Result& r) {
   if (bad_name(c.owner, kOwnerBytesMax) || c.ttl_ms < kSessionTtlMinMs ||
       c.ttl_ms > kSessionTtlMaxMs) {
@@ -382,7 +389,7 @@ void LockMachine::do_open_session(const Command& c, Result& r) {
   Session& s = sessions_[id];
   s.owner = intern(c.owner);
   s.ttl = c.ttl_ms;
-  s.expires = now_ + c.ttl_ms;
+  s.expires = now_ + lease(c.ttl_ms);
   session_expiry_.emplace(s.expires, id);
   r.session = id;
   r.ttl_ms = c.ttl_ms;
@@ -396,7 +403,7 @@ void LockMachine::do_keep_alive(const Command& c, Result& r) {
   }
   Session& s = it->second;
   session_expiry_.erase({s.expires, it->first});
-  s.expires = now_ + s.ttl;
+  s.expires = now_ + lease(s.ttl);
   session_expiry_.emplace(s.expires, it->first);
   r.session = it->first;
   r.ttl_ms = s.ttl;

@@ -45,6 +45,8 @@ struct MachineOptions {
   // wait deadline, whatever their times (a wait that ended before a lease
   // did is then granted the lock instead of timing out).
   bool mutation_sessions_before_waits = false;
+  // Planted bug: a lease lasts a third of its TTL (open and keep_alive).
+  bool mutation_short_lease = false;
 };
 
 class LockMachine : public server::StateMachine {
@@ -125,6 +127,7 @@ class LockMachine : public server::StateMachine {
   void do_open_session(const Command& c, Result& r);
   void do_keep_alive(const Command& c, Result& r);
   void do_close_session(const Command& c, Result& r);
+  paxos::TimeMs lease(paxos::TimeMs ttl) const;  // how long a renewal lasts
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);

@@ -68,6 +68,7 @@ Status Daemon::start() {
       [this](std::function<void()> fn) { asio::post(io_, std::move(fn)); });
   lock::MachineOptions mo;
   mo.mutation_no_dedup = options_.lock_no_dedup;
+  mo.mutation_short_lease = options_.lock_short_lease;
   machine_ = std::make_unique<lock::LockMachine>(mo);
 
   net::PeerTransportOptions po;

@@ -34,6 +34,7 @@ struct DaemonOptions {
   bool no_sticky_leader = false;                      // test option
   paxos::Mutation mutation = paxos::Mutation::kNone;  // test builds only
   bool lock_no_dedup = false;                         // test builds only
+  bool lock_short_lease = false;                      // test builds only
   bool skip_fsync = false;                            // test builds only
   int64_t fail_fsync_after = -1;                      // test builds only
 };

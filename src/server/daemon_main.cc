@@ -105,6 +105,7 @@ int daemon_main(int argc, char** argv) {
       {"no-pre-vote", paxos::Mutation::kNoPreVote},
       {"skip-fsync", paxos::Mutation::kNone},
       {"no-dedup", paxos::Mutation::kNone},
+      {"short-lease", paxos::Mutation::kNone},
   };
   test->add_option("--fail-fsync-after", opt.fail_fsync_after,
                    "after this many fdatasyncs, fail the next one with EIO (test builds only)");
@@ -125,6 +126,7 @@ int daemon_main(int argc, char** argv) {
   opt.mutation = mutations.at(mutation);
   opt.skip_fsync = mutation == "skip-fsync";
   opt.lock_no_dedup = mutation == "no-dedup";
+  opt.lock_short_lease = mutation == "short-lease";
 #endif
 
   auto logger = spdlog::stderr_color_mt("paxlockd");

@@ -38,6 +38,15 @@ PLANTED = [
     # a lost reply is applied twice, so a client can lose its own lock.
     ("no-dedup", "", "pause-leader,silence-leader,loss", 5, 60, 14,
      {"linearizable", "mutual_exclusion", "fencing_tokens", "counter"}),
+    # A lease lasts a third of its TTL: the service ends sessions that their
+    # clients renewed in time, and hands their locks to others while the
+    # holders may rightly think they still hold them.
+    ("short-lease", "", "client-pause,kill-one", 3, 60, 15,
+     {"sessions", "mutual_exclusion", "linearizable"}),
+    # Not paxlockd's bug but the resource's: the fenced counter ignores
+    # tokens, so the paused client's late writes get through (a harness
+    # mutation: run.py's counter, not the daemon).
+    ("stale-resource", "", "client-pause", 3, 40, 16, {"fenced_writes", "counter"}),
 ]
 
 

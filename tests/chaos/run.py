@@ -6,9 +6,14 @@ a history, nemeses from a seed, then healing, final reads and the checker.
   (make chaos does this for 3 and 5 nodes)
 
 Writes into OUT: history-*.jsonl (one per client process), nemesis.jsonl
-(every fault, with monotonic timestamps), counter.json (the resource
-server's log), summary.json and summary.txt, node logs, and timeline.png if
-gnuplot is installed. Exits 1 if a safety check failed.
+(every fault, with monotonic timestamps; the leader before an isolate-one,
+at its heal and after it; each client pause's tokens and outcome),
+counter.json (the resource server's log), summary.json and summary.txt,
+node logs, and timeline.png if gnuplot is installed. Exits 1 if a safety
+check failed.
+
+  --nemeses isolate-one       repeated isolate-one nemeses only (the summary
+                              counts leader changes on heal)
 """
 
 import argparse
@@ -31,15 +36,23 @@ from testbed import Testbed, probe  # noqa: E402
 
 NEMESES = ["kill-one", "kill-leader", "kill-minority", "kill-all", "power-loss-minority",
            "power-loss-all", "pause-leader", "isolate-one", "majority-minority",
-           "majorities-ring", "bridge", "one-way", "silence-leader", "loss"]
+           "majorities-ring", "bridge", "one-way", "silence-leader", "loss", "client-pause"]
+PAUSE_LOCK = "pause-0"
+# Planted bugs of the harness itself (not of paxlockd): the resource server
+# accepts any token, as a resource that ignores fencing would.
+HARNESS_MUTATIONS = {"stale-resource"}
 
 
 # ------------------------------------------------------- resource server
 
 class Counter:
-    """The fenced counter: rejects any token lower than the highest seen."""
+    """The fenced counter: rejects any token lower than the highest seen.
+    "READ key token" is fenced too: refused below the highest token seen,
+    and raises it, so that a holder whose lease ran out cannot write back a
+    value it read before the next holder did."""
 
-    def __init__(self):
+    def __init__(self, ignore_tokens=False):
+        self.ignore_tokens = ignore_tokens
         self.lock = threading.Lock()
         self.values = {}
         self.max_token = {}
@@ -49,11 +62,17 @@ class Counter:
         parts = line.split()
         with self.lock:
             if parts[0] == "READ":
-                return f"OK {self.values.get(parts[1], 0)} {self.max_token.get(parts[1], 0)}\n"
+                key = parts[1]
+                if len(parts) > 2:
+                    token = int(parts[2])
+                    if token < self.max_token.get(key, 0) and not self.ignore_tokens:
+                        return f"STALE {self.max_token[key]}\n"
+                    self.max_token[key] = max(token, self.max_token.get(key, 0))
+                return f"OK {self.values.get(key, 0)} {self.max_token.get(key, 0)}\n"
             key, value, token = parts[1], int(parts[2]), int(parts[3])
-            if token < self.max_token.get(key, 0):
+            if token < self.max_token.get(key, 0) and not self.ignore_tokens:
                 return f"STALE {self.max_token[key]}\n"
-            self.max_token[key] = token
+            self.max_token[key] = max(token, self.max_token.get(key, 0))
             self.values[key] = value
             self.accepted.setdefault(key, []).append(token)
             return "OK\n"
@@ -85,7 +104,7 @@ class Run:
         os.makedirs(self.out, exist_ok=True)
         self.work = tempfile.mkdtemp(prefix="paxlock-chaos-")
         daemon_args = []
-        if args.mutation:
+        if args.mutation and args.mutation not in HARNESS_MUTATIONS:
             daemon_args += ["--mutation", args.mutation]
         daemon_args += args.daemon_args.split()
         self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args, use_disks=args.disks)
@@ -95,6 +114,11 @@ class Run:
         self.durable = [f"dur-{i}" for i in range(30)]
         self.healed_ns = None
         self.faults = 0
+        self.kinds = {}
+        self.victim = None  # the client-pause victim's process
+        self.counter = None
+        self.pauses = []     # results of the client-pause nemeses
+        self.isolations = []  # leader before / at heal / after heal of each isolate-one
 
     def log(self, what, **kw):
         kw.update({"t": time.monotonic_ns(), "nemesis": what})
@@ -124,6 +148,26 @@ class Run:
             time.sleep(0.1)
         raise RuntimeError("the cluster did not come up with a leader")
 
+    def leader_ballot(self):
+        """(leader id, its ballot) as the nodes' /status say (the highest
+        ballot of the nodes that call themselves leader), or (None, None)."""
+        best = (None, None)
+        key = None
+        for i in range(1, self.tb.n + 1):
+            try:
+                st = self.tb.status(i, timeout=0.3)
+            except OSError:
+                continue
+            if st.get("role") != "leader":
+                continue
+            try:
+                k = tuple(int(x) for x in str(st.get("ballot", "0")).split("."))
+            except ValueError:
+                k = (0,)
+            if key is None or k > key:
+                key, best = k, (i, st.get("ballot"))
+        return best
+
     def leader(self):
         for i in range(1, self.tb.n + 1):
             try:
@@ -134,14 +178,14 @@ class Run:
         return self.rng.randint(1, self.tb.n)
 
     # ---------------------------------------------------------- clients
-    def client(self, name, workload, replica, duration, locks, seed):
+    def client(self, name, workload, replica, duration, locks, seed, extra=()):
         history = os.path.join(self.out, f"history-{name}.jsonl")
         p = subprocess.Popen(
             [os.path.join(self.a.bin, "paxlock-chaos-client"), "--cluster", self.tb.config,
              "--replica", str(replica), "--owner", name, "--workload", workload,
              "--duration", str(duration), "--seed", str(seed), "--history", history,
              "--locks", ",".join(locks), "--resource", f"{self.tb.CLIENT_IP}:7400",
-             "--timeout", "3"],
+             "--timeout", "3", *extra],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.out, f"client-{name}.err"), "w"))
         self.clients.append(p)
         return p
@@ -188,8 +232,12 @@ class Run:
             self.tb.pause(leader)
             undo.append(lambda: self.tb.resume(leader))
             detail = f"SIGSTOP leader {leader}"
+        elif kind == "client-pause":
+            return self.client_pause(), undo
         elif kind == "isolate-one":
             i = self.rng.choice(nodes)
+            lead, ballot = self.leader_ballot()
+            self.isolation = {"isolated": i, "leader_before": lead, "ballot_before": ballot}
             for j in nodes:
                 if j != i:
                     self.tb.block(i, j)
@@ -243,6 +291,97 @@ class Run:
         self.faults += 1
         return detail, undo
 
+    def client_pause(self):
+        """SIGSTOP the pause victim while it holds PAUSE_LOCK under its
+        session, until its lease has expired and another client (the pause
+        peer) holds the lock and has used its newer token at the fenced
+        counter; then SIGCONT. The victim goes on writing with its old token:
+        every such write must be refused (STALE). Each wait is bounded."""
+        state = os.path.join(self.out, "pause-victim.state")
+        p = self.victim
+        res = {"paused": False}
+        deadline = time.monotonic() + 15
+        token = None
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                with open(state) as f:
+                    text = f.read().strip()
+                if text:
+                    token = int(text)
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        if token is None:
+            res["why"] = "the victim never held the lock within 15 s"
+            self.pauses.append(res)
+            return "client-pause: " + res["why"]
+        os.kill(p.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        res.update(paused=True, token=token, stopped_ns=time.monotonic_ns())
+        deadline = stopped + 30
+        newer = None
+        while time.monotonic() < deadline:
+            with self.counter.lock:
+                t = self.counter.max_token.get(PAUSE_LOCK, 0)
+            if t > token:
+                newer = t
+                break
+            time.sleep(0.05)
+        os.kill(p.pid, signal.SIGCONT)
+        res.update(paused_s=round(time.monotonic() - stopped, 3), newer_token=newer,
+                   resumed_ns=time.monotonic_ns())
+        if newer is None:
+            res["why"] = "no other client used the lock within 30 s"
+        self.pauses.append(res)
+        self.faults += 1
+        return (f"client-pause: victim stopped holding {PAUSE_LOCK} with token {token} for "
+                f"{res['paused_s']} s, until token {newer} was used at the counter")
+
+    def pause_outcome(self, res, timeout=10):
+        """After a resume: waits (bounded) for the victim's first write with
+        its old token and records whether the counter refused it."""
+        path = os.path.join(self.out, "history-pv.jsonl")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(path) as f:
+                    invoked = set()  # writes invoked after the resume, by process
+                    for line in f:
+                        e = json.loads(line)
+                        if e["t"] <= res["resumed_ns"] or e["f"] != "write":
+                            continue
+                        if e["type"] == "invoke":
+                            if e.get("token") == res["token"]:
+                                invoked.add(e["proc"])
+                        elif e["proc"] in invoked:
+                            res["first_write_after_resume"] = e.get("code", e["type"])
+                            return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        res["first_write_after_resume"] = None
+
+    def watch_heal(self, at_heal, window=2.0):
+        """After healing an isolated node: samples the leader for `window`
+        seconds; a leader (or ballot) other than the one at the heal means
+        the rejoining node deposed it. Returns the seconds spent."""
+        t0 = time.monotonic()
+        seen = []
+        while time.monotonic() - t0 < window:
+            lb = self.leader_ballot()
+            if lb[0] is not None and (not seen or seen[-1] != lb):
+                seen.append(lb)
+            time.sleep(0.1)
+        rec = dict(self.isolation)
+        rec.update(leader_at_heal=at_heal[0], ballot_at_heal=at_heal[1],
+                   leader_after=seen[-1][0] if seen else None,
+                   ballot_after=seen[-1][1] if seen else None,
+                   leaders_seen=[list(x) for x in seen])
+        rec["leader_changed"] = at_heal[0] is not None and any(x != at_heal for x in seen)
+        self.isolations.append(rec)
+        return time.monotonic() - t0
+
     def heal(self, undo):
         self.tb.heal_network()
         for i in list(self.tb.paused):
@@ -258,7 +397,8 @@ class Run:
         self.start = time.monotonic()
         self.tb.setup()
         self.tb.enter_client_namespace()
-        counter = Counter()
+        counter = Counter(ignore_tokens=self.a.mutation == "stale-resource")
+        self.counter = counter
         server = serve_counter(counter, self.tb.CLIENT_IP, 7400)
         try:
             for i in range(1, self.tb.n + 1):
@@ -274,16 +414,50 @@ class Run:
                 replica = "all" if c < 2 else str(1 + c % self.tb.n)
                 workload = "counter" if c % 3 == 2 else "mutex"
                 self.client(f"w{c}", workload, replica, total, self.locks, self.a.seed * 100 + c)
-            # Fault windows alternate with quiet windows.
+            # W4-W6 and the client-pause pair (docs/TESTING.md).
+            if self.a.api:
+                seed = self.a.seed * 100 + 50
+                n = self.tb.n
+                for c in range(2):  # W4 sessions, on the hot locks
+                    self.client(f"s{c}", "session", str(1 + (c + 1) % n), total, self.locks,
+                                seed + c, ["--ttl-ms", "1500"])
+                for c in range(2):  # W5 blocking waits and will_retry, on the hot locks
+                    self.client(f"b{c}", "blocking", "all" if c == 0 else str(1 + c % n), total,
+                                self.locks, seed + 10 + c)
+                for c, order in enumerate((["dl-a", "dl-b"], ["dl-b", "dl-a"])):  # W6
+                    self.client(f"d{c}", "deadlock", "all", total, order, seed + 20 + c)
+                self.victim = self.client("pv", "pause", "all", total, [PAUSE_LOCK], seed + 30,
+                                          ["--ttl-ms", "1000", "--state",
+                                           os.path.join(self.out, "pause-victim.state")])
+                self.client("pp", "session", "all", total, [PAUSE_LOCK], seed + 31,
+                            ["--ttl-ms", "1500"])
+            # Fault windows alternate with quiet windows. With client-pause in
+            # the schedule, the first window is always one (it runs while the
+            # cluster is healthy, so that the peer can take the lock).
             end = self.start + self.a.duration
+            first = "client-pause" if self.victim and "client-pause" in self.a.nemeses else None
             while time.monotonic() < end - 5:
-                kind = self.rng.choice(self.a.nemeses)
+                kind = first or self.rng.choice(self.a.nemeses)
+                first = None
+                if kind == "client-pause" and self.victim is None:
+                    continue
                 detail, undo = self.nemesis(kind)
+                self.kinds[kind] = self.kinds.get(kind, 0) + 1
                 self.log(kind, detail=detail)
+                if kind == "client-pause":
+                    self.pause_outcome(self.pauses[-1])
+                    self.log("heal", of=kind, **self.pauses[-1])
+                    time.sleep(min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic())))
+                    continue
                 time.sleep(min(self.rng.uniform(3, 10), max(0.5, end - time.monotonic())))
+                at_heal = self.leader_ballot() if kind == "isolate-one" else None
                 self.heal(undo)
+                quiet = min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic()))
                 self.log("heal")
-                time.sleep(min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic())))
+                if kind == "isolate-one":
+                    quiet -= self.watch_heal(at_heal)
+                    self.log("leader-after-heal", of=kind, **self.isolations[-1])
+                time.sleep(max(0.0, quiet))
             # The end: heal everything, restart every node, a quiet period.
             self.tb.heal_network()
             for i in range(1, self.tb.n + 1):
@@ -342,18 +516,47 @@ class Run:
                                self.healed_ns)
         result["log_agreement"] = log_problems
         safety = ["well_formed", "mutual_exclusion", "fencing_tokens", "linearizable", "counter",
-                  "durable_locks", "log_agreement"]
+                  "fenced_writes", "sessions", "deadlocks", "fifo", "durable_locks",
+                  "log_agreement"]
         ops, _ = checker.pair_ops(events)
         by_type = {}
         for o in ops:
             by_type[o.type] = by_type.get(o.type, 0) + 1
+        # Operations per workload (owner prefix), per request and answer.
+        names = {"w": "mutex/counter (W1, W2)", "s": "sessions (W4)", "b": "blocking (W5)",
+                 "d": "deadlock (W6)", "pv": "client-pause victim", "pp": "client-pause peer",
+                 "durable": "durable (W3)", "final": "final reads"}
+        by_workload = {}
+        for o in ops:
+            owner = o.owner
+            key = owner if owner in names else owner.rstrip("0123456789")
+            row = by_workload.setdefault(names.get(key, key), {})
+            code = o.code if o.type != "info" else "info"
+            row[f"{o.f} {code}"] = row.get(f"{o.f} {code}", 0) + 1
+        heals = len(self.isolations)
+        changed = sum(1 for r in self.isolations if r["leader_changed"])
+        not_leader = [r for r in self.isolations if r["isolated"] != r["leader_before"]]
+        isolate = {"heals": heals, "leader_changes_on_heal": changed,
+                   "heals_of_a_follower": len(not_leader),
+                   "leader_changes_on_heal_of_a_follower":
+                       sum(1 for r in not_leader if r["leader_changed"])}
+        pauses = {"pauses": sum(1 for r in self.pauses if r["paused"]),
+                  "lease_expired_and_lock_taken": sum(1 for r in self.pauses
+                                                      if r.get("newer_token")),
+                  "old_token_write_refused": sum(1 for r in self.pauses
+                                                 if r.get("first_write_after_resume") == "STALE"),
+                  "old_token_write_accepted": sum(1 for r in self.pauses
+                                                  if r.get("first_write_after_resume") == "OK")}
         lat = sorted((o.complete - o.invoke) / 1e6 for o in ops
                      if o.type == "ok" and o.f in ("lock", "unlock"))
         pct = lambda p: round(lat[int(p * (len(lat) - 1))], 2) if lat else None  # noqa: E731
         summary = {
             "seed": self.a.seed, "nodes": self.a.nodes, "duration_s": self.a.duration,
             "mutation": self.a.mutation, "operations": len(ops), "by_outcome": by_type,
-            "faults_injected": self.faults, "latency_ms": {"p50": pct(0.5), "p99": pct(0.99),
+            "faults_injected": self.faults, "faults_by_kind": self.kinds,
+            "operations_by_workload": by_workload,
+            "isolate_one": isolate, "client_pause": pauses,
+            "latency_ms": {"p50": pct(0.5), "p99": pct(0.99),
                                                            "max": lat[-1] if lat else None},
             "checks": {k: ("OK" if not result[k] else f"{len(result[k])} problems") for k in safety},
             "linearizability_unknown": result["linearizability_unknown"],
@@ -365,11 +568,24 @@ class Run:
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         with open(os.path.join(self.out, "summary.txt"), "w") as f:
+            f.write(f"seed {self.a.seed}, {self.a.nodes} nodes, {self.a.duration} s; "
+                    f"{len(ops)} operations {by_type}; {self.faults} faults {self.kinds}\n")
+            for w, row in sorted(by_workload.items()):
+                f.write(f"  {w}: " + ", ".join(f"{k} {v}" for k, v in sorted(row.items())) + "\n")
+            f.write(f"isolate-one: {isolate['leader_changes_on_heal']} leader changes on "
+                    f"{isolate['heals']} heals ({isolate['leader_changes_on_heal_of_a_follower']} "
+                    f"of {isolate['heals_of_a_follower']} when the isolated node was a follower)\n")
+            f.write(f"client-pause: {pauses['pauses']} pauses, lease expired and lock taken "
+                    f"{pauses['lease_expired_and_lock_taken']}, old-token write refused "
+                    f"{pauses['old_token_write_refused']}, accepted "
+                    f"{pauses['old_token_write_accepted']}\n")
             for k in safety:
                 f.write(f"{k}: {summary['checks'][k]}\n")
                 for p in result[k][:3]:
                     f.write("  " + p.replace("\n", "\n  ") + "\n")
         print(json.dumps(summary, indent=2))
+        print(f"isolate-one: {isolate['leader_changes_on_heal']} leader changes on "
+              f"{isolate['heals']} heals of an isolated node")
         for k in failed:
             print(f"\n{k} FAILED; shortest excerpt:\n  " + result[k][0].replace("\n", "\n  "))
         if failed:
@@ -386,6 +602,8 @@ class Run:
             cmd += f" --daemon-args='{self.a.daemon_args}'"
         if self.a.nemeses != NEMESES:
             cmd += " --nemeses " + ",".join(self.a.nemeses)
+        if not self.a.api:
+            cmd += " --no-api-workloads"
         return cmd
 
     def timeline(self):
@@ -414,7 +632,8 @@ class Run:
             for line in src:
                 e = json.loads(line)
                 t = (e["t"] - t0) / 1e9
-                if e["nemesis"] in ("start", "end", "final-restart", "no-leader"):
+                if e["nemesis"] in ("start", "end", "final-restart", "no-leader",
+                                    "leader-after-heal"):
                     continue
                 if e["nemesis"] == "heal":
                     if start is not None:
@@ -464,12 +683,20 @@ def main():
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "../../build/dev/tools"))
     ap.add_argument("--mutation", default="", help="plant a bug (dev builds)")
     ap.add_argument("--daemon-args", default="", help="extra paxlockd arguments (test options)")
-    ap.add_argument("--nemeses", default=",".join(NEMESES))
+    ap.add_argument("--nemeses", default=",".join(NEMESES),
+                    help="comma-separated kinds to draw from, e.g. isolate-one for repeated "
+                         "isolate-one nemeses only")
+    ap.add_argument("--no-api-workloads", dest="api", action="store_false",
+                    help="only W1-W3 (no sessions, blocking waits, deadlocks, client pause)")
     args = ap.parse_args()
     args.nemeses = args.nemeses.split(",")
     unknown = [k for k in args.nemeses if k not in NEMESES]
     if unknown:
         ap.error(f"unknown nemesis {', '.join(unknown)}; known: {', '.join(NEMESES)}")
+    if not args.api and "client-pause" in args.nemeses:
+        args.nemeses.remove("client-pause")  # it needs the pause victim and peer
+        if not args.nemeses:
+            ap.error("client-pause needs the API workloads")
     if not 3 <= args.nodes <= 9:
         ap.error("--nodes must be 3 to 9")
     if not 1 <= args.clients <= 64:

@@ -14,10 +14,13 @@ class H:
     def __init__(self):
         self.events = []
 
-    def op(self, proc, f, lock, start, end, type="ok", owner=None, arg_token=0, **result):
+    def op(self, proc, f, lock, start, end, type="ok", owner=None, arg_token=0, inv=None,
+           **result):
         owner = owner or proc.split("#")[0]
-        self.events.append({"t": start * MS, "proc": proc, "owner": owner, "type": "invoke",
-                            "f": f, "lock": lock, "token": arg_token})
+        e = {"t": start * MS, "proc": proc, "owner": owner, "type": "invoke", "f": f,
+             "lock": lock, "token": arg_token}
+        e.update(inv or {})
+        self.events.append(e)
         if end is not None:
             e = {"t": end * MS, "proc": proc, "owner": owner, "type": type, "f": f, "lock": lock}
             e.update(result)
@@ -153,6 +156,53 @@ class InvalidHistories(unittest.TestCase):
         self.assertTrue(r["linearizable"])
         self.assertIn("c#0 status(L)", r["linearizable"][0])
 
+    # Issue 13, item 6: after an unknown-outcome (info) grant the holder's
+    # token is unknown, but it is above every earlier grant's; an answer that
+    # reveals it (a grant, a status, an unlock) must agree.
+    @staticmethod
+    def token_after_an_unknown_grant(last):
+        """a gets L with token 5 and lets go; b's lock times out (info), then
+        b's next incarnation reports the holder's token as `last`."""
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 5)
+        h.op("a#0", "unlock", "L", 2, 3, code="OK", token=5)
+        h.op("b#0", "lock", "L", 4, 5, type="info", code="UNAVAILABLE")
+        return h
+
+    def test_a_grant_below_an_earlier_grant_after_an_unknown_grant_is_reported(self):
+        for token, valid in ((5, False), (4, False), (6, True), (9, True)):
+            h = self.token_after_an_unknown_grant(token)
+            ok_lock(h, "b#1", "L", 10, 11, token)  # idempotent: b already holds it
+            h.op("b#1", "unlock", "L", 12, 13, code="OK", token=token)
+            r = h.run()
+            if valid:
+                self.assertEqual(r["linearizable"], [], token)
+            else:
+                self.assertTrue(r["linearizable"], token)
+                self.assertIn("b#1 lock(L)", r["linearizable"][0])
+
+    def test_a_status_revealing_a_token_below_an_earlier_grant_is_reported(self):
+        for token, valid in ((5, False), (2, False), (6, True)):
+            h = self.token_after_an_unknown_grant(token)
+            h.op("c#0", "status", "L", 10, 11, code="OK", holder="b", token=token)
+            r = h.run()
+            self.assertEqual(r["linearizable"] == [], valid, token)
+            if not valid:
+                self.assertIn("c#0 status(L)", r["linearizable"][0])
+
+    def test_an_unlock_revealing_a_token_below_an_earlier_grant_is_reported(self):
+        for token, valid in ((5, False), (3, False), (7, True)):
+            # OK carries the released token...
+            h = self.token_after_an_unknown_grant(token)
+            h.op("b#1", "unlock", "L", 10, 11, code="OK", token=token)
+            self.assertEqual(h.run()["linearizable"] == [], valid, token)
+            # ...and STALE_TOKEN the current one.
+            h = self.token_after_an_unknown_grant(token)
+            h.op("b#1", "unlock", "L", 10, 11, type="fail", code="STALE_TOKEN", arg_token=99,
+                 token=token)
+            h.op("b#1", "unlock", "L", 12, 13, code="OK", token=token)
+            self.assertEqual(h.run()["linearizable"] == [], valid, token)
+
     def test_malformed_histories_are_reported(self):
         h = H()
         h.op("a#0", "lock", "L", 0, None)
@@ -185,6 +235,194 @@ class InvalidHistories(unittest.TestCase):
         r = h.run()
         self.assertTrue(r["durable_locks"])
         self.assertTrue(r["linearizable"])
+
+
+SAFETY = ("well_formed", "mutual_exclusion", "fencing_tokens", "linearizable", "fenced_writes",
+          "sessions", "deadlocks", "fifo")
+
+
+def problems(r):
+    return {k: r[k] for k in SAFETY if r[k]}
+
+
+def session(h, proc, sid, s, e, ttl=1000, type="ok"):
+    """open_session by proc's owner: session `sid` with a TTL of `ttl` ms."""
+    return h.op(proc, "open_session", "", s, e, type=type, code="OK", session=sid, ttl_ms=ttl,
+                inv={"ttl_ms": ttl})
+
+
+class TheWholeApi(unittest.TestCase):
+    """Sessions (leases), blocking waits, deadlocks and check: a valid history
+    passes every check, and each broken one is reported."""
+
+    # ---------------------------------------------------------- sessions
+    def lease_history(self, renew_at=None, grant=(1100, 1200)):
+        """a holds L under session 7 (TTL 1000 ms, opened at 0) and stops
+        renewing; b is granted L at `grant`."""
+        h = H()
+        session(h, "a#0", 7, 0, 1)
+        h.op("a#0", "lock", "L", 2, 3, code="OK", token=1, holder="a", session=7,
+             inv={"session": 7})
+        if renew_at is not None:
+            h.op("a.ka#0", "keep_alive", "", renew_at, renew_at + 1, owner="a", code="OK",
+                 inv={"session": 7})
+        ok_lock(h, "b#0", "L", grant[0], grant[1], 2)
+        return h
+
+    def test_a_lease_that_ran_out_releases_its_lock(self):
+        # The lease can end at 0 + 1000 - 700 (margin) = 300 ms: b's grant fits.
+        self.assertEqual(problems(self.lease_history().run()), {})
+        self.assertEqual(problems(self.lease_history(renew_at=400).run()), {})
+
+    def test_a_lock_taken_over_before_the_lease_can_have_ended_is_reported(self):
+        # Renewed at 1000 ms: the lease lives until 1300 at least.
+        r = self.lease_history(renew_at=1000).run()
+        self.assertIn("a and b held it at once", "\n".join(r["mutual_exclusion"]))
+        self.assertTrue(r["linearizable"])
+
+    def test_session_expired_too_early_is_reported(self):
+        for at, valid in ((100, False), (400, True)):
+            h = H()
+            session(h, "a#0", 7, 0, 1)
+            h.op("a.ka#0", "keep_alive", "", at, at + 1, owner="a", type="fail",
+                 code="SESSION_EXPIRED", inv={"session": 7})
+            r = h.run()
+            self.assertEqual(r["sessions"] == [], valid, at)
+            if not valid:
+                self.assertIn("before its lease can have ended", r["sessions"][0])
+
+    def test_close_session_releases_its_locks(self):
+        def history(holder):
+            h = H()
+            session(h, "a#0", 7, 0, 1, ttl=60000)
+            h.op("a#0", "lock", "L", 2, 3, code="OK", token=1, holder="a", session=7,
+                 inv={"session": 7})
+            h.op("a#0", "close_session", "", 50, 51, code="OK", inv={"session": 7})
+            h.op("c#0", "status", "L", 60, 61, code="OK", holder=holder, token=1 if holder else 0,
+                 session=7 if holder else 0)
+            return h.run()
+        self.assertEqual(problems(history("")), {})
+        r = history("a")  # still held after an acknowledged close
+        self.assertTrue(r["linearizable"])
+        self.assertIn("c#0 status(L)", r["linearizable"][0])
+
+    def test_acknowledged_after_close_is_reported(self):
+        h = H()
+        session(h, "a#0", 7, 0, 1, ttl=60000)
+        h.op("a#0", "close_session", "", 50, 51, code="OK", inv={"session": 7})
+        h.op("a.ka#0", "keep_alive", "", 60, 61, owner="a", code="OK", inv={"session": 7})
+        self.assertIn("acknowledged after it was closed", "\n".join(h.run()["sessions"]))
+
+    # ----------------------------------------------------- blocking waits
+    def test_a_blocking_lock_is_granted_when_the_holder_lets_go(self):
+        def history(grant_end, unlock_at):
+            h = H()
+            ok_lock(h, "a#0", "L", 0, 1, 1)
+            h.op("b#0", "lock", "L", 2, grant_end, code="OK", token=2, holder="b",
+                 inv={"wait_ms": 1000})
+            h.op("a#0", "unlock", "L", unlock_at, unlock_at + 1, code="OK", token=1)
+            return h.run()
+        self.assertEqual(problems(history(50, 40)), {})
+        r = history(30, 40)  # granted before a let go
+        self.assertTrue(r["mutual_exclusion"])
+        self.assertTrue(r["linearizable"])
+
+    def test_timeout_only_while_another_owner_holds_it(self):
+        def history(unlock_at):
+            h = H()
+            ok_lock(h, "a#0", "L", 0, 1, 1)
+            h.op("a#0", "unlock", "L", unlock_at, unlock_at + 1, code="OK", token=1)
+            h.op("b#0", "lock", "L", 4, 500, type="fail", code="TIMEOUT", holder="a",
+                 inv={"wait_ms": 400})
+            return h.run()
+        self.assertEqual(problems(history(600)), {})
+        r = history(2)  # free for the whole wait
+        self.assertIn("b#0 lock(L)", r["linearizable"][0])
+
+    def test_an_abandoned_blocking_lock_may_be_granted_later(self):
+        h = H()
+        ok_lock(h, "a#0", "L", 0, 1, 1)
+        h.op("b#0", "lock", "L", 2, 900, type="info", code="UNAVAILABLE", inv={"wait_ms": 500})
+        h.op("a#0", "unlock", "L", 1000, 1001, code="OK", token=1)
+        h.op("c#0", "status", "L", 1002, 1003, code="OK", holder="b", token=2)
+        self.assertEqual(problems(h.run()), {})
+
+    def test_waiters_are_served_in_queue_order(self):
+        def history(waiters):
+            h = H()
+            ok_lock(h, "a#0", "L", 0, 1, 1)
+            h.op("b#0", "lock", "L", 2, 120, code="OK", token=2, holder="b",
+                 inv={"wait_ms": 1000})
+            h.op("c#0", "lock", "L", 3, 140, code="OK", token=3, holder="c",
+                 inv={"wait_ms": 1000})
+            h.op("s#0", "status", "L", 10, 11, code="OK", holder="a", token=1,
+                 waiters=waiters)
+            h.op("a#0", "unlock", "L", 100, 101, code="OK", token=1)
+            h.op("b#0", "unlock", "L", 130, 131, code="OK", token=2)
+            h.op("c#0", "unlock", "L", 150, 151, code="OK", token=3)
+            return h.run()
+        self.assertEqual(problems(history(["b", "c"])), {})
+        r = history(["c", "b"])  # b was served first, though queued behind c
+        self.assertEqual(set(problems(r)), {"fifo"})
+        self.assertIn("b was granted before c", r["fifo"][0])
+
+    # ---------------------------------------------------------- deadlocks
+    def deadlock_history(self, a_waits=True, a_unlocks_x_at=None):
+        """a holds X, b holds Y; a waits for Y; b asks for X and is told
+        DEADLOCK with the cycle b -X-> a -Y-> b."""
+        h = H()
+        ok_lock(h, "a#0", "X", 0, 1, 1)
+        ok_lock(h, "b#0", "Y", 2, 3, 2)
+        if a_waits:
+            h.op("a#0", "lock", "Y", 4, 1004, type="fail", code="TIMEOUT", holder="b",
+                 inv={"wait_ms": 1000})
+        if a_unlocks_x_at is not None:
+            t = a_unlocks_x_at
+            h.op("a#1", "unlock", "X", t, t + 1, code="OK", token=1, owner="a")
+        h.op("b#0", "lock", "X", 10, 11, type="fail", code="DEADLOCK", holder="a",
+             cycle=[["b", "X", "a"], ["a", "Y", "b"]], inv={"wait_ms": 1000})
+        return h.run()
+
+    def test_a_deadlock_with_a_cycle_passes(self):
+        self.assertEqual(problems(self.deadlock_history()), {})
+
+    def test_a_deadlock_without_a_waiting_owner_is_reported(self):
+        r = self.deadlock_history(a_waits=False)
+        self.assertIn("a cannot have been waiting for Y", r["deadlocks"][0])
+
+    def test_a_deadlock_on_a_free_lock_is_reported(self):
+        r = self.deadlock_history(a_unlocks_x_at=5)
+        self.assertIn("a cannot have held X", r["deadlocks"][0])
+        self.assertIn("b#0 lock(X)", r["linearizable"][0])
+
+    # -------------------------------------------------------------- check
+    def test_check_answers_follow_the_holder(self):
+        def history(after_unlock_code, stale_current):
+            h = H()
+            ok_lock(h, "a#0", "L", 0, 1, 3)
+            h.op("c#0", "check", "L", 2, 3, code="OK", token=0, arg_token=3)
+            h.op("c#0", "check", "L", 4, 5, type="fail", code="STALE_TOKEN", token=stale_current,
+                 arg_token=2)
+            h.op("a#0", "unlock", "L", 6, 7, code="OK", token=3)
+            h.op("c#0", "check", "L", 8, 9, type="ok" if after_unlock_code == "OK" else "fail",
+                 code=after_unlock_code, token=0, arg_token=3)
+            return h.run()
+        self.assertEqual(problems(history("STALE_TOKEN", 3)), {})
+        self.assertIn("c#0 check(L)", history("OK", 3)["linearizable"][0])  # after the unlock
+        self.assertTrue(history("STALE_TOKEN", 4)["linearizable"])  # the wrong current token
+
+    # ------------------------------------------------------ fenced writes
+    def test_a_paused_holders_write_must_be_refused(self):
+        def history(victim_type):
+            h = H()
+            h.op("pv#0", "write", "P", 0, 1, value=1, arg_token=4)
+            h.op("pp#0", "write", "P", 2000, 2001, value=2, arg_token=9)
+            # The victim resumes and writes with its old token.
+            h.op("pv#0", "write", "P", 2100, 2101, type=victim_type, value=2, arg_token=4,
+                 code="OK" if victim_type == "ok" else "STALE")
+            return h.run()
+        self.assertEqual(history("fail")["fenced_writes"], [])
+        self.assertIn("token 4 accepted after token 9", history("ok")["fenced_writes"][0])
 
 
 if __name__ == "__main__":
