@@ -10,7 +10,7 @@ CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standa
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
-        soak bench bench-compare demo chaos chaos-planted
+        soak bench bench-compare demo chaos chaos-planted explore
 
 all: dev
 
@@ -85,6 +85,14 @@ soak: release
 	  build/release/tests/sim/paxlock-sim --seed $(SEED) --seeds 0 --nodes $$n \
 	    --budget $$(( $(SOAK_SECONDS) / 3 )) || exit 1; \
 	done
+
+# Bounded exhaustive explorer of the consensus core (docs/TESTING.md):
+# SCENARIO = bug-a | pass-a | bug-b | pass-b | small | small5. Mutations
+# (bug-a, bug-b) need the dev build; the failing trace lands in EXPLORE_OUT.
+SCENARIO ?= pass-b
+EXPLORE_OUT ?= /tmp/paxlock-explore-$(SCENARIO).txt
+explore: dev
+	build/dev/tests/explore/paxlock-explore --scenario $(SCENARIO) -v --out $(EXPLORE_OUT)
 
 # The main job: a 5-node local cluster doing real work for a minute, with a
 # live view, a leader kill and restarts, and a mutual-exclusion verdict.

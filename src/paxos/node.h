@@ -147,6 +147,9 @@ class Node {
   const std::string& violation_seen() const { return violation_; }
 
  private:
+  // tests/explore reads the whole state to fingerprint it (model checking).
+  friend struct NodeInspector;
+
   // What this node knows about a command it took from a client.
   struct Pending {
     Command cmd;

@@ -203,12 +203,7 @@ bool SimFs::exists(const std::string& path) {
   return names_.count(path) || dirs_.count(path);
 }
 
-void SimFs::crash(paxos::Rng& rng) {
-  // A random prefix of the unsynced directory operations reached the journal.
-  const auto keep_ops = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(pending_.size())));
-  for (size_t i = 0; i < keep_ops; ++i)
-    apply(durable_names_, pending_[i]);
-  pending_.clear();
+void SimFs::drop_unsynced_dirs() {
   // Directories whose entry (or an ancestor's) was never synced are gone,
   // with everything in them. (Sorted: a parent comes before its children.)
   std::set<std::string> kept;
@@ -220,6 +215,15 @@ void SimFs::crash(paxos::Rng& rng) {
     const std::string d = dir_of(entry.first);
     return !d.empty() && !kept.count(d);
   });
+}
+
+void SimFs::crash(paxos::Rng& rng) {
+  // A random prefix of the unsynced directory operations reached the journal.
+  const auto keep_ops = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(pending_.size())));
+  for (size_t i = 0; i < keep_ops; ++i)
+    apply(durable_names_, pending_[i]);
+  pending_.clear();
+  drop_unsynced_dirs();
   names_ = durable_names_;
   std::set<Inode*> seen;
   for (auto& [path, inode] : names_) {
@@ -249,6 +253,43 @@ void SimFs::crash(paxos::Rng& rng) {
     in.view = in.durable = next;
     in.dirty.clear();
   }
+}
+
+void SimFs::crash_drop_unsynced() {
+  pending_.clear();
+  drop_unsynced_dirs();
+  names_ = durable_names_;
+  for (auto& [path, inode] : names_) {
+    inode->view = inode->durable;
+    inode->dirty.clear();
+  }
+}
+
+std::unique_ptr<SimFs> SimFs::clone() const {
+  auto copy = std::make_unique<SimFs>(0);
+  copy->rng_ = rng_;
+  // One new inode per old one, so that names sharing an inode still do.
+  std::map<const Inode*, std::shared_ptr<Inode>> inodes;
+  auto dup = [&](const std::shared_ptr<Inode>& in) -> std::shared_ptr<Inode> {
+    if (!in) return nullptr;
+    auto& out = inodes[in.get()];
+    if (!out) out = std::make_shared<Inode>(*in);
+    return out;
+  };
+  for (const auto& [path, inode] : names_)
+    copy->names_[path] = dup(inode);
+  for (const auto& [path, inode] : durable_names_)
+    copy->durable_names_[path] = dup(inode);
+  for (const NsOp& op : pending_)
+    copy->pending_.push_back(NsOp{op.kind, op.path, op.to, dup(op.inode)});
+  copy->dirs_ = dirs_;
+  copy->durable_dirs_ = durable_dirs_;
+  copy->fail_datasyncs_ = fail_datasyncs_;
+  copy->capacity_ = capacity_;
+  copy->read_flip_rate_ = read_flip_rate_;
+  copy->io_error_ = io_error_;
+  copy->read_flips_ = read_flips_;
+  return copy;
 }
 
 void SimFs::corrupt(const std::string& path, uint64_t offset, uint8_t xor_mask) {

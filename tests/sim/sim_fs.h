@@ -40,6 +40,11 @@ class SimFs : public storage::Fs {
 
   // Power loss: see the file comment. `rng` decides each sector's fate.
   void crash(paxos::Rng& rng);
+  // Deterministic power loss (the explorer's): every unsynced sector and
+  // every unsynced directory operation is lost.
+  void crash_drop_unsynced();
+  // A deep copy (files are not shared with this one); open Files stay here.
+  std::unique_ptr<SimFs> clone() const;
 
   void set_capacity(uint64_t bytes) { capacity_ = bytes; }
   void set_read_flip_rate(double p) { read_flip_rate_ = p; }
@@ -72,6 +77,7 @@ class SimFs : public storage::Fs {
 
   static std::string dir_of(const std::string& path);
   static void apply(std::map<std::string, std::shared_ptr<Inode>>& names, const NsOp& op);
+  void drop_unsynced_dirs();
   bool grow_ok(const Inode& inode, uint64_t new_size) const;
 
   paxos::Rng rng_;
