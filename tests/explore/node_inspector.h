@@ -167,6 +167,20 @@ struct NodeInspector {
         h.add(now - at < et ? 1 : 0);
       }
     }
+    h.add(n.heard_at_ballot_ms_.size());
+    for (const auto& [id, at] : n.heard_at_ballot_ms_) {
+      h.add(id);
+      if (exact_timers) {
+        timer(at);
+      } else {
+        h.add(now - at < et ? 1 : 0);
+      }
+    }
+    if (exact_timers) {
+      timer(n.rerun_phase1_ms_);
+    } else {
+      h.add(n.rerun_phase1_ms_ >= 0 && now - n.rerun_phase1_ms_ < et ? 1 : 0);
+    }
     // Leadership as seen here.
     h.add(n.leader_ ? *n.leader_ + 1 : 0);
     h.add(n.leader_ballot_);
