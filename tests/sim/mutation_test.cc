@@ -121,52 +121,40 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-// Bug B as a mutation of the WAL, caught by the random simulator at its
-// default per-seed fault mix (1 KiB segments, power losses right after an
-// append, and check (d) after every event), within the same seed budget as
-// the protocol mutations above, on 3, 5 and 7 nodes.
-TEST(PlantedBug, CheckpointFromAnUnwrittenBatchIsCaughtAtTheDefaultFaultMix) {
-  for (int nodes : {3, 5, 7}) {
+// Runs the default per-seed fault mix (no special profile) with `m` planted,
+// on each cluster size, and expects a violation within 200 seeds.
+void expect_caught_at_the_default_mix(paxos::Mutation m, uint64_t first_seed,
+                                      std::initializer_list<int> sizes) {
+  for (int nodes : sizes) {
     bool caught = false;
     for (int k = 0; k < 200 && !caught; ++k) {
       Options o;
-      o.seed = 700 + static_cast<uint64_t>(k);
+      o.seed = first_seed + static_cast<uint64_t>(k);
       o.nodes = nodes;
-      o.mutation = paxos::Mutation::kCheckpointUnwritten;
+      o.mutation = m;
       const Outcome r = run(o);
       if (!r.ok) {
-        std::printf("checkpoint-unwritten caught on %d nodes at seed %llu: %s\n  replay: %s\n",
+        std::printf("%s caught on %d nodes at seed %llu: %s\n  replay: %s\n", paxos::to_string(m),
                     nodes, (unsigned long long)o.seed, r.violation.c_str(),
                     replay_command(o).c_str());
         caught = true;
       }
     }
-    EXPECT_TRUE(caught) << "checkpoint-unwritten survived 200 seeds on " << nodes << " nodes";
+    EXPECT_TRUE(caught) << paxos::to_string(m) << " survived 200 seeds on " << nodes << " nodes";
   }
 }
 
-// Bug A as a mutation of the core, caught by the random simulator at its
-// default per-seed fault mix (the dueling profile with a mixed sticky rule and
-// stale-leader faults), within the seed budget of the mutations above, on the
-// cluster sizes where two values can be chosen (5 and 7 nodes).
+// Bug B as a mutation of the WAL (1 KiB segments, power losses right after an
+// append, and check (d) after every event), on 3, 5 and 7 nodes.
+TEST(PlantedBug, CheckpointFromAnUnwrittenBatchIsCaughtAtTheDefaultFaultMix) {
+  expect_caught_at_the_default_mix(paxos::Mutation::kCheckpointUnwritten, 700, {3, 5, 7});
+}
+
+// Bug A as a mutation of the core (the dueling profile with a mixed sticky
+// rule and stale-leader faults), on the cluster sizes where two values can be
+// chosen (5 and 7 nodes).
 TEST(PlantedBug, NoStepDownOnLearnIsCaughtAtTheDefaultFaultMix) {
-  for (int nodes : {5, 7}) {
-    bool caught = false;
-    for (int k = 0; k < 200 && !caught; ++k) {
-      Options o;
-      o.seed = 500 + static_cast<uint64_t>(k);
-      o.nodes = nodes;
-      o.mutation = paxos::Mutation::kNoStepDownOnLearn;
-      const Outcome r = run(o);
-      if (!r.ok) {
-        std::printf("no-stepdown-on-learn caught on %d nodes at seed %llu: %s\n  replay: %s\n",
-                    nodes, (unsigned long long)o.seed, r.violation.c_str(),
-                    replay_command(o).c_str());
-        caught = true;
-      }
-    }
-    EXPECT_TRUE(caught) << "no-stepdown-on-learn survived 200 seeds on " << nodes << " nodes";
-  }
+  expect_caught_at_the_default_mix(paxos::Mutation::kNoStepDownOnLearn, 500, {5, 7});
 }
 
 // Bug C: without a pre-vote, a follower cut off for 3 s keeps raising its
