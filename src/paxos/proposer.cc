@@ -13,10 +13,11 @@ namespace paxlock::paxos {
 // ballot. So a timeout raises nothing. It first asks every peer whether it
 // too has no live leader, and campaigns only once a majority (itself
 // included) says so. A node cut off from the majority never wins a pre-vote,
-// so its ballot stays where it was and it simply follows again on return;
-// every ballot above a working leader's comes from a node that a majority
-// agreed may campaign, so a leader that steps down for a higher Nack steps
-// down for a real election. Forced campaigns (campaign()) skip it.
+// so its ballot stays where it was and it simply follows again on return. A
+// higher promise can still exist (a node that won a pre-vote was cut off
+// before its Prepares arrived, or a forced campaign): on_nack() keeps a
+// leader that a quorum answers. Forced campaigns (campaign()) skip the
+// pre-vote.
 void Node::election_timeout() {
   if (mutated(Mutation::kNoPreVote)) {
     start_election();
@@ -163,11 +164,13 @@ void Node::become_leader() {
   // learned while it campaigned, from a proposer whose ballot its promisers
   // never saw: its phase 1 does not cover the log. Leading would mean
   // proposing at an instance that is chosen (the review's second sequence).
-  for (Instance i = top; i < log_.end() && !mutated(Mutation::kNoStepDownOnLearn); ++i) {
-    const Slot* s = log_.find(i);
-    if (s && s->chosen) {
-      step_down(ballot_);
-      return;
+  if (!mutated(Mutation::kNoStepDownOnLearn)) {
+    for (Instance i = top; i < log_.end(); ++i) {
+      const Slot* s = log_.find(i);
+      if (s && s->chosen) {
+        step_down(ballot_);
+        return;
+      }
     }
   }
   for (Instance i = first_unchosen_; i < top; ++i) {

@@ -349,6 +349,8 @@ std::string Daemon::metrics_text() {
   out += fmt::format("paxlock_retransmissions_total{{kind=\"learn\"}} {}\n", c.learn_requests);
   counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
   counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
+  counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.", c.pre_votes_started);
+  counter("paxlock_pre_votes_won_total", "Pre-vote rounds a majority granted.", c.pre_votes_won);
   counter("paxlock_batches_total", "Batches this node proposed as leader.", c.batches);
   counter("paxlock_batched_commands_total", "Commands in those batches.", c.batched_commands);
   counter("paxlock_fsyncs_total", "Synced writes.", r.synced_writes);

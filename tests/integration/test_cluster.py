@@ -38,6 +38,11 @@ class ServiceTest(unittest.TestCase):
             # Every replica took requests: each applied client commands it was sent.
             for n in c.members:
                 self.assertGreater(c.metric(n, "paxlock_client_requests_total"), 0, f"node {n}")
+            # The first leader was elected after a pre-vote a majority granted.
+            won = sum(c.metric(n, "paxlock_pre_votes_won_total") for n in c.members)
+            started = sum(c.metric(n, "paxlock_pre_votes_total") for n in c.members)
+            self.assertGreaterEqual(won, 1)
+            self.assertGreaterEqual(started, won)
         finally:
             c.close()
 

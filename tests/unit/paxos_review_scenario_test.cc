@@ -223,8 +223,10 @@ TEST(ReviewScenario, BugA2_CandidateThatLearnedAChosenInstanceAboveItsPromisesDo
 }
 
 struct BugCResult {
-  uint64_t leader_step_downs = 0;  // node 1's, after it was elected
-  Ballot isolated_promise;         // node 3's promise when it returns
+  uint64_t leader_step_downs = 0;   // node 1's, after it was elected
+  Ballot isolated_promise;          // node 3's promise when it returns
+  uint64_t isolated_pre_votes = 0;  // pre-vote rounds node 3 started while cut off
+  uint64_t isolated_pre_votes_won = 0;
   bool node1_leads_at_end = false;
   bool commands_chosen_after_heal = false;
 };
@@ -245,6 +247,8 @@ BugCResult bug_c_isolate_and_heal(Mutation mutation) {
   c.drop(touches_3);
   BugCResult r;
   r.isolated_promise = c.node(3).promised();
+  r.isolated_pre_votes = c.node(3).stats().pre_votes_started;
+  r.isolated_pre_votes_won = c.node(3).stats().pre_votes_won;
   // Healed: two more seconds of normal traffic, with a command to choose.
   const Instance fu = c.node(1).first_unchosen();
   c.node(2).propose(make_command(2, 1, "after-heal"));
@@ -266,6 +270,8 @@ TEST(ReviewScenario, BugC_PreVoteKeepsTheLeaderWhenAnIsolatedNodeReturns) {
   EXPECT_EQ(r.leader_step_downs, 0u);
   EXPECT_TRUE(r.node1_leads_at_end);
   EXPECT_EQ(r.isolated_promise.round, 1u);  // no ballot raised without a majority
+  EXPECT_GE(r.isolated_pre_votes, 3u);      // it kept asking, every timeout
+  EXPECT_EQ(r.isolated_pre_votes_won, 0u);  // and never won
   EXPECT_TRUE(r.commands_chosen_after_heal);
 }
 
