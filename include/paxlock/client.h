@@ -39,10 +39,10 @@ enum class Code : uint8_t {
   kInvalid = 8,
   kTooManyWaiters = 9,
   kDuplicateIgnored = 10,
-  // Not answers of the service: the outcome is unknown (no replica answered
+  kBadRequest = 21,  // the client library sent something the server refused
+  // Not an answer of the service: the outcome is unknown (no replica answered
   // before the request's deadline; it may or may not have taken effect).
   kUnavailable = 100,
-  kBadRequest = 101,  // the client library sent something the server refused
 };
 
 const char* to_string(Code code);

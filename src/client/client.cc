@@ -36,31 +36,50 @@ uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ULL) {
   return h;
 }
 
+// The public codes are the schema's, value for value (kUnavailable is the
+// client's own: no answer at all).
+#define PAXLOCK_SAME(ours, theirs) \
+  static_assert(static_cast<int>(ours) == static_cast<int>(theirs), #ours " != " #theirs)
+PAXLOCK_SAME(Code::kOk, pb::OK);
+PAXLOCK_SAME(Code::kHeld, pb::HELD);
+PAXLOCK_SAME(Code::kNotOwner, pb::NOT_OWNER);
+PAXLOCK_SAME(Code::kNotHeld, pb::NOT_HELD);
+PAXLOCK_SAME(Code::kStaleToken, pb::STALE_TOKEN);
+PAXLOCK_SAME(Code::kTimeout, pb::TIMEOUT);
+PAXLOCK_SAME(Code::kDeadlock, pb::DEADLOCK);
+PAXLOCK_SAME(Code::kSessionExpired, pb::SESSION_EXPIRED);
+PAXLOCK_SAME(Code::kInvalid, pb::INVALID);
+PAXLOCK_SAME(Code::kTooManyWaiters, pb::TOO_MANY_WAITERS);
+PAXLOCK_SAME(Code::kDuplicateIgnored, pb::DUPLICATE_IGNORED);
+PAXLOCK_SAME(Code::kBadRequest, pb::BAD_REQUEST);
+#undef PAXLOCK_SAME
+
+// The one conversion from the schema to the public types.
 Reply from_proto_response(const pb::ClientResponse& r) {
   Reply out;
-  if (r.code() == pb::BAD_REQUEST) {
+  const pb::LockResult& res = r.result();
+  if (res.code() > pb::DUPLICATE_IGNORED && res.code() != pb::BAD_REQUEST) {
     out.code = Code::kBadRequest;
-    out.error = r.error();
+    out.error = "unexpected answer code " + std::to_string(res.code()) + ": " + r.error();
     return out;
   }
-  lock::Result res;
-  net::from_response(r, res);
-  out.code = static_cast<Code>(res.code);
-  out.token = res.token;
-  out.holder = res.holder;
-  out.session = res.session;
-  out.ttl_ms = res.ttl_ms;
-  out.applied_at = res.applied_at;
-  out.current = res.current;
-  for (const lock::LockInfo& l : res.locks) {
-    LockInfo li{l.name, l.holder, l.token, l.session, l.since_ms, {}};
-    for (const lock::Waiter& w : l.waiters)
-      li.waiters.push_back({w.owner, w.session, w.deadline_ms});
+  out.code = static_cast<Code>(res.code());
+  out.error = r.error();
+  out.token = res.token();
+  out.holder = res.holder();
+  out.session = res.session();
+  out.ttl_ms = res.ttl_ms();
+  out.applied_at = res.applied_at();
+  out.current = res.current();
+  for (const pb::LockInfo& l : res.locks()) {
+    LockInfo li{l.name(), l.holder(), l.token(), l.session(), l.since_ms(), {}};
+    for (const pb::WaiterInfo& w : l.waiters())
+      li.waiters.push_back({w.owner(), w.session(), w.deadline_ms()});
     out.locks.push_back(std::move(li));
   }
-  out.next = res.next;
-  for (const lock::WaitEdge& e : res.cycle)
-    out.cycle.push_back({e.owner, e.lock, e.holder});
+  out.next = res.next();
+  for (const pb::CycleEdge& e : res.cycle())
+    out.cycle.push_back({e.owner(), e.lock(), e.holder()});
   if (r.has_cluster()) {
     const pb::ClusterInfo& c = r.cluster();
     out.cluster.cluster_id = c.cluster_id();
@@ -79,14 +98,9 @@ Reply from_proto_response(const pb::ClientResponse& r) {
 }  // namespace
 
 const char* to_string(Code code) {
-  switch (code) {
-    case Code::kUnavailable:
-      return "UNAVAILABLE";
-    case Code::kBadRequest:
-      return "BAD_REQUEST";
-    default:
-      return lock::to_string(static_cast<lock::Code>(code));
-  }
+  if (code == Code::kUnavailable) return "UNAVAILABLE";
+  if (!pb::Code_IsValid(static_cast<int>(code))) return "UNKNOWN";
+  return pb::Code_Name(static_cast<pb::Code>(code)).c_str();
 }
 
 bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error) {
@@ -176,7 +190,9 @@ struct Client::Impl {
         first = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(n) - 1));
         break;
       case ReplicaChoice::kHash:
-        first = fnv1a(req.name(), fnv1a(req.owner(), static_cast<uint64_t>(req.op()))) % n;
+        first = fnv1a(req.command().name(),
+                      fnv1a(req.command().owner(), static_cast<uint64_t>(req.command().op()))) %
+                n;
         break;
       case ReplicaChoice::kFixed:
         for (size_t i = 0; i < n; ++i) {
@@ -214,7 +230,7 @@ struct Client::Impl {
     ++p->attempts;
     const uint64_t rid = ++next_rid;
     p->req.set_request_id(rid);
-    p->req.set_first_outstanding(*outstanding.begin());
+    if (p->req.has_command()) p->req.mutable_command()->set_first_outstanding(*outstanding.begin());
     pending[rid] = p;
     send(p->replica, net::make_frame(p->req));
     const auto left =
@@ -261,7 +277,7 @@ struct Client::Impl {
     if (it == pending.end()) return;  // an attempt we gave up on
     std::shared_ptr<Pending> p = it->second;
     if (p->replica != replica) return;
-    if (resp.code() == pb::BUSY || resp.code() == pb::SHUTTING_DOWN) {
+    if (resp.result().code() == pb::BUSY || resp.result().code() == pb::SHUTTING_DOWN) {
       retry(p, resp.request_id(), /*mark_down=*/true);
       return;
     }
@@ -388,9 +404,9 @@ namespace {
 
 pb::ClientRequest request(pb::Op op, const std::string& name = "", const std::string& owner = "") {
   pb::ClientRequest r;
-  r.set_op(op);
-  r.set_name(name);
-  r.set_owner(owner);
+  r.mutable_command()->set_op(op);
+  r.mutable_command()->set_name(name);
+  r.mutable_command()->set_owner(owner);
   return r;
 }
 
@@ -412,9 +428,9 @@ std::future<Reply> as_future(const std::function<void(Client::Callback)>& call) 
 void Client::lock(const std::string& name, const std::string& owner, const LockOptions& o,
                   Callback done) {
   pb::ClientRequest req = request(pb::LOCK, name, owner);
-  req.set_session(o.session);
-  req.set_wait_ms(o.wait.count());
-  req.set_will_retry(o.will_retry);
+  req.mutable_command()->set_session(o.session);
+  req.mutable_command()->set_wait_ms(o.wait.count());
+  req.mutable_command()->set_will_retry(o.will_retry);
   const auto extra = o.wait;
   PAXLOCK_SUBMIT(req, done, extra);
 }
@@ -422,13 +438,13 @@ void Client::lock(const std::string& name, const std::string& owner, const LockO
 void Client::unlock(const std::string& name, const std::string& owner, uint64_t token,
                     Callback done) {
   pb::ClientRequest req = request(pb::UNLOCK, name, owner);
-  req.set_token(token);
+  req.mutable_command()->set_token(token);
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
 void Client::check(const std::string& name, uint64_t token, Callback done) {
   pb::ClientRequest req = request(pb::CHECK, name);
-  req.set_token(token);
+  req.mutable_command()->set_token(token);
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
@@ -439,30 +455,31 @@ void Client::status(const std::string& name, Callback done) {
 
 void Client::list(const std::string& after, uint32_t limit, Callback done) {
   pb::ClientRequest req = request(pb::LIST, after);
-  req.set_limit(limit);
+  req.mutable_command()->set_limit(limit);
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
 void Client::open_session(const std::string& owner, std::chrono::milliseconds ttl, Callback done) {
   pb::ClientRequest req = request(pb::OPEN_SESSION, "", owner);
-  req.set_ttl_ms(ttl.count());
+  req.mutable_command()->set_ttl_ms(ttl.count());
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
 void Client::keep_alive(uint64_t session, Callback done) {
   pb::ClientRequest req = request(pb::KEEP_ALIVE);
-  req.set_session(session);
+  req.mutable_command()->set_session(session);
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
 void Client::close_session(uint64_t session, Callback done) {
   pb::ClientRequest req = request(pb::CLOSE_SESSION);
-  req.set_session(session);
+  req.mutable_command()->set_session(session);
   PAXLOCK_SUBMIT(req, done, 0ms);
 }
 
 void Client::cluster_info(uint32_t replica, Callback done) {
-  pb::ClientRequest req = request(pb::CLUSTER_INFO);
+  pb::ClientRequest req;
+  req.set_cluster_info(true);
   asio::post(impl_->io, [this, req = std::move(req), done = std::move(done), replica]() mutable {
     if (replica != 0) {
       // Ask that replica only: a temporary fixed choice.

@@ -1,11 +1,35 @@
 #include "lock/command.h"
 
-#include "storage/encoding.h"
+#include <cerrno>
+
+#include "lock/legacy_codec.h"
 
 namespace paxlock::lock {
 
-using storage::Reader;
-using storage::Writer;
+// The lock machine's enums are the schema's, value for value.
+#define PAXLOCK_SAME(ours, theirs) \
+  static_assert(static_cast<int>(ours) == static_cast<int>(theirs), #ours " != " #theirs)
+PAXLOCK_SAME(Op::kLock, pb::LOCK);
+PAXLOCK_SAME(Op::kUnlock, pb::UNLOCK);
+PAXLOCK_SAME(Op::kCheck, pb::CHECK);
+PAXLOCK_SAME(Op::kStatus, pb::STATUS);
+PAXLOCK_SAME(Op::kList, pb::LIST);
+PAXLOCK_SAME(Op::kOpenSession, pb::OPEN_SESSION);
+PAXLOCK_SAME(Op::kKeepAlive, pb::KEEP_ALIVE);
+PAXLOCK_SAME(Op::kCloseSession, pb::CLOSE_SESSION);
+static_assert(pb::Op_MAX == static_cast<int>(Op::kCloseSession), "an Op without a twin");
+PAXLOCK_SAME(Code::kOk, pb::OK);
+PAXLOCK_SAME(Code::kHeld, pb::HELD);
+PAXLOCK_SAME(Code::kNotOwner, pb::NOT_OWNER);
+PAXLOCK_SAME(Code::kNotHeld, pb::NOT_HELD);
+PAXLOCK_SAME(Code::kStaleToken, pb::STALE_TOKEN);
+PAXLOCK_SAME(Code::kTimeout, pb::TIMEOUT);
+PAXLOCK_SAME(Code::kDeadlock, pb::DEADLOCK);
+PAXLOCK_SAME(Code::kSessionExpired, pb::SESSION_EXPIRED);
+PAXLOCK_SAME(Code::kInvalid, pb::INVALID);
+PAXLOCK_SAME(Code::kTooManyWaiters, pb::TOO_MANY_WAITERS);
+PAXLOCK_SAME(Code::kDuplicateIgnored, pb::DUPLICATE_IGNORED);
+#undef PAXLOCK_SAME
 
 const char* to_string(Op op) {
   switch (op) {
@@ -34,162 +58,112 @@ bool is_read_only(Op op) {
 }
 
 const char* to_string(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return "OK";
-    case Code::kHeld:
-      return "HELD";
-    case Code::kNotOwner:
-      return "NOT_OWNER";
-    case Code::kNotHeld:
-      return "NOT_HELD";
-    case Code::kStaleToken:
-      return "STALE_TOKEN";
-    case Code::kTimeout:
-      return "TIMEOUT";
-    case Code::kDeadlock:
-      return "DEADLOCK";
-    case Code::kSessionExpired:
-      return "SESSION_EXPIRED";
-    case Code::kInvalid:
-      return "INVALID";
-    case Code::kTooManyWaiters:
-      return "TOO_MANY_WAITERS";
-    case Code::kDuplicateIgnored:
-      return "DUPLICATE_IGNORED";
-  }
-  return "UNKNOWN";
+  const int v = static_cast<int>(code);
+  return pb::Code_IsValid(v) ? pb::Code_Name(static_cast<pb::Code>(v)).c_str() : "UNKNOWN";
 }
 
-// Command: u8 op, bytes name, bytes owner, then varints session, token,
-// wait_ms, will_retry, ttl_ms, limit, first_outstanding.
+void to_proto(const Command& in, pb::LockCommand* out) {
+  out->set_op(static_cast<pb::Op>(in.op));
+  out->set_name(in.name);
+  out->set_owner(in.owner);
+  out->set_session(in.session);
+  out->set_token(in.token);
+  out->set_wait_ms(in.wait_ms);
+  out->set_will_retry(in.will_retry);
+  out->set_ttl_ms(in.ttl_ms);
+  out->set_limit(in.limit);
+  out->set_first_outstanding(in.first_outstanding);
+}
+
+paxlock::Result<Command> from_proto(const pb::LockCommand& in) {
+  if (in.op() < pb::LOCK || in.op() > pb::CLOSE_SESSION) {
+    return Status::error(EINVAL, "unknown op " + std::to_string(in.op()));
+  }
+  if (in.name().size() > kNameBytesMax) {
+    return Status::error(EINVAL, "name longer than " + std::to_string(kNameBytesMax) + " bytes");
+  }
+  if (in.owner().size() > kOwnerBytesMax) {
+    return Status::error(EINVAL, "owner longer than " + std::to_string(kOwnerBytesMax) + " bytes");
+  }
+  Command c;
+  c.op = static_cast<Op>(in.op());
+  c.name = in.name();
+  c.owner = in.owner();
+  c.session = in.session();
+  c.token = in.token();
+  c.wait_ms = in.wait_ms();
+  c.will_retry = in.will_retry();
+  c.ttl_ms = in.ttl_ms();
+  c.limit = in.limit();
+  c.first_outstanding = in.first_outstanding();
+  return c;
+}
+
 std::string encode(const Command& c) {
-  std::string out;
-  out.reserve(16 + c.name.size() + c.owner.size());
-  Writer w(out);
-  w.u8(static_cast<uint8_t>(c.op));
-  w.bytes(c.name);
-  w.bytes(c.owner);
-  w.varint(c.session);
-  w.varint(c.token);
-  w.svarint(c.wait_ms);
-  w.u8(c.will_retry ? 1 : 0);
-  w.svarint(c.ttl_ms);
-  w.varint(c.limit);
-  w.varint(c.first_outstanding);
-  return out;
+  pb::LockCommand m;
+  to_proto(c, &m);
+  return m.SerializeAsString();
 }
 
-bool decode(std::string_view bytes, Command& out) {
-  Reader r(bytes);
-  uint8_t op = 0, retry = 0;
-  std::string_view name, owner;
-  uint64_t limit = 0;
-  if (!r.u8(op) || op < 1 || op > 8) return false;
-  if (!r.bytes(name, kNameBytesMax) || !r.bytes(owner, kOwnerBytesMax)) return false;
-  if (!r.varint(out.session) || !r.varint(out.token) || !r.svarint(out.wait_ms) || !r.u8(retry) ||
-      !r.svarint(out.ttl_ms) || !r.varint(limit) || !r.varint(out.first_outstanding) || !r.done()) {
-    return false;
+paxlock::Result<Command> decode_command(std::string_view bytes) {
+  if (legacy::is_legacy(bytes)) {
+    Command c;
+    if (!legacy::decode(bytes, c)) return Status::error(EINVAL, "malformed legacy command");
+    return c;
   }
-  out.op = static_cast<Op>(op);
-  out.name.assign(name);
-  out.owner.assign(owner);
-  out.will_retry = retry != 0;
-  out.limit = static_cast<uint32_t>(std::min<uint64_t>(limit, UINT32_MAX));
-  return true;
+  pb::LockCommand m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Status::error(EINVAL, "malformed command");
+  }
+  return from_proto(m);
 }
 
-namespace {
-
-void put_info(Writer& w, const LockInfo& l) {
-  w.bytes(l.name);
-  w.bytes(l.holder);
-  w.varint(l.token);
-  w.varint(l.session);
-  w.svarint(l.since_ms);
-  w.varint(l.waiters.size());
-  for (const Waiter& wt : l.waiters) {
-    w.bytes(wt.owner);
-    w.varint(wt.session);
-    w.svarint(wt.deadline_ms);
-  }
+void to_proto(const Result& in, pb::LockResult* out) {
+  out->set_code(static_cast<pb::Code>(in.code));
+  out->set_token(in.token);
+  out->set_holder(in.holder);
+  out->set_session(in.session);
+  out->set_ttl_ms(in.ttl_ms);
+  out->set_applied_at(in.applied_at);
+  out->set_current(in.current);
+  out->mutable_locks()->Add(in.locks.begin(), in.locks.end());
+  out->set_next(in.next);
+  out->mutable_cycle()->Add(in.cycle.begin(), in.cycle.end());
 }
 
-bool get_info(Reader& r, LockInfo& l) {
-  std::string_view name, holder;
-  uint64_t n = 0;
-  if (!r.bytes(name) || !r.bytes(holder) || !r.varint(l.token) || !r.varint(l.session) ||
-      !r.svarint(l.since_ms) || !r.varint(n) || n > r.remaining()) {
-    return false;
-  }
-  l.name.assign(name);
-  l.holder.assign(holder);
-  l.waiters.resize(n);
-  for (Waiter& wt : l.waiters) {
-    std::string_view owner;
-    if (!r.bytes(owner) || !r.varint(wt.session) || !r.svarint(wt.deadline_ms)) return false;
-    wt.owner.assign(owner);
-  }
-  return true;
+Result from_proto(const pb::LockResult& in) {
+  Result r;
+  r.code = static_cast<Code>(in.code());
+  r.token = in.token();
+  r.holder = in.holder();
+  r.session = in.session();
+  r.ttl_ms = in.ttl_ms();
+  r.applied_at = in.applied_at();
+  r.current = in.current();
+  r.locks.assign(in.locks().begin(), in.locks().end());
+  r.next = in.next();
+  r.cycle.assign(in.cycle().begin(), in.cycle().end());
+  return r;
 }
 
-}  // namespace
-
-// Result: u8 code, varint token, bytes holder, varint session, ttl, applied_at,
-// u8 current, then the lock infos, bytes next, and the cycle edges. The common
-// case (a lock or unlock answer) is a dozen bytes.
 std::string encode(const Result& r) {
-  std::string out;
-  Writer w(out);
-  w.u8(static_cast<uint8_t>(r.code));
-  w.varint(r.token);
-  w.bytes(r.holder);
-  w.varint(r.session);
-  w.svarint(r.ttl_ms);
-  w.varint(r.applied_at);
-  w.u8(r.current ? 1 : 0);
-  w.varint(r.locks.size());
-  for (const LockInfo& l : r.locks)
-    put_info(w, l);
-  w.bytes(r.next);
-  w.varint(r.cycle.size());
-  for (const WaitEdge& e : r.cycle) {
-    w.bytes(e.owner);
-    w.bytes(e.lock);
-    w.bytes(e.holder);
-  }
-  return out;
+  pb::LockResult m;
+  to_proto(r, &m);
+  return m.SerializeAsString();
 }
 
-bool decode(std::string_view bytes, Result& out) {
-  Reader r(bytes);
-  uint8_t code = 0, current = 0;
-  std::string_view holder, next;
-  uint64_t n = 0;
-  if (!r.u8(code) || code > static_cast<uint8_t>(Code::kDuplicateIgnored)) return false;
-  if (!r.varint(out.token) || !r.bytes(holder) || !r.varint(out.session) ||
-      !r.svarint(out.ttl_ms) || !r.varint(out.applied_at) || !r.u8(current) || !r.varint(n) ||
-      n > r.remaining()) {
-    return false;
+paxlock::Result<Result> decode_result(std::string_view bytes) {
+  if (legacy::is_legacy(bytes)) {
+    Result r;
+    if (!legacy::decode(bytes, r)) return Status::error(EINVAL, "malformed legacy result");
+    return r;
   }
-  out.code = static_cast<Code>(code);
-  out.holder.assign(holder);
-  out.current = current != 0;
-  out.locks.resize(n);
-  for (LockInfo& l : out.locks) {
-    if (!get_info(r, l)) return false;
+  pb::LockResult m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+      m.code() > pb::DUPLICATE_IGNORED) {
+    return Status::error(EINVAL, "malformed result");
   }
-  if (!r.bytes(next) || !r.varint(n) || n > r.remaining()) return false;
-  out.next.assign(next);
-  out.cycle.resize(n);
-  for (WaitEdge& e : out.cycle) {
-    std::string_view owner, lock, h;
-    if (!r.bytes(owner) || !r.bytes(lock) || !r.bytes(h)) return false;
-    e.owner.assign(owner);
-    e.lock.assign(lock);
-    e.holder.assign(h);
-  }
-  return r.done();
+  return from_proto(m);
 }
 
 }  // namespace paxlock::lock

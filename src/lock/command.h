@@ -1,10 +1,7 @@
-// Lock-service commands and results as they travel through the log.
-//
-// The client API speaks protobuf (proto/lock.proto); the replica that takes a
-// request converts it once into this compact varint encoding, which is what
-// the log stores and every replica's state machine decodes. Results are
-// encoded the same way, cached for exactly-once retries, and converted back
-// to protobuf by the replica that answers.
+// Lock-service commands and results: the lock machine's value types, and
+// their one conversion to and from the schema (proto/lock.proto), which is
+// what the log stores, clients send and the reply cache holds. The enums
+// mirror the schema's value for value (static_asserts in command.cc).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+#include "lock.pb.h"
 #include "paxos/types.h"
 
 namespace paxlock::lock {
@@ -70,30 +69,18 @@ struct Command {
   uint64_t first_outstanding = 0;
 };
 
+// The schema's form. from_proto checks what the schema cannot: a known op,
+// and names and owners within their limits.
+void to_proto(const Command& in, pb::LockCommand* out);
+paxlock::Result<Command> from_proto(const pb::LockCommand& in);
+
+// The log's form: an encoded LockCommand (or a command of paxlock 0.1, see
+// legacy_codec.h). Not ok if the bytes are no command.
 std::string encode(const Command& c);
-bool decode(std::string_view bytes, Command& out);
+paxlock::Result<Command> decode_command(std::string_view bytes);
 
-struct Waiter {
-  std::string owner;
-  uint64_t session = 0;
-  paxos::TimeMs deadline_ms = 0;
-};
-
-struct LockInfo {
-  std::string name;
-  std::string holder;
-  uint64_t token = 0;
-  uint64_t session = 0;
-  paxos::TimeMs since_ms = 0;
-  std::vector<Waiter> waiters;
-};
-
-// One step of a wait-for cycle: `owner` waits for `lock`, held by `holder`.
-struct WaitEdge {
-  std::string owner;
-  std::string lock;
-  std::string holder;
-};
+using LockInfo = pb::LockInfo;
+using WaitEdge = pb::CycleEdge;
 
 struct Result {
   Code code = Code::kOk;
@@ -108,7 +95,11 @@ struct Result {
   std::vector<WaitEdge> cycle;     // deadlock
 };
 
+void to_proto(const Result& in, pb::LockResult* out);
+Result from_proto(const pb::LockResult& in);
+
+// The reply cache's form: an encoded pb::LockResult (or a legacy result).
 std::string encode(const Result& r);
-bool decode(std::string_view bytes, Result& out);
+paxlock::Result<Result> decode_result(std::string_view bytes);
 
 }  // namespace paxlock::lock

@@ -79,10 +79,18 @@ bool LockMachine::find_cycle(OwnerId requester, const std::string& lock_name,
     bool found = edges(x, [&](OwnerId y, const std::string* via) {
       if (y == requester) {
         // Rebuild requester -> ... -> x -> requester.
-        std::vector<WaitEdge> back{{owners_[x].name, *via, owners_[requester].name}};
+        auto edge = [](const std::string& owner, const std::string& lock,
+                       const std::string& holder) {
+          WaitEdge e;
+          e.set_owner(owner);
+          e.set_lock(lock);
+          e.set_holder(holder);
+          return e;
+        };
+        std::vector<WaitEdge> back{edge(owners_[x].name, *via, owners_[requester].name)};
         for (OwnerId cur = x; cur != requester;) {
           const Step& s = parent.at(cur);
-          back.push_back({owners_[s.from].name, *s.lock, owners_[cur].name});
+          back.push_back(edge(owners_[s.from].name, *s.lock, owners_[cur].name));
           cur = s.from;
         }
         cycle.assign(back.rbegin(), back.rend());

@@ -28,14 +28,15 @@ void LockMachine::apply(paxos::Instance instance, const paxos::Batch& batch,
 
 void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& cmd,
                                 std::vector<server::Reply>& replies) {
-  Command c;
   Result r;
   r.applied_at = instance;
-  if (!decode(cmd.payload, c)) {
+  auto decoded = decode_command(cmd.payload);
+  if (!decoded.ok()) {
     r.code = Code::kInvalid;
     replies.push_back({cmd.id, encode(r)});
     return;
   }
+  const Command& c = *decoded;
   if (is_read_only(c.op)) {
     // Reads change nothing and need no exactly-once record: only a replica
     // with a client waiting for the answer computes it.
@@ -309,14 +310,17 @@ size_t LockMachine::answers_kept(uint64_t client) const {
 
 LockInfo LockMachine::info(const std::string& name, const Lock& lock) const {
   LockInfo l;
-  l.name = name;
-  l.holder = owners_[lock.holder].name;
-  l.token = lock.token;
-  l.session = lock.session;
-  l.since_ms = lock.since;
+  l.set_name(name);
+  l.set_holder(owners_[lock.holder].name);
+  l.set_token(lock.token);
+  l.set_session(lock.session);
+  l.set_since_ms(lock.since);
   if (lock.waiters) {
     for (const Waiting& w : *lock.waiters) {
-      l.waiters.push_back(Waiter{owners_[w.owner].name, w.session, w.deadline});
+      pb::WaiterInfo* wi = l.add_waiters();
+      wi->set_owner(owners_[w.owner].name);
+      wi->set_session(w.session);
+      wi->set_deadline_ms(w.deadline);
     }
   }
   return l;

@@ -29,7 +29,7 @@ std::string LockMachine::snapshot() const {
   s.set_applied_instance(instance_);
   for (const std::string& name : sorted_keys(locks_)) {
     const Lock& lock = locks_.at(name);
-    pb::SnapLock* l = s.add_locks();
+    pb::LockInfo* l = s.add_locks();
     l->set_name(name);
     l->set_holder(owners_[lock.holder].name);
     l->set_token(lock.token);
@@ -37,7 +37,7 @@ std::string LockMachine::snapshot() const {
     l->set_since_ms(lock.since);
     if (!lock.waiters) continue;
     for (const Waiting& w : *lock.waiters) {
-      pb::SnapWaiter* pw = l->add_waiters();
+      pb::WaiterInfo* pw = l->add_waiters();
       pw->set_owner(owners_[w.owner].name);
       pw->set_session(w.session);
       pw->set_client(w.cmd.client);
@@ -105,7 +105,7 @@ bool LockMachine::restore(std::string_view data) {
     ses.expires = ps.expires_ms();
     m.session_expiry_.emplace(ses.expires, ps.id());
   }
-  for (const pb::SnapLock& pl : s.locks()) {
+  for (const pb::LockInfo& pl : s.locks()) {
     if (pl.name().empty() || pl.holder().empty() || pl.token() == 0 || pl.token() > m.next_token_ ||
         m.locks_.count(pl.name())) {
       return false;
@@ -120,7 +120,7 @@ bool LockMachine::restore(std::string_view data) {
       if (ses == m.sessions_.end()) return false;
       ses->second.locks.insert(pl.name());
     }
-    for (const pb::SnapWaiter& pw : pl.waiters()) {
+    for (const pb::WaiterInfo& pw : pl.waiters()) {
       if (pw.owner().empty()) return false;
       if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
       const paxos::CommandId cmd{pw.client(), pw.seq()};
@@ -146,9 +146,10 @@ bool LockMachine::restore(std::string_view data) {
         if (!m.queued_.count(paxos::CommandId{pc.id(), r.seq()})) return false;
         continue;
       }
-      Result answer;  // the eviction order comes from the answer itself
-      if (!decode(slot.reply, answer) || answer.applied_at == 0) return false;
-      slot.answered_at = answer.applied_at;
+      // The eviction order comes from the answer itself.
+      auto answer = decode_result(slot.reply);
+      if (!answer.ok() || answer->applied_at == 0) return false;
+      slot.answered_at = answer->applied_at;
       c.by_age.emplace(slot.answered_at, r.seq());
     }
   }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lock/command.h"
 #include "net/codec.h"
 
 namespace paxlock::server {
@@ -52,7 +53,7 @@ void ClientService::stop() {
     for (auto& [rid, wait] : conn->pending) {
       pb::ClientResponse resp;
       resp.set_request_id(rid);
-      resp.set_code(pb::SHUTTING_DOWN);
+      resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
       conn->io->send(net::make_frame(resp));
       replica_.cancel(wait.first, wait.second);
     }
@@ -155,25 +156,26 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
   pb::ClientResponse resp;
   resp.set_request_id(req.request_id());
   if (stopped_) {
-    resp.set_code(pb::SHUTTING_DOWN);
+    resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
     respond(conn, resp);
     return;
   }
-  if (req.op() == pb::CLUSTER_INFO) {
+  if (req.body_case() == pb::ClientRequest::kClusterInfo) {
     cluster_info_(resp.mutable_cluster());
     respond(conn, resp);
     return;
   }
-  lock::Command cmd;
-  std::string error;
-  if (!net::to_command(req, cmd, &error)) {
-    resp.set_code(pb::BAD_REQUEST);
-    resp.set_error(error);
+  auto refuse = [&](const std::string& why) {
+    resp.mutable_result()->set_code(pb::BAD_REQUEST);
+    resp.set_error(why);
     respond(conn, resp);
-    return;
-  }
+  };
+  if (req.body_case() != pb::ClientRequest::kCommand) return refuse("no command");
+  if (req.client_id() == 0 || req.seq() == 0) return refuse("client_id and seq must be nonzero");
+  auto cmd = lock::from_proto(req.command());
+  if (!cmd.ok()) return refuse(cmd.status().message());
   if (conn->pending.size() >= options_.pending_max || conn->pending.count(req.request_id())) {
-    resp.set_code(pb::BUSY);
+    resp.mutable_result()->set_code(pb::BUSY);
     resp.set_error(conn->pending.count(req.request_id()) ? "request id in use"
                                                          : "too many requests in flight");
     respond(conn, resp);
@@ -185,18 +187,18 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
   std::weak_ptr<Conn> weak = conn;
   conn->pending[rid] = {id, 0};  // before submit, in case the answer comes at once
   const uint64_t tag = replica_.submit(
-      paxos::Command{id, lock::encode(cmd)}, [this, weak, rid, start](const std::string& reply) {
+      paxos::Command{id, lock::encode(*cmd)}, [this, weak, rid, start](const std::string& reply) {
         auto c = weak.lock();
         if (!c || options_.withhold_replies) return;
         c->pending.erase(rid);
-        lock::Result result;
         pb::ClientResponse r;
         r.set_request_id(rid);
-        if (lock::decode(reply, result)) {
-          net::to_response(result, &r);
+        auto result = lock::decode_result(reply);
+        if (result.ok()) {
+          lock::to_proto(*result, r.mutable_result());
         } else {
-          r.set_code(pb::BAD_REQUEST);
-          r.set_error("undecodable answer");
+          r.mutable_result()->set_code(pb::BAD_REQUEST);
+          r.set_error("undecodable answer: " + result.status().message());
         }
         latency_.observe_us(static_cast<uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
@@ -204,7 +206,7 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
       });
   if (tag == 0) {
     conn->pending.erase(rid);
-    resp.set_code(pb::BUSY);
+    resp.mutable_result()->set_code(pb::BUSY);
     resp.set_error("replica has too many commands pending");
     respond(conn, resp);
     return;

@@ -18,7 +18,9 @@ from harness import (Cluster, closed_by_peer, connect, frame, pb_field, read_fra
 
 
 # net::kPeerProtocolVersion (src/net/codec.h).
-PEER_PROTOCOL_VERSION = 2
+PEER_PROTOCOL_VERSION = 3
+# net::kProtocolVersion, the client protocol.
+CLIENT_PROTOCOL_VERSION = 2
 
 class ServiceTest(unittest.TestCase):
     def test_concurrent_clients_on_every_replica_leave_identical_state(self):
@@ -413,7 +415,7 @@ class BadInputTest(unittest.TestCase):
     def test_client_garbage_oversized_wrong_cluster_and_bad_requests(self):
         client = self.c.members[2]["client"]
         s = connect(client)
-        s.sendall(frame(pb_field(1, 1) + pb_field(2, "not-this-cluster")))
+        s.sendall(frame(pb_field(1, CLIENT_PROTOCOL_VERSION) + pb_field(2, "not-this-cluster")))
         self.assertTrue(closed_by_peer(s))
         s = connect(client)
         s.sendall(b"\x00\x00\x00\x7f" + b"garbage")
@@ -423,8 +425,9 @@ class BadInputTest(unittest.TestCase):
         self.assertTrue(closed_by_peer(s))
         # A well-formed request with an unknown op gets BAD_REQUEST, not a crash.
         s = connect(client)
-        s.sendall(frame(pb_field(1, 1) + pb_field(2, self.c.cluster_id)))
-        s.sendall(frame(pb_field(1, 7) + pb_field(2, 5) + pb_field(3, 1) + pb_field(5, 77)))
+        s.sendall(frame(pb_field(1, CLIENT_PROTOCOL_VERSION) + pb_field(2, self.c.cluster_id)))
+        s.sendall(frame(pb_field(1, 7) + pb_field(2, 5) + pb_field(3, 1) +
+                        pb_field(14, pb_field(2, 77))))
         hello = read_frame(s)
         self.assertIn(self.c.cluster_id.encode(), hello)
         self.assertIn(b"unknown op", read_frame(s))

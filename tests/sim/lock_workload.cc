@@ -50,9 +50,9 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
 void LockWorkload::chosen(paxos::Instance instance, const paxos::Batch& batch) {
   model_.tick(batch.timestamp_ms, instance);  // time moves with every batch
   for (const paxos::Command& pc : batch.commands) {
-    lock::Command c;
-    if (!lock::decode(pc.payload, c)) continue;
-    auto r = model_.apply(pc.id, c, batch.timestamp_ms, instance);
+    auto c = lock::decode_command(pc.payload);
+    if (!c.ok()) continue;
+    auto r = model_.apply(pc.id, *c, batch.timestamp_ms, instance);
     if (r && !answers_.count(pc.id)) answers_[pc.id] = *r;
   }
   for (auto& [id, r] : model_.deferred)
@@ -62,8 +62,9 @@ void LockWorkload::chosen(paxos::Instance instance, const paxos::Batch& batch) {
 
 std::string LockWorkload::acked(int c, const paxos::CommandId& id, const std::string& payload) {
   Client& cl = clients_[static_cast<size_t>(c)];
-  lock::Result got;
-  if (!lock::decode(payload, got)) return fmt::format("client {} got an undecodable answer", c);
+  auto decoded = lock::decode_result(payload);
+  if (!decoded.ok()) return fmt::format("client {} got an undecodable answer", c);
+  const lock::Result& got = *decoded;
   const lock::Command& cmd = cl.pending;
   if (lock::is_read_only(cmd.op)) return "";  // reads run where they land, at any point
   auto want = answers_.find(id);

@@ -45,8 +45,9 @@ class LockHarness {
     machine.apply(++instance_, batch, replies);
     std::optional<Result> out;
     for (const server::Reply& r : replies) {
-      Result res;
-      EXPECT_TRUE(decode(r.payload, res));
+      auto decoded = decode_result(r.payload);
+      EXPECT_TRUE(decoded.ok());
+      Result res = decoded.ok() ? *decoded : Result{};
       if (r.id == mine && !out) {
         out = res;
       } else {

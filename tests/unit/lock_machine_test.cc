@@ -70,9 +70,9 @@ TEST(Lock, MalformedRequestsAreInvalidAndChangeNothing) {
   std::vector<server::Reply> replies;
   h.machine.apply(100, b, replies);
   ASSERT_EQ(replies.size(), 1u);
-  Result r;
-  ASSERT_TRUE(decode(replies[0].payload, r));
-  EXPECT_EQ(r.code, Code::kInvalid);
+  auto r = decode_result(replies[0].payload);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->code, Code::kInvalid);
 }
 
 // -------------------------------------------------------------- unlock
@@ -295,12 +295,12 @@ TEST(Deadlock, TwoOwnersCrossingLocksWhileBlocking) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->code, Code::kDeadlock);
   ASSERT_EQ(r->cycle.size(), 2u);
-  EXPECT_EQ(r->cycle[0].owner, "bob");
-  EXPECT_EQ(r->cycle[0].lock, "x");
-  EXPECT_EQ(r->cycle[0].holder, "alice");
-  EXPECT_EQ(r->cycle[1].owner, "alice");
-  EXPECT_EQ(r->cycle[1].lock, "y");
-  EXPECT_EQ(r->cycle[1].holder, "bob");
+  EXPECT_EQ(r->cycle[0].owner(), "bob");
+  EXPECT_EQ(r->cycle[0].lock(), "x");
+  EXPECT_EQ(r->cycle[0].holder(), "alice");
+  EXPECT_EQ(r->cycle[1].owner(), "alice");
+  EXPECT_EQ(r->cycle[1].lock(), "y");
+  EXPECT_EQ(r->cycle[1].holder(), "bob");
   EXPECT_EQ(h.machine.waiters(), 1u) << "the refused request is not queued";
 }
 
@@ -355,8 +355,8 @@ TEST(Read, StatusNamesHolderTokenAndWaiters) {
   EXPECT_EQ(r->holder, "alice");
   EXPECT_EQ(r->token, t);
   ASSERT_EQ(r->locks.size(), 1u);
-  ASSERT_EQ(r->locks[0].waiters.size(), 1u);
-  EXPECT_EQ(r->locks[0].waiters[0].owner, "bob");
+  ASSERT_EQ(r->locks[0].waiters_size(), 1);
+  EXPECT_EQ(r->locks[0].waiters(0).owner(), "bob");
 }
 
 TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
@@ -370,7 +370,7 @@ TEST(Read, ListPagesThroughHeldLocksInNameOrder) {
   for (int page = 0; page < 5; ++page) {
     auto r = h.run(2, ls, T0);
     for (const LockInfo& l : r->locks)
-      names.push_back(l.name);
+      names.push_back(l.name());
     if (r->next.empty()) break;
     ls.name = r->next;
   }

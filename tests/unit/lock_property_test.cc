@@ -41,8 +41,9 @@ struct Machine {
     m.apply(++instance, b, replies);
     std::optional<Result> out;
     for (const server::Reply& r : replies) {
-      Result res;
-      RC_ASSERT(decode(r.payload, res));
+      auto decoded = decode_result(r.payload);
+      RC_ASSERT(decoded.ok());
+      Result res = *decoded;
       if (r.id == e.id && !out) {
         out = res;
       } else {

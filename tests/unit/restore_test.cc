@@ -27,7 +27,7 @@ std::string backup_file(paxos::Instance next) {
   s.set_now_ms(1000);
   s.set_next_token(40);
   s.set_applied_instance(next - 1);
-  pb::SnapLock* l = s.add_locks();
+  pb::LockInfo* l = s.add_locks();
   l->set_name("x");
   l->set_holder("alice");
   l->set_token(40);
