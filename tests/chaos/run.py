@@ -34,9 +34,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checker  # noqa: E402
 from testbed import Testbed, probe  # noqa: E402
 
-NEMESES = ["kill-one", "kill-leader", "kill-minority", "kill-all", "power-loss-minority",
-           "power-loss-all", "pause-leader", "isolate-one", "majority-minority",
-           "majorities-ring", "bridge", "one-way", "silence-leader", "loss", "client-pause"]
 PAUSE_LOCK = "pause-0"
 # Planted bugs of the harness itself (not of paxlockd): the resource server
 # accepts any token, as a resource that ignores fencing would.
@@ -97,17 +94,28 @@ def serve_counter(counter, host, port):
 # --------------------------------------------------------------- the run
 
 class Run:
-    def __init__(self, args):
+    # The fault windows' clock (tests run them on a fake one).
+    clock = staticmethod(time.monotonic)
+    sleep = staticmethod(time.sleep)
+
+    def __init__(self, args, testbed=None):
+        """testbed: a stand-in for Testbed (tests); by default a real one."""
         self.a = args
-        self.rng = random.Random(args.seed)
+        self.rng = random.Random(args.seed)  # the schedule: locks, nemeses, windows
+        # Draws that depend on what the cluster did (the leader fallback): their
+        # own stream, so that the schedule of a seed is the same whatever happens.
+        self.observed_rng = random.Random(f"observed-{args.seed}")
         self.out = args.out
         os.makedirs(self.out, exist_ok=True)
-        self.work = tempfile.mkdtemp(prefix="paxlock-chaos-")
-        daemon_args = []
-        if args.mutation and args.mutation not in HARNESS_MUTATIONS:
-            daemon_args += ["--mutation", args.mutation]
-        daemon_args += args.daemon_args.split()
-        self.tb = Testbed(args.nodes, self.work, args.bin, daemon_args, use_disks=args.disks)
+        if testbed is None:
+            self.work = tempfile.mkdtemp(prefix="paxlock-chaos-")
+            daemon_args = []
+            if args.mutation and args.mutation not in HARNESS_MUTATIONS:
+                daemon_args += ["--mutation", args.mutation]
+            daemon_args += args.daemon_args.split()
+            testbed = Testbed(args.nodes, self.work, args.bin, daemon_args,
+                              use_disks=args.disks)
+        self.tb = testbed
         self.nemesis_log = open(os.path.join(self.out, "nemesis.jsonl"), "w")
         self.clients = []
         self.locks = [f"hot-{i}" for i in range(self.rng.randint(3, 8))]
@@ -127,7 +135,7 @@ class Run:
         print(f"[{self.elapsed():6.1f}s] {what} {kw.get('detail', '')}", flush=True)
 
     def elapsed(self):
-        return time.monotonic() - self.start
+        return self.clock() - self.start
 
     # --------------------------------------------------------- replicas
     def wait_serving(self, timeout=30):
@@ -175,7 +183,8 @@ class Run:
                     return i
             except OSError:
                 pass
-        return self.rng.randint(1, self.tb.n)
+        # Not from self.rng: whether a leader answered must not move the schedule.
+        return self.observed_rng.randint(1, self.tb.n)
 
     # ---------------------------------------------------------- clients
     def client(self, name, workload, replica, duration, locks, seed, extra=()):
@@ -191,105 +200,125 @@ class Run:
         return p
 
     # ---------------------------------------------------------- nemeses
+    # One method per kind, in the table NEMESIS below the class. Each gets the
+    # node ids and a minority drawn for it, and returns (detail, undo: the
+    # callables that heal it besides the network). Every draw comes from the
+    # schedule's RNG (self.rng), in an order that does not depend on what the
+    # cluster does: a seed replays the same schedule. What the cluster did
+    # (the leader) is looked up where needed; its fallback has its own RNG.
     def nemesis(self, kind):
-        n = self.tb.n
-        nodes = list(range(1, n + 1))
-        minority = self.rng.sample(nodes, (n - 1) // 2)
-        leader = self.leader()
-        undo = []
-        if kind == "kill-one":
-            i = self.rng.choice(nodes)
-            self.tb.kill(i)
-            undo.append(lambda i=i: self.tb.start(i))
-            detail = f"kill -9 node {i}"
-        elif kind == "kill-leader":
-            self.tb.kill(leader)
-            undo.append(lambda: self.tb.start(leader))
-            detail = f"kill -9 leader {leader}"
-        elif kind == "kill-minority":
-            for i in minority:
-                self.tb.kill(i)
-                undo.append(lambda i=i: self.tb.start(i))
-            detail = f"kill -9 nodes {minority}"
-        elif kind == "kill-all":
-            for i in nodes:
-                self.tb.kill(i)
-            for i in nodes:
-                self.tb.start(i)
-            detail = "kill -9 all nodes, restart them"
-        elif kind == "power-loss-minority":
-            for i in minority:
-                self.tb.power_loss(i)
-                undo.append(lambda i=i: self.tb.start(i))
-            detail = f"power loss on nodes {minority}"
-        elif kind == "power-loss-all":
-            for i in nodes:
-                self.tb.power_loss(i)
-            for i in nodes:
-                self.tb.start(i)
-            detail = "power loss on all nodes, restart them"
-        elif kind == "pause-leader":
-            self.tb.pause(leader)
-            undo.append(lambda: self.tb.resume(leader))
-            detail = f"SIGSTOP leader {leader}"
-        elif kind == "client-pause":
-            return self.client_pause(), undo
-        elif kind == "isolate-one":
-            i = self.rng.choice(nodes)
-            lead, ballot = self.leader_ballot()
-            self.isolation = {"isolated": i, "leader_before": lead, "ballot_before": ballot}
-            for j in nodes:
-                if j != i:
-                    self.tb.block(i, j)
-                    self.tb.block(j, i)
-            detail = f"isolate node {i}"
-        elif kind == "majority-minority":
-            for i in minority:
-                for j in nodes:
-                    if j not in minority:
-                        self.tb.block(i, j)
-                        self.tb.block(j, i)
-            detail = f"partition {minority} from the rest"
-        elif kind == "majorities-ring":
-            # Each node reaches only its ring neighbours within distance n//2:
-            # every node sees a majority, and no two see the same one.
-            order = self.rng.sample(nodes, n)
-            for a in range(n):
-                for b in range(n):
-                    d = min(abs(a - b), n - abs(a - b))
-                    if a != b and d > n // 2 - (1 if n % 2 else 0) and n > 3:
-                        self.tb.block(order[a], order[b])
-            if n == 3:
-                self.tb.block(order[0], order[2])
-                self.tb.block(order[2], order[0])
-            detail = f"majorities ring {order}"
-        elif kind == "bridge":
-            order = self.rng.sample(nodes, n)
-            half = n // 2
-            left, bridge, right = order[:half], order[half], order[half + 1:]
-            for i in left:
-                for j in right:
-                    self.tb.block(i, j)
-                    self.tb.block(j, i)
-            detail = f"bridge: {left} <-> {bridge} <-> {right}"
-        elif kind == "silence-leader":
-            # Nobody hears the leader, but it hears everyone: it keeps leading
-            # in its own eyes while the others elect a new one.
-            for j in nodes:
-                if j != leader:
-                    self.tb.block(j, leader)
-            detail = f"nobody hears leader {leader}"
-        elif kind == "one-way":
-            i, j = self.rng.sample(nodes, 2)
-            self.tb.block(i, j)
-            detail = f"node {i} stops hearing node {j}"
-        else:  # loss
-            p = self.rng.choice([0.05, 0.1, 0.2, 0.35, 0.5])
-            for i in nodes:
-                self.tb.loss(i, p)
-            detail = f"drop {int(p * 100)}% of packets everywhere"
-        self.faults += 1
+        nodes = list(range(1, self.tb.n + 1))
+        # Drawn for every kind, used or not: the schedules of recorded seeds stay.
+        minority = self.rng.sample(nodes, (self.tb.n - 1) // 2)
+        detail, undo = NEMESIS[kind](self, nodes, minority)
+        if kind != "client-pause":  # client_pause counts the pauses it made
+            self.faults += 1
         return detail, undo
+
+    def _kill_one(self, nodes, minority):
+        i = self.rng.choice(nodes)
+        self.tb.kill(i)
+        return f"kill -9 node {i}", [lambda: self.tb.start(i)]
+
+    def _kill_leader(self, nodes, minority):
+        leader = self.leader()
+        self.tb.kill(leader)
+        return f"kill -9 leader {leader}", [lambda: self.tb.start(leader)]
+
+    def _kill_minority(self, nodes, minority):
+        for i in minority:
+            self.tb.kill(i)
+        return f"kill -9 nodes {minority}", [lambda i=i: self.tb.start(i) for i in minority]
+
+    def _kill_all(self, nodes, minority):
+        for i in nodes:
+            self.tb.kill(i)
+        for i in nodes:
+            self.tb.start(i)
+        return "kill -9 all nodes, restart them", []
+
+    def _power_loss_minority(self, nodes, minority):
+        for i in minority:
+            self.tb.power_loss(i)
+        return f"power loss on nodes {minority}", [lambda i=i: self.tb.start(i) for i in minority]
+
+    def _power_loss_all(self, nodes, minority):
+        for i in nodes:
+            self.tb.power_loss(i)
+        for i in nodes:
+            self.tb.start(i)
+        return "power loss on all nodes, restart them", []
+
+    def _pause_leader(self, nodes, minority):
+        leader = self.leader()
+        self.tb.pause(leader)
+        return f"SIGSTOP leader {leader}", [lambda: self.tb.resume(leader)]
+
+    def _isolate_one(self, nodes, minority):
+        i = self.rng.choice(nodes)
+        lead, ballot = self.leader_ballot()
+        self.isolation = {"isolated": i, "leader_before": lead, "ballot_before": ballot}
+        for j in nodes:
+            if j != i:
+                self.tb.block(i, j)
+                self.tb.block(j, i)
+        return f"isolate node {i}", []
+
+    def _majority_minority(self, nodes, minority):
+        for i in minority:
+            for j in nodes:
+                if j not in minority:
+                    self.tb.block(i, j)
+                    self.tb.block(j, i)
+        return f"partition {minority} from the rest", []
+
+    def _majorities_ring(self, nodes, minority):
+        # Each node reaches only its ring neighbours within distance n//2:
+        # every node sees a majority, and no two see the same one.
+        n = len(nodes)
+        order = self.rng.sample(nodes, n)
+        for a in range(n):
+            for b in range(n):
+                d = min(abs(a - b), n - abs(a - b))
+                if a != b and d > n // 2 - (1 if n % 2 else 0) and n > 3:
+                    self.tb.block(order[a], order[b])
+        if n == 3:
+            self.tb.block(order[0], order[2])
+            self.tb.block(order[2], order[0])
+        return f"majorities ring {order}", []
+
+    def _bridge(self, nodes, minority):
+        order = self.rng.sample(nodes, len(nodes))
+        half = len(nodes) // 2
+        left, bridge, right = order[:half], order[half], order[half + 1:]
+        for i in left:
+            for j in right:
+                self.tb.block(i, j)
+                self.tb.block(j, i)
+        return f"bridge: {left} <-> {bridge} <-> {right}", []
+
+    def _one_way(self, nodes, minority):
+        i, j = self.rng.sample(nodes, 2)
+        self.tb.block(i, j)
+        return f"node {i} stops hearing node {j}", []
+
+    def _silence_leader(self, nodes, minority):
+        # Nobody hears the leader, but it hears everyone: it keeps leading
+        # in its own eyes while the others elect a new one.
+        leader = self.leader()
+        for j in nodes:
+            if j != leader:
+                self.tb.block(j, leader)
+        return f"nobody hears leader {leader}", []
+
+    def _loss(self, nodes, minority):
+        p = self.rng.choice([0.05, 0.1, 0.2, 0.35, 0.5])
+        for i in nodes:
+            self.tb.loss(i, p)
+        return f"drop {int(p * 100)}% of packets everywhere", []
+
+    def _client_pause(self, nodes, minority):
+        return self.client_pause(), []
 
     def client_pause(self):
         """SIGSTOP the pause victim while it holds PAUSE_LOCK under its
@@ -366,13 +395,13 @@ class Run:
         """After healing an isolated node: samples the leader for `window`
         seconds; a leader (or ballot) other than the one at the heal means
         the rejoining node deposed it. Returns the seconds spent."""
-        t0 = time.monotonic()
+        t0 = self.clock()
         seen = []
-        while time.monotonic() - t0 < window:
+        while self.clock() - t0 < window:
             lb = self.leader_ballot()
             if lb[0] is not None and (not seen or seen[-1] != lb):
                 seen.append(lb)
-            time.sleep(0.1)
+            self.sleep(0.1)
         rec = dict(self.isolation)
         rec.update(leader_at_heal=at_heal[0], ballot_at_heal=at_heal[1],
                    leader_after=seen[-1][0] if seen else None,
@@ -380,7 +409,7 @@ class Run:
                    leaders_seen=[list(x) for x in seen])
         rec["leader_changed"] = at_heal[0] is not None and any(x != at_heal for x in seen)
         self.isolations.append(rec)
-        return time.monotonic() - t0
+        return self.clock() - t0
 
     def heal(self, undo):
         self.tb.heal_network()
@@ -392,9 +421,38 @@ class Run:
             if not self.tb.alive(i):
                 self.tb.start(i)
 
+    def fault_windows(self, end):
+        """Fault windows alternate with quiet windows until `end` (on
+        self.clock). With client-pause in the schedule, the first window is
+        always one (it runs while the cluster is healthy, so that the peer can
+        take the lock)."""
+        first = "client-pause" if self.victim and "client-pause" in self.a.nemeses else None
+        while self.clock() < end - 5:
+            kind = first or self.rng.choice(self.a.nemeses)
+            first = None
+            if kind == "client-pause" and self.victim is None:
+                continue
+            detail, undo = self.nemesis(kind)
+            self.kinds[kind] = self.kinds.get(kind, 0) + 1
+            self.log(kind, detail=detail)
+            if kind == "client-pause":
+                self.pause_outcome(self.pauses[-1])
+                self.log("heal", of=kind, **self.pauses[-1])
+                self.sleep(min(self.rng.uniform(2, 5), max(0.0, end - self.clock())))
+                continue
+            self.sleep(min(self.rng.uniform(3, 10), max(0.5, end - self.clock())))
+            at_heal = self.leader_ballot() if kind == "isolate-one" else None
+            self.heal(undo)
+            quiet = min(self.rng.uniform(2, 5), max(0.0, end - self.clock()))
+            self.log("heal")
+            if kind == "isolate-one":
+                quiet -= self.watch_heal(at_heal)
+                self.log("leader-after-heal", of=kind, **self.isolations[-1])
+            self.sleep(max(0.0, quiet))
+
     # -------------------------------------------------------------- run
     def run(self):
-        self.start = time.monotonic()
+        self.start = self.clock()
         self.tb.setup()
         self.tb.enter_client_namespace()
         counter = Counter(ignore_tokens=self.a.mutation == "stale-resource")
@@ -431,33 +489,7 @@ class Run:
                                            os.path.join(self.out, "pause-victim.state")])
                 self.client("pp", "session", "all", total, [PAUSE_LOCK], seed + 31,
                             ["--ttl-ms", "1500"])
-            # Fault windows alternate with quiet windows. With client-pause in
-            # the schedule, the first window is always one (it runs while the
-            # cluster is healthy, so that the peer can take the lock).
-            end = self.start + self.a.duration
-            first = "client-pause" if self.victim and "client-pause" in self.a.nemeses else None
-            while time.monotonic() < end - 5:
-                kind = first or self.rng.choice(self.a.nemeses)
-                first = None
-                if kind == "client-pause" and self.victim is None:
-                    continue
-                detail, undo = self.nemesis(kind)
-                self.kinds[kind] = self.kinds.get(kind, 0) + 1
-                self.log(kind, detail=detail)
-                if kind == "client-pause":
-                    self.pause_outcome(self.pauses[-1])
-                    self.log("heal", of=kind, **self.pauses[-1])
-                    time.sleep(min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic())))
-                    continue
-                time.sleep(min(self.rng.uniform(3, 10), max(0.5, end - time.monotonic())))
-                at_heal = self.leader_ballot() if kind == "isolate-one" else None
-                self.heal(undo)
-                quiet = min(self.rng.uniform(2, 5), max(0.0, end - time.monotonic()))
-                self.log("heal")
-                if kind == "isolate-one":
-                    quiet -= self.watch_heal(at_heal)
-                    self.log("leader-after-heal", of=kind, **self.isolations[-1])
-                time.sleep(max(0.0, quiet))
+            self.fault_windows(self.start + self.a.duration)
             # The end: heal everything, restart every node, a quiet period.
             self.tb.heal_network()
             for i in range(1, self.tb.n + 1):
@@ -655,6 +687,28 @@ class Run:
                       f"'' using 1:3 with lines title 'fail (refused)', "
                       f"'' using 1:4 with impulses lw 2 title 'info (unknown)'")
         subprocess.run(["gnuplot", "-e", "; ".join(script)], capture_output=True)
+
+
+# The nemesis kinds, in the order --nemeses draws from by default (the order
+# is part of the schedule: changing it changes what a seed runs).
+NEMESIS = {
+    "kill-one": Run._kill_one,
+    "kill-leader": Run._kill_leader,
+    "kill-minority": Run._kill_minority,
+    "kill-all": Run._kill_all,
+    "power-loss-minority": Run._power_loss_minority,
+    "power-loss-all": Run._power_loss_all,
+    "pause-leader": Run._pause_leader,
+    "isolate-one": Run._isolate_one,
+    "majority-minority": Run._majority_minority,
+    "majorities-ring": Run._majorities_ring,
+    "bridge": Run._bridge,
+    "one-way": Run._one_way,
+    "silence-leader": Run._silence_leader,
+    "loss": Run._loss,
+    "client-pause": Run._client_pause,
+}
+NEMESES = list(NEMESIS)
 
 
 def duration(text):

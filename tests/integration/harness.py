@@ -13,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import tomllib
 import urllib.request
 
 BIN = os.environ.get("PAXLOCK_BIN", os.path.join(os.path.dirname(__file__), "../../build/dev/tools"))
@@ -48,21 +49,11 @@ class Cluster:
         self.members = self._members()
 
     def _members(self):
-        members = {}
-        current = None
-        with open(self.config) as f:
-            lines = f.read().splitlines()
-        for line in lines:
-            line = line.strip()
-            if line.startswith("id ="):
-                current = int(line.split("=")[1])
-                members[current] = {}
-            elif current and "=" in line:
-                k, v = [x.strip() for x in line.split("=", 1)]
-                members[current][k] = v.strip('"')
-            elif line.startswith("cluster_id"):
-                self.cluster_id = line.split("=", 1)[1].strip().strip('"')
-        return members
+        """The [[node]] tables of the cluster file by id (cluster_id too)."""
+        with open(self.config, "rb") as f:
+            cfg = tomllib.load(f)
+        self.cluster_id = cfg["cluster_id"]
+        return {n["id"]: {k: v for k, v in n.items() if k != "id"} for n in cfg["node"]}
 
     def local(self, *args, check=True):
         cmd = [self.paxlock, "local", *args, "--dir", self.dir]

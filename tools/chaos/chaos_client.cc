@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -46,7 +48,6 @@
 #include <future>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -630,42 +631,42 @@ class Worker {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const std::string v = argv[i + 1];
-    if (k == "--cluster")
-      a.cluster = v;
-    else if (k == "--replica")
-      a.replica = v;
-    else if (k == "--owner")
-      a.owner = v;
-    else if (k == "--workload")
-      a.workload = v;
-    else if (k == "--duration")
-      a.duration_s = std::stod(v);
-    else if (k == "--seed")
-      a.seed = std::stoull(v);
-    else if (k == "--history")
-      a.history = v;
-    else if (k == "--resource")
-      a.resource = v;
-    else if (k == "--timeout")
-      a.timeout_s = std::stod(v);
-    else if (k == "--ttl-ms")
-      a.ttl_ms = std::stoll(v);
-    else if (k == "--state")
-      a.state = v;
-    else if (k == "--locks") {
-      std::stringstream ss(v);
-      for (std::string l; std::getline(ss, l, ',');)
-        a.locks.push_back(l);
-    } else {
-      std::fprintf(stderr, "chaos-client: unknown option %s\n", k.c_str());
-      return 2;
-    }
+  CLI::App app{"paxlock-chaos-client: one client process of the chaos test bed (tests/chaos/)"};
+  app.add_option("--cluster", a.cluster, "cluster file")->required();
+  app.add_option("--replica", a.replica, "a node id (only that replica is configured), or all")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all"}) | CLI::Range(1, 1 << 30));
+  app.add_option("--owner", a.owner, "owner name; the process is <owner>#<incarnation>")
+      ->required();
+  app.add_option("--workload", a.workload, "what to run (see the head of chaos_client.cc)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(
+          {"mutex", "counter", "durable", "final", "session", "blocking", "deadlock", "pause"}));
+  app.add_option("--duration", a.duration_s, "seconds of load")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", a.seed, "seed of the workload's choices")->capture_default_str();
+  app.add_option("--history", a.history, "the JSON-lines history file to append to")->required();
+  app.add_option("--resource", a.resource, "host:port of the fenced counter server");
+  app.add_option("--timeout", a.timeout_s, "seconds before an operation's outcome is unknown")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--ttl-ms", a.ttl_ms, "session lease (session, blocking, pause workloads)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--state", a.state, "pause: the file holding the token while the lock is held");
+  app.add_option("--locks", a.locks, "comma-separated lock names")
+      ->required()
+      ->allow_extra_args(false)
+      ->delimiter(',');
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
-  if (a.cluster.empty() || a.owner.empty() || a.locks.empty() || a.history.empty()) {
-    std::fprintf(stderr, "chaos-client: --cluster, --owner, --locks and --history are required\n");
+  if (a.locks.empty() || std::find(a.locks.begin(), a.locks.end(), "") != a.locks.end()) {
+    std::fprintf(stderr, "chaos-client: --locks: an empty lock name\n");
     return 2;
   }
   return Worker(a).run();
