@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "common/rng.h"
 #include "lock/lock_machine.h"
-#include "paxos/rng.h"
 
 namespace {
 
@@ -36,7 +36,7 @@ std::string name_of(uint64_t i) {
 // alternates lock and unlock of a random name. Payloads are encoded before
 // the clock starts: this measures apply only.
 std::vector<paxos::Batch> make_batches(uint64_t names, uint64_t commands, uint64_t& seq) {
-  paxos::Rng rng(names);
+  paxlock::Rng rng(names);
   std::vector<std::string> held(64);
   std::vector<paxos::Batch> batches;
   for (uint64_t done = 0; done < commands;) {
@@ -65,7 +65,7 @@ std::vector<paxos::Batch> make_batches(uint64_t names, uint64_t commands, uint64
 
 double apply_rate(lock::LockMachine& m, const std::vector<paxos::Batch>& batches,
                   paxos::Instance& instance) {
-  std::vector<server::Reply> replies;
+  std::vector<paxos::Reply> replies;
   uint64_t commands = 0;
   const double start = cpu_seconds();
   for (const paxos::Batch& b : batches) {

@@ -1,6 +1,6 @@
 // paxlockd: one replica of a paxlock cluster (src/server/daemon.h).
-#include "server/daemon.h"
+#include "daemon/daemon.h"
 
 int main(int argc, char** argv) {
-  return paxlock::server::daemon_main(argc, argv);
+  return paxlock::daemon::daemon_main(argc, argv);
 }

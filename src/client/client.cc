@@ -12,10 +12,11 @@
 #include <thread>
 
 #include "client/lease.h"
-#include "net/codec.h"
+#include "cluster/cluster_file.h"
+#include "common/rng.h"
 #include "net/connection.h"
-#include "paxos/rng.h"
-#include "server/config.h"
+#include "net/wire.h"
+#include "paxlock.pb.h"
 
 namespace paxlock {
 namespace {
@@ -104,14 +105,14 @@ const char* to_string(Code code) {
 }
 
 bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error) {
-  auto cfg = server::load_config(path);
+  auto cfg = cluster::load_cluster_file(path);
   if (!cfg.ok()) {
     if (error) *error = cfg.status().message();
     return false;
   }
   options.cluster_id = cfg->cluster_id;
   options.replicas.clear();
-  for (const server::Member& m : cfg->members) {
+  for (const cluster::Member& m : cfg->members) {
     options.replicas.push_back(
         {m.id, m.client.to_string(), m.peer.to_string(), m.http.to_string()});
   }
@@ -126,6 +127,7 @@ struct Client::Impl {
     bool connecting = false;
     std::vector<std::string> queued;  // frames waiting for the connection
     Clock::time_point down_until{};
+    std::string bad_address;  // why this replica cannot be reached at all
   };
 
   struct Pending {
@@ -148,11 +150,16 @@ struct Client::Impl {
     for (const Member& m : opt.replicas) {
       Replica r;
       r.member = m;
-      auto addr = server::parse_address(m.client_address);
-      if (addr.ok()) {
-        asio::error_code ec;
-        auto ip = asio::ip::make_address(addr->host, ec);
-        if (!ec) r.endpoint = tcp::endpoint(ip, addr->port);
+      // An address that does not resolve makes the requests sent to this
+      // replica fail with the reason (load_cluster_file refuses such a file
+      // up front; this is for options built by hand).
+      auto addr = cluster::resolve_address(m.client_address);
+      auto ep =
+          addr.ok() ? net::endpoint_of(addr->ip, addr->port) : Result<tcp::endpoint>(addr.status());
+      if (ep.ok()) {
+        r.endpoint = *ep;
+      } else {
+        r.bad_address = "replica " + std::to_string(m.id) + ": " + ep.status().message();
       }
       replicas.push_back(std::move(r));
     }
@@ -305,6 +312,10 @@ struct Client::Impl {
       if (!r.conn->send(std::move(frame))) r.conn->close();
       return;
     }
+    if (!r.bad_address.empty()) {
+      fail_all(i, r.bad_address);
+      return;
+    }
     r.queued.push_back(std::move(frame));
     if (!r.connecting) {
       r.connecting = true;
@@ -380,7 +391,7 @@ struct Client::Impl {
   ClientOptions opt;
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work;
-  paxos::Rng rng;
+  paxlock::Rng rng;
   uint64_t client_id = 0;
   uint64_t next_seq = 0;
   uint64_t next_rid = 0;
@@ -522,7 +533,7 @@ std::future<Reply> Client::cluster_info(uint32_t replica) {
 Reply Client::acquire(const std::string& name, const std::string& owner, const AcquireOptions& o) {
   const auto deadline = Clock::now() + o.max_wait;
   auto backoff = o.backoff_min;
-  paxos::Rng rng(impl_->client_id ^ fnv1a(name));
+  paxlock::Rng rng(impl_->client_id ^ fnv1a(name));
   Reply last;
   for (int attempt = 1;; ++attempt) {
     LockOptions lo;

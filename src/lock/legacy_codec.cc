@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
-#include "storage/encoding.h"
+#include "common/encoding.h"
 
 namespace paxlock::lock::legacy {
 
-using storage::Reader;
+using paxlock::Reader;
 
 // Command: u8 op, bytes name, bytes owner, then varints session, token,
 // wait_ms, will_retry, ttl_ms, limit, first_outstanding.

@@ -132,7 +132,7 @@ void LockMachine::withdraw_wait(const paxos::CommandId& id) {
   if (q.empty()) l->second.waiters.reset();
 }
 
-void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) {
+void LockMachine::end_session(uint64_t id, std::vector<paxos::Reply>& replies) {
   (void)replies;  // answers go through answer(), into replies_
   auto it = sessions_.find(id);
   PAXLOCK_CHECK(it != sessions_.end());
@@ -172,7 +172,7 @@ void LockMachine::end_session(uint64_t id, std::vector<server::Reply>& replies) 
 // that a wait that ended before a lease did is answered TIMEOUT even when both
 // have passed by the time the next batch comes. At equal times: leases, then
 // waits, then retry intents, then client records (docs/LOCKS.md).
-void LockMachine::expire(std::vector<server::Reply>& replies) {
+void LockMachine::expire(std::vector<paxos::Reply>& replies) {
 #if PAXLOCK_MUTATIONS
   if (options_.mutation_sessions_before_waits) {
     // Planted bug E: every lease that has passed, before any wait.

@@ -14,7 +14,7 @@ LockMachine::LockMachine(MachineOptions options) : options_(options) {
 }
 
 void LockMachine::apply(paxos::Instance instance, const paxos::Batch& batch,
-                        std::vector<server::Reply>& replies) {
+                        std::vector<paxos::Reply>& replies) {
   PAXLOCK_CHECK(instance > instance_);
   instance_ = instance;
   replies_ = &replies;
@@ -27,7 +27,7 @@ void LockMachine::apply(paxos::Instance instance, const paxos::Batch& batch,
 }
 
 void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& cmd,
-                                std::vector<server::Reply>& replies) {
+                                std::vector<paxos::Reply>& replies) {
   Result r;
   r.applied_at = instance;
   auto decoded = decode_command(cmd.payload);

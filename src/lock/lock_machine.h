@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "lock/command.h"
-#include "server/state_machine.h"
+#include "paxos/state_machine.h"
 
 namespace paxlock::lock {
 
@@ -49,12 +49,12 @@ struct MachineOptions {
   bool mutation_short_lease = false;
 };
 
-class LockMachine : public server::StateMachine {
+class LockMachine : public paxos::StateMachine {
  public:
   explicit LockMachine(MachineOptions options = {});
 
   void apply(paxos::Instance instance, const paxos::Batch& batch,
-             std::vector<server::Reply>& replies) override;
+             std::vector<paxos::Reply>& replies) override;
   std::string snapshot() const override;
   bool validate(std::string_view data) const override;
   bool restore(std::string_view data) override;
@@ -119,7 +119,7 @@ class LockMachine : public server::StateMachine {
 
   // lock_machine.cc: the operations.
   void apply_command(paxos::Instance instance, const paxos::Command& cmd,
-                     std::vector<server::Reply>& replies);
+                     std::vector<paxos::Reply>& replies);
   bool execute(const Command& c, const paxos::CommandId& id, Result& r);
   bool do_lock(const Command& c, const paxos::CommandId& id, Result& r);
   void do_unlock(const Command& c, Result& r);
@@ -142,8 +142,8 @@ class LockMachine : public server::StateMachine {
   bool find_cycle(OwnerId requester, const std::string& lock_name, std::vector<WaitEdge>& cycle);
   void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
   void withdraw_wait(const paxos::CommandId& id);
-  void end_session(uint64_t id, std::vector<server::Reply>& replies);
-  void expire(std::vector<server::Reply>& replies);
+  void end_session(uint64_t id, std::vector<paxos::Reply>& replies);
+  void expire(std::vector<paxos::Reply>& replies);
   void expire_wait();
   void expire_retry();
   void expire_record();
@@ -171,7 +171,7 @@ class LockMachine : public server::StateMachine {
   std::map<paxos::CommandId, std::string> queued_;
 
   std::function<bool(const paxos::CommandId&)> wants_reply_;
-  std::vector<server::Reply>* replies_ = nullptr;  // during apply: deferred answers go here
+  std::vector<paxos::Reply>* replies_ = nullptr;  // during apply: deferred answers go here
 };
 
 }  // namespace paxlock::lock

@@ -1,6 +1,6 @@
 #include "net/codec.h"
 
-#include "storage/records.h"
+#include "paxos/value_codec.h"
 
 namespace paxlock::net {
 
@@ -29,7 +29,7 @@ void to_proto(const paxos::Message& in, pb::PeerMessage* out) {
     pb::PeerEntry* pe = out->add_entries();
     pe->set_instance(e.instance);
     to_proto(e.ballot, pe->mutable_ballot());
-    if (e.value) storage::encode_value(*e.value, *pe->mutable_value());
+    if (e.value) paxos::encode_value(*e.value, *pe->mutable_value());
     pe->set_chosen(e.chosen);
   }
   for (paxos::Instance i : in.instances)
@@ -70,8 +70,8 @@ bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* err
     e.instance = pe.instance();
     e.ballot = from_proto(pe.ballot());
     e.chosen = pe.chosen();
-    storage::Reader r(pe.value());
-    if (!storage::decode_value(r, e.value) || !r.done()) {
+    paxlock::Reader r(pe.value());
+    if (!paxos::decode_value(r, e.value) || !r.done()) {
       *error = "malformed value for instance " + std::to_string(e.instance);
       return false;
     }

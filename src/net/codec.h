@@ -1,6 +1,6 @@
-// Conversions between the core's and the lock machine's plain types and their
-// protobuf wire form (proto/paxlock.proto). Decoding validates everything a
-// peer or client could get wrong and says what, instead of trusting it.
+// Conversions between the core's messages and their protobuf wire form
+// (proto/paxlock.proto). Decoding validates everything a peer could get wrong
+// and says what, instead of trusting it.
 #pragma once
 
 #include <string>
@@ -11,9 +11,6 @@
 
 namespace paxlock::net {
 
-// The client protocol. 2: the command is a LockCommand message, the answer a
-// LockResult (proto/lock.proto).
-constexpr uint32_t kProtocolVersion = 2;
 // The peer protocol. 2: PreVote and PreVoteReply (an older replica would
 // drop the connection on them; a mixed cluster is refused at the hello).
 // 3: commands in the log are LockCommand messages (a replica of version 2

@@ -120,6 +120,15 @@ void Connection::close() {
   wake_.cancel();
 }
 
+Result<tcp::endpoint> endpoint_of(const std::string& ip, uint16_t port) {
+  asio::error_code ec;
+  const auto addr = asio::ip::make_address(ip, ec);
+  if (ec) {
+    return Status::error(EINVAL, "'" + ip + "' is not a numeric address (" + ec.message() + ")");
+  }
+  return tcp::endpoint(addr, port);
+}
+
 asio::awaitable<asio::error_code> connect_with_timeout(tcp::socket& socket,
                                                        const tcp::endpoint& endpoint,
                                                        std::chrono::milliseconds timeout) {

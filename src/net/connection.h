@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/status.h"
+
 namespace paxlock::net {
 
 using asio::ip::tcp;
@@ -59,6 +61,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 // Connects within `timeout` (a blackholed peer would otherwise hold a
 // connect for minutes). Returns the error, or success.
+// The endpoint of a numeric address (the cluster file resolves host names
+// when it is read); an error names the address.
+Result<tcp::endpoint> endpoint_of(const std::string& ip, uint16_t port);
+
 asio::awaitable<asio::error_code> connect_with_timeout(tcp::socket& socket,
                                                        const tcp::endpoint& endpoint,
                                                        std::chrono::milliseconds timeout);

@@ -31,13 +31,6 @@ void set_user_timeout(tcp::socket& socket, std::chrono::milliseconds timeout) {
   ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
 }
 
-tcp::endpoint endpoint_of(const server::Address& a) {
-  asio::error_code ec;
-  auto addr = asio::ip::make_address(a.host, ec);
-  if (ec) addr = asio::ip::make_address("127.0.0.1");
-  return tcp::endpoint(addr, a.port);
-}
-
 }  // namespace
 
 PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options, Deliver deliver,
@@ -50,8 +43,21 @@ PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options,
       acceptor_(io) {}
 
 Status PeerTransport::start() {
+  for (const auto& [id, addr] : options_.peers) {
+    auto peer = endpoint_of(addr.ip, addr.port);
+    if (!peer.ok()) {
+      return Status::error(EINVAL, "peer " + std::to_string(id) + " at " + addr.to_string() + ": " +
+                                       peer.status().message());
+    }
+    peer_endpoints_[id] = *peer;
+  }
+  auto listen = endpoint_of(options_.listen.ip, options_.listen.port);
+  if (!listen.ok()) {
+    return Status::error(EINVAL, "cannot listen for peers on " + options_.listen.to_string() +
+                                     ": " + listen.status().message());
+  }
   asio::error_code ec;
-  const tcp::endpoint ep = endpoint_of(options_.listen);
+  const tcp::endpoint ep = *listen;
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
@@ -216,7 +222,7 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
 
 asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
   auto backoff = std::chrono::milliseconds(kBackoffMin);
-  const tcp::endpoint ep = endpoint_of(options_.peers.at(peer));
+  const tcp::endpoint ep = peer_endpoints_.at(peer);
   auto timer_ptr = std::make_shared<asio::steady_timer>(io_);
   backoff_timers_[peer] = timer_ptr;
   asio::steady_timer& timer = *timer_ptr;

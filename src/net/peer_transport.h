@@ -13,26 +13,26 @@
 #include <map>
 #include <memory>
 
+#include "cluster/cluster_file.h"
+#include "common/rng.h"
 #include "net/connection.h"
 #include "net/stats.h"
-#include "paxos/rng.h"
-#include "server/config.h"
-#include "server/transport.h"
+#include "paxos/transport.h"
 
 namespace paxlock::net {
 
 struct PeerTransportOptions {
   std::string cluster_id;
   paxos::NodeId self = 0;
-  server::Address listen;
-  std::map<paxos::NodeId, server::Address> peers;  // everyone but self
+  cluster::Address listen;
+  std::map<paxos::NodeId, cluster::Address> peers;  // everyone but self; resolved
   size_t max_frame_bytes = 8 << 20;
   size_t queue_bytes = 32 << 20;
   double drop_rate = 0.0;  // test option: drop this share of outgoing messages
   uint64_t fault_seed = 1;
 };
 
-class PeerTransport : public server::Transport {
+class PeerTransport : public paxos::Transport {
  public:
   using Deliver = std::function<void(const paxos::Message&)>;
 
@@ -63,8 +63,9 @@ class PeerTransport : public server::Transport {
   Deliver deliver_;
   NetStats& stats_;
   RateLimiter log_limit_;
-  paxos::Rng rng_;
+  paxlock::Rng rng_;
   tcp::acceptor acceptor_;
+  std::map<paxos::NodeId, tcp::endpoint> peer_endpoints_;  // resolved in start()
   std::map<paxos::NodeId, std::shared_ptr<Connection>> out_;
   std::vector<std::shared_ptr<Connection>> in_;
   std::map<paxos::NodeId, std::weak_ptr<Connection>> inbound_by_node_;

@@ -37,10 +37,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/rng.h"
 #include "paxos/config.h"
 #include "paxos/log.h"
 #include "paxos/message.h"
-#include "paxos/rng.h"
 #include "paxos/types.h"
 
 namespace paxlock::paxos {

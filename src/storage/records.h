@@ -6,8 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "common/encoding.h"
 #include "paxos/types.h"
-#include "storage/encoding.h"
+#include "paxos/value_codec.h"
 
 namespace paxlock::storage {
 
@@ -26,9 +27,10 @@ void append_entry(std::string& out, const paxos::Entry& entry);
 void append_commit(std::string& out, paxos::Instance commit);
 void append_checkpoint(std::string& out, const paxos::Ballot& promised, paxos::Instance commit);
 
-void encode_value(const paxos::Batch& batch, std::string& out);
-bool decode_value(Reader& in, paxos::Value& out);
-void put_ballot(Writer& w, const paxos::Ballot& b);
-bool get_ballot(Reader& r, paxos::Ballot& b);
+// Records embed values and ballots in the core's canonical bytes.
+using paxos::decode_value;
+using paxos::encode_value;
+using paxos::get_ballot;
+using paxos::put_ballot;
 
 }  // namespace paxlock::storage

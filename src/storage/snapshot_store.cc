@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/encoding.h"
 #include "storage/crc32c.h"
-#include "storage/encoding.h"
 
 namespace paxlock::storage {
 namespace {

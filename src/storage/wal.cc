@@ -7,8 +7,8 @@
 #include <cstring>
 #include <map>
 
+#include "common/encoding.h"
 #include "storage/crc32c.h"
-#include "storage/encoding.h"
 #include "storage/records.h"
 
 namespace paxlock::storage {

@@ -71,9 +71,9 @@
 #include <string>
 #include <vector>
 
+#include "common/encoding.h"
 #include "common/status.h"
 #include "paxos/node.h"
-#include "storage/encoding.h"
 #include "storage/fs.h"
 #include "storage/log_store.h"
 #include "storage/records.h"

@@ -606,7 +606,7 @@ class Engine {
     w.net.insert(it, NetSlot{std::move(msg), 1});
   }
 
-  // As server::Replica::pump: take Readys and step self-addressed messages
+  // As driver::Replica::pump: take Readys and step self-addressed messages
   // until the node is quiet.
   void pump(World& w, int n) {
     std::deque<Message> inbox;
@@ -660,7 +660,7 @@ class Engine {
     if (!d.writing) start_write(w, n, inbox);
   }
 
-  // As server::Replica::start_write: append the group-commit batch (not
+  // As driver::Replica::start_write: append the group-commit batch (not
   // synced yet), or release what waited if there is nothing to write.
   void start_write(World& w, int n, std::deque<Message>& inbox) {
     WalDisk& d = mut_wal(w, n);

@@ -9,7 +9,7 @@
 // ballot, and the value a majority of them chose), and the budgets used.
 //
 // Actions (each one transition; after each, the node's Ready is handled as
-// server::Replica does it: persist, then sync, then send, self-addressed
+// driver::Replica does it: persist, then sync, then send, self-addressed
 // messages stepped at once):
 //   deliver M    step M at its node. By default the network is a set: a
 //                delivered message stays deliverable, which models

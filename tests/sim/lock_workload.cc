@@ -4,7 +4,7 @@
 
 namespace paxlock::sim {
 
-std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
+std::string LockWorkload::next(int c, paxlock::Rng& rng, paxos::TimeMs now) {
   Client& cl = clients_[static_cast<size_t>(c)];
   lock::Command cmd;
   cmd.owner = fmt::format("owner{}", c);

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/rng.h"
 #include "lock/command.h"
-#include "paxos/rng.h"
 #include "sim/lock_model.h"
 
 namespace paxlock::sim {
@@ -26,7 +26,7 @@ class LockWorkload {
   }
 
   // The payload of client c's next command, at simulated time `now`.
-  std::string next(int c, paxos::Rng& rng, paxos::TimeMs now);
+  std::string next(int c, paxlock::Rng& rng, paxos::TimeMs now);
   // Client c got `payload` for its current command `id`; returns a violation
   // ("" if consistent). Also moves the client's own state along.
   std::string acked(int c, const paxos::CommandId& id, const std::string& payload);

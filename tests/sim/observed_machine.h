@@ -5,16 +5,16 @@
 #include <functional>
 #include <memory>
 
-#include "server/state_machine.h"
+#include "paxos/state_machine.h"
 
 namespace paxlock::sim {
 
-class ObservedMachine : public server::StateMachine {
+class ObservedMachine : public paxos::StateMachine {
  public:
   using ApplyObserver = std::function<void(paxos::Instance, const paxos::Batch&)>;
   using RestoreObserver = std::function<void(paxos::Instance next)>;
 
-  ObservedMachine(std::unique_ptr<server::StateMachine> inner,
+  ObservedMachine(std::unique_ptr<paxos::StateMachine> inner,
                   std::function<paxos::Instance()> applied, ApplyObserver on_apply,
                   RestoreObserver on_restore)
       : inner_(std::move(inner)),
@@ -23,7 +23,7 @@ class ObservedMachine : public server::StateMachine {
         on_restore_(std::move(on_restore)) {}
 
   void apply(paxos::Instance instance, const paxos::Batch& batch,
-             std::vector<server::Reply>& replies) override {
+             std::vector<paxos::Reply>& replies) override {
     on_apply_(instance, batch);
     inner_->apply(instance, batch, replies);
   }
@@ -37,10 +37,10 @@ class ObservedMachine : public server::StateMachine {
   void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) override {
     inner_->set_reply_filter(std::move(wants));
   }
-  server::StateMachine& inner() { return *inner_; }
+  paxos::StateMachine& inner() { return *inner_; }
 
  private:
-  std::unique_ptr<server::StateMachine> inner_;
+  std::unique_ptr<paxos::StateMachine> inner_;
   std::function<paxos::Instance()> applied_;
   ApplyObserver on_apply_;
   RestoreObserver on_restore_;

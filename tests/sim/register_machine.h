@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "server/state_machine.h"
-#include "storage/encoding.h"
+#include "common/encoding.h"
+#include "paxos/state_machine.h"
 
 namespace paxlock::sim {
 
-class RegisterMachine : public server::StateMachine {
+class RegisterMachine : public paxos::StateMachine {
  public:
   using ApplyObserver = std::function<void(paxos::Instance, const paxos::Batch&)>;
   using RestoreObserver = std::function<void(paxos::Instance next)>;
@@ -23,7 +23,7 @@ class RegisterMachine : public server::StateMachine {
       : on_apply_(std::move(on_apply)), on_restore_(std::move(on_restore)) {}
 
   void apply(paxos::Instance instance, const paxos::Batch& batch,
-             std::vector<server::Reply>& replies) override {
+             std::vector<paxos::Reply>& replies) override {
     on_apply_(instance, batch);
     next_ = instance + 1;
     for (const paxos::Command& c : batch.commands) {
@@ -43,7 +43,7 @@ class RegisterMachine : public server::StateMachine {
 
   std::string snapshot() const override {
     std::string out;
-    storage::Writer w(out);
+    paxlock::Writer w(out);
     w.varint(next_);
     w.varint(applied_.size());
     for (const paxos::CommandId& id : applied_) {
@@ -83,7 +83,7 @@ class RegisterMachine : public server::StateMachine {
   };
 
   bool decode(std::string_view data) {
-    storage::Reader r(data);
+    paxlock::Reader r(data);
     uint64_t n;
     if (!r.varint(next_) || !r.varint(n) || n > r.remaining()) return false;
     applied_.resize(n);

@@ -217,7 +217,7 @@ void SimFs::drop_unsynced_dirs() {
   });
 }
 
-void SimFs::crash(paxos::Rng& rng) {
+void SimFs::crash(paxlock::Rng& rng) {
   // A random prefix of the unsynced directory operations reached the journal.
   const auto keep_ops = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(pending_.size())));
   for (size_t i = 0; i < keep_ops; ++i)

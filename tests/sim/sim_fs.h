@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "paxos/rng.h"
+#include "common/rng.h"
 #include "storage/fs.h"
 
 namespace paxlock::sim {
@@ -39,7 +39,7 @@ class SimFs : public storage::Fs {
   bool exists(const std::string& path) override;
 
   // Power loss: see the file comment. `rng` decides each sector's fate.
-  void crash(paxos::Rng& rng);
+  void crash(paxlock::Rng& rng);
   // Deterministic power loss (the explorer's): every unsynced sector and
   // every unsynced directory operation is lost.
   void crash_drop_unsynced();
@@ -80,7 +80,7 @@ class SimFs : public storage::Fs {
   void drop_unsynced_dirs();
   bool grow_ok(const Inode& inode, uint64_t new_size) const;
 
-  paxos::Rng rng_;
+  paxlock::Rng rng_;
   std::map<std::string, std::shared_ptr<Inode>> names_;          // visible namespace
   std::map<std::string, std::shared_ptr<Inode>> durable_names_;  // survives a crash
   std::vector<NsOp> pending_;                                    // not yet durable, in order

@@ -8,9 +8,9 @@
 #include <unordered_map>
 
 #include "common/check.h"
+#include "driver/replica.h"
 #include "lock/lock_machine.h"
 #include "paxos/message.h"
-#include "server/replica.h"
 #include "sim/lock_workload.h"
 #include "sim/observed_machine.h"
 #include "sim/register_machine.h"
@@ -55,7 +55,7 @@ struct Event {
 
 class World;
 
-class SimTransport : public server::Transport {
+class SimTransport : public paxos::Transport {
  public:
   SimTransport(World& world, int node) : world_(world), node_(node) {}
   void send(const Message& msg) override;
@@ -71,10 +71,10 @@ struct SimNode {
   uint64_t generation = 0;
   std::unique_ptr<SimFs> disk;  // survives crashes
   std::unique_ptr<SimLogStore> store;
-  std::unique_ptr<server::StateMachine> machine;
+  std::unique_ptr<paxos::StateMachine> machine;
   RegisterMachine* reg = nullptr;  // the register workload's machine, for final checks
   std::unique_ptr<SimTransport> transport;
-  std::unique_ptr<server::Replica> replica;
+  std::unique_ptr<driver::Replica> replica;
   Instance next_apply = 1;  // order check: the next instance this incarnation must apply
   // Per-step invariant state of the current incarnation.
   struct DurableRecord {
@@ -140,7 +140,7 @@ class World {
   paxos::Config node_config(int i) const;
 
   Options opt_;
-  paxos::Rng rng_;
+  paxlock::Rng rng_;
   TimeMs now_ = 0;
   uint64_t seq_ = 0;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
@@ -331,11 +331,11 @@ void World::start_node(int i) {
         schedule(now_ + rng_.uniform(0, 3), EventKind::kCallback, i, gen, nullptr,
                  std::make_shared<std::function<void()>>(std::move(fn)));
       });
-  server::ReplicaOptions ropt;
+  driver::ReplicaOptions ropt;
   ropt.snapshot_every_instances = opt_.snapshot_every;
   ropt.snapshot_chunk_bytes = 700;
   n.replica =
-      std::make_unique<server::Replica>(node_config(i), ropt, *n.store, *n.transport, *n.machine);
+      std::make_unique<driver::Replica>(node_config(i), ropt, *n.store, *n.transport, *n.machine);
   n.replica->set_durable_observer([this, i](const storage::WriteBatch& b) { on_durable(i, b); });
   n.store->set_on_append([this, i](bool rotated) {
     if (healed_ || opt_.crash_after_append <= 0) return;

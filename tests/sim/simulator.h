@@ -1,5 +1,5 @@
 // The deterministic simulator: N replicas in one process, driven through the
-// real driver (server::Replica) and core, with simulated time, a seeded
+// real driver (driver::Replica) and core, with simulated time, a seeded
 // network that drops, duplicates, delays, reorders and partitions, simulated
 // disks that lose unsynced writes on a crash, and clients that submit to
 // random replicas and retry elsewhere on timeout.
@@ -36,8 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "common/rng.h"
 #include "paxos/config.h"
-#include "paxos/rng.h"
 
 namespace paxlock::sim {
 

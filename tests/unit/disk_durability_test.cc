@@ -8,9 +8,9 @@
 #include <deque>
 #include <functional>
 
+#include "daemon/metrics.h"
+#include "driver/replica.h"
 #include "lock/lock_machine.h"
-#include "server/metrics.h"
-#include "server/replica.h"
 #include "sim/sim_fs.h"
 #include "sim/sim_log_store.h"
 #include "storage/node_storage.h"
@@ -33,7 +33,7 @@ WriteBatch accept(paxos::Instance i, const std::string& payload) {
 
 TEST(SimFsDirectories, ANewDirectoryIsLostInACrashUntilItsParentIsSynced) {
   sim::SimFs fs(1);
-  paxos::Rng rng(1);
+  paxlock::Rng rng(1);
   ASSERT_TRUE(fs.mkdirs("/a/b").ok());
   ASSERT_TRUE(fs.sync_dir("/").ok());  // "/a" is durable, "/a/b" is not
   fs.crash(rng);
@@ -56,7 +56,7 @@ TEST(SimFsDirectories, ANewDirectoryIsLostInACrashUntilItsParentIsSynced) {
 TEST(DirectorySync, RecordsSyncedRightAfterTheFirstStartSurviveAPowerLoss) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     sim::SimFs fs(seed);
-    paxos::Rng rng(seed);
+    paxlock::Rng rng(seed);
     {
       Loaded loaded;
       auto st =
@@ -76,7 +76,7 @@ TEST(DirectorySync, RecordsSyncedRightAfterTheFirstStartSurviveAPowerLoss) {
   }
 }
 
-// Three real replicas (server::Replica over the WAL on a SimFs each), wired
+// Three real replicas (driver::Replica over the WAL on a SimFs each), wired
 // by hand: every millisecond, finished disk work completes, every message in
 // flight is delivered, and every 5 ms each replica ticks.
 class Trio {
@@ -94,7 +94,7 @@ class Trio {
       EXPECT_TRUE(n->replica->start(now_).ok());
   }
 
-  server::Replica& replica(paxos::NodeId id) { return *nodes_[id - 1]->replica; }
+  driver::Replica& replica(paxos::NodeId id) { return *nodes_[id - 1]->replica; }
   sim::SimFs& disk(paxos::NodeId id) { return *nodes_[id - 1]->fs; }
   const std::vector<Sent>& sent() const { return sent_; }
   paxos::TimeMs now() const { return now_; }
@@ -129,7 +129,7 @@ class Trio {
   }
 
  private:
-  struct Node : server::Transport {
+  struct Node : paxos::Transport {
     Node(Trio& t, paxos::NodeId i) : trio(t), id(i) {
       fs = std::make_unique<sim::SimFs>(i);
       paxos::Config c;
@@ -140,7 +140,7 @@ class Trio {
           *fs, "/data", id, WalOptions{1 << 16, false},
           [this](std::function<void()> fn) { trio.disk_.push_back(std::move(fn)); });
       replica =
-          std::make_unique<server::Replica>(c, server::ReplicaOptions{}, *store, *this, machine);
+          std::make_unique<driver::Replica>(c, driver::ReplicaOptions{}, *store, *this, machine);
     }
     void send(const paxos::Message& m) override {
       trio.sent_.push_back(Sent{m.from, m.type, store->broken()});
@@ -151,7 +151,7 @@ class Trio {
     std::unique_ptr<sim::SimFs> fs;
     std::unique_ptr<sim::SimLogStore> store;
     lock::LockMachine machine;
-    std::unique_ptr<server::Replica> replica;
+    std::unique_ptr<driver::Replica> replica;
   };
 
   void step() {
@@ -238,25 +238,25 @@ TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
 
   // What /status and /metrics show (the daemon fills DiskHealth the same way).
   auto health = [&](paxos::NodeId id) {
-    server::DiskHealth d;
+    daemon::DiskHealth d;
     d.ok = t.replica(id).disk_ok();
     d.broken = t.replica(id).disk_broken();
     d.error = id == f ? "fdatasync /data/wal/wal-0000000000000001.log: I/O error" : "";
     d.write_failures = t.replica(id).stats().write_failures;
     return d;
   };
-  const std::string json = server::disk_status_json(health(f));
+  const std::string json = daemon::disk_status_json(health(f));
   EXPECT_NE(json.find("\"ok\": false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"broken\": true"), std::string::npos) << json;
   EXPECT_NE(json.find("\"write_failures\": 1"), std::string::npos) << json;
-  const std::string metrics = server::disk_metrics(health(f));
+  const std::string metrics = daemon::disk_metrics(health(f));
   EXPECT_NE(metrics.find("\npaxlock_wal_broken 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\npaxlock_disk_ok 0\n"), std::string::npos) << metrics;
-  EXPECT_NE(server::wal_broken_message(health(f)).find("Restart it"), std::string::npos);
-  const std::string healthy = server::disk_metrics(health(g));
+  EXPECT_NE(daemon::wal_broken_message(health(f)).find("Restart it"), std::string::npos);
+  const std::string healthy = daemon::disk_metrics(health(g));
   EXPECT_NE(healthy.find("\npaxlock_wal_broken 0\n"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("\npaxlock_disk_ok 1\n"), std::string::npos) << healthy;
-  EXPECT_NE(server::disk_status_json(health(g)).find("\"broken\": false"), std::string::npos);
+  EXPECT_NE(daemon::disk_status_json(health(g)).find("\"broken\": false"), std::string::npos);
 }
 
 // The WAL itself: one failed fdatasync, and every later append or sync fails

@@ -41,10 +41,10 @@ class LockHarness {
 
  private:
   std::optional<Result> apply(const paxos::Batch& batch, const paxos::CommandId& mine) {
-    std::vector<server::Reply> replies;
+    std::vector<paxos::Reply> replies;
     machine.apply(++instance_, batch, replies);
     std::optional<Result> out;
-    for (const server::Reply& r : replies) {
+    for (const paxos::Reply& r : replies) {
       auto decoded = decode_result(r.payload);
       EXPECT_TRUE(decoded.ok());
       Result res = decoded.ok() ? *decoded : Result{};

@@ -67,7 +67,7 @@ TEST(Lock, MalformedRequestsAreInvalidAndChangeNothing) {
   paxos::Batch b;
   b.timestamp_ms = T0;
   b.commands.push_back(paxos::Command{paxos::CommandId{9, 1}, "\xff garbage"});
-  std::vector<server::Reply> replies;
+  std::vector<paxos::Reply> replies;
   h.machine.apply(100, b, replies);
   ASSERT_EQ(replies.size(), 1u);
   auto r = decode_result(replies[0].payload);

@@ -37,10 +37,10 @@ struct Machine {
     paxos::Batch b;
     b.timestamp_ms = e.at;
     if (e.id.client != 0) b.commands.push_back(paxos::Command{e.id, encode(e.cmd)});
-    std::vector<server::Reply> replies;
+    std::vector<paxos::Reply> replies;
     m.apply(++instance, b, replies);
     std::optional<Result> out;
-    for (const server::Reply& r : replies) {
+    for (const paxos::Reply& r : replies) {
       auto decoded = decode_result(r.payload);
       RC_ASSERT(decoded.ok());
       Result res = *decoded;

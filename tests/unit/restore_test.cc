@@ -1,7 +1,7 @@
 // Restoring a backup (src/server/restore.h) on the simulated file system:
 // the token counter is raised, the restored directory starts like any other,
 // and a snapshot copied by hand into a never-started directory is refused.
-#include "server/restore.h"
+#include "daemon/restore.h"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include "storage/node_storage.h"
 #include "storage/snapshot_store.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 namespace {
 
 using storage::Loaded;
@@ -110,4 +110,4 @@ TEST(Restore, ASnapshotCopiedIntoANeverStartedDirectoryIsRefused) {
 }
 
 }  // namespace
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -49,7 +49,7 @@ TEST(SnapshotStore, CrashAtAnyStepOfASaveLeavesTheOldOrTheNewSnapshot) {
   for (int steps = 0; steps <= 4; ++steps) {
     for (uint64_t seed = 1; seed <= 50; ++seed) {
       sim::SimFs fs(seed);
-      paxos::Rng rng(seed);
+      paxlock::Rng rng(seed);
       SnapshotStore store(fs, kDir);
       ASSERT_TRUE(store.save(snap(5, "old")).ok());
       auto f = fs.open(tmp, OpenMode::kCreate);

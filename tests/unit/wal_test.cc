@@ -163,7 +163,7 @@ TEST(Wal, BitFlipBeforeTheTailRefusesToOpenNamingFileAndOffset) {
 TEST(Wal, CrashBetweenWriteAndSyncLosesNothingAcknowledged) {
   for (uint64_t seed = 1; seed <= 200; ++seed) {
     sim::SimFs fs(seed);
-    paxos::Rng rng(seed);
+    paxlock::Rng rng(seed);
     const auto synced = static_cast<Instance>(rng.uniform(1, 20));
     {
       auto wal = open_ok(fs, nullptr, WalOptions{4096, seed % 2 == 0});
@@ -200,7 +200,7 @@ int stale_value_under_commit_point(bool planted) {
   int stale = 0;
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     sim::SimFs fs(seed);
-    paxos::Rng rng(seed * 7 + 1);
+    paxlock::Rng rng(seed * 7 + 1);
     WalOptions opt{1024, false};
     opt.checkpoint_unwritten = planted;
     {

@@ -52,8 +52,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/rng.h"
 #include "paxlock/client.h"
-#include "paxos/rng.h"
 
 namespace {
 
@@ -619,7 +619,7 @@ class Worker {
 
   Args a_;
   History hist_;
-  paxlock::paxos::Rng rng_;
+  paxlock::Rng rng_;
   std::shared_ptr<paxlock::Client> client_;
   std::shared_ptr<Lease> lease_;
   int incarnation_ = 0;

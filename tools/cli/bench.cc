@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "cli/cli.h"
-#include "paxos/rng.h"
+#include "common/rng.h"
 
 namespace paxlock::cli {
 namespace {
@@ -115,7 +115,7 @@ int cmd_bench(const Global& g, const BenchOptions& b) {
     int index = 0;
     std::string owner;
     uint64_t cycle = 0;
-    paxos::Rng rng{1};
+    paxlock::Rng rng{1};
     Clock::time_point start;
     Clock::time_point acquired;
     std::chrono::microseconds backoff{0};
@@ -180,7 +180,7 @@ int cmd_bench(const Global& g, const BenchOptions& b) {
     Worker& w = workers[static_cast<size_t>(i)];
     w.index = i;
     w.owner = fmt::format("{}-owner{}", prefix, i);
-    w.rng = paxos::Rng(client.client_id() + static_cast<uint64_t>(i));
+    w.rng = paxlock::Rng(client.client_id() + static_cast<uint64_t>(i));
     start_cycle(w);
   }
   const auto t0 = Clock::now();

@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "cli/cli.h"
-#include "server/config.h"
+#include "cluster/cluster_file.h"
 
 namespace paxlock::cli {
 namespace {
@@ -74,7 +74,7 @@ std::string daemon_path(const LocalOptions& l) {
   return (self.parent_path() / "paxlockd").string();
 }
 
-bool start_node(const LocalOptions& l, const server::ClusterConfig& cfg, uint32_t id) {
+bool start_node(const LocalOptions& l, const cluster::ClusterFile& cfg, uint32_t id) {
   const std::string exe = daemon_path(l);
   if (::access(exe.c_str(), X_OK) != 0) {
     fail("cannot run " + exe + " (build it first, or give --paxlockd PATH)");
@@ -110,7 +110,7 @@ bool start_node(const LocalOptions& l, const server::ClusterConfig& cfg, uint32_
 }
 
 // The node's /status, or "" if it does not answer.
-std::string node_status(const server::Member& m, int timeout_ms = 500) {
+std::string node_status(const cluster::Member& m, int timeout_ms = 500) {
   httplib::Client http(m.http.host, m.http.port);
   http.set_connection_timeout(0, timeout_ms * 1000);
   http.set_read_timeout(0, timeout_ms * 1000);
@@ -128,12 +128,12 @@ std::string field(const std::string& json, const std::string& key) {
   return v;
 }
 
-bool wait_serving(const LocalOptions& l, const server::ClusterConfig& cfg,
+bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,
                   const std::vector<uint32_t>& ids) {
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
   for (uint32_t id : ids) {
-    const server::Member* m = cfg.member(id);
+    const cluster::Member* m = cfg.member(id);
     while (node_status(*m).empty()) {
       // We forked it: waitpid tells for sure whether it exited (reading /proc
       // races with its exec).
@@ -188,19 +188,19 @@ int cmd_local(const Global& g, const LocalOptions& l) {
       fail("--nodes must be between 1 and 15");
       return kExitUsage;
     }
-    server::ClusterConfig cfg;
+    cluster::ClusterFile cfg;
     cfg.cluster_id = fmt::format("local-{}", ::getpid());
     const auto ports = free_ports(static_cast<size_t>(3 * l.nodes));
     for (int i = 0; i < l.nodes; ++i) {
-      server::Member m;
-      m.id = static_cast<paxos::NodeId>(i + 1);
-      m.peer = {"127.0.0.1", ports[static_cast<size_t>(3 * i)]};
-      m.client = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 1)]};
-      m.http = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 2)]};
+      cluster::Member m;
+      m.id = static_cast<uint32_t>(i + 1);
+      m.peer = {"127.0.0.1", ports[static_cast<size_t>(3 * i)], "127.0.0.1"};
+      m.client = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 1)], "127.0.0.1"};
+      m.http = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 2)], "127.0.0.1"};
       m.data_dir = fs::absolute(fs::path(l.dir) / fmt::format("n{}", m.id)).string();
       cfg.members.push_back(m);
     }
-    std::string text = server::to_toml(cfg);
+    std::string text = cluster::to_toml(cfg);
     if (!l.tuning.empty()) {
       text += "\n[tuning]\n";
       for (const std::string& kv : l.tuning) {
@@ -214,13 +214,13 @@ int cmd_local(const Global& g, const LocalOptions& l) {
     }
     std::ofstream(config_path) << text;
   }
-  auto cfg = server::load_config(config_path);
+  auto cfg = cluster::load_cluster_file(config_path);
   if (!cfg.ok()) {
     fail(cfg.status().message());
     return kExitUsage;
   }
   std::vector<uint32_t> all;
-  for (const server::Member& m : cfg->members)
+  for (const cluster::Member& m : cfg->members)
     all.push_back(m.id);
 
   if (l.action == "up") {
@@ -249,7 +249,7 @@ int cmd_local(const Global& g, const LocalOptions& l) {
   }
   if (l.action == "status") {
     int up = 0;
-    for (const server::Member& m : cfg->members) {
+    for (const cluster::Member& m : cfg->members) {
       const pid_t pid = read_pid(l, m.id);
       const bool alive = running(pid);
       const std::string st = alive ? node_status(m) : "";

@@ -18,9 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/cluster_file.h"
+#include "common/rng.h"
 #include "paxlock/client.h"
-#include "paxos/rng.h"
-#include "server/config.h"
 
 namespace {
 
@@ -58,7 +58,7 @@ int run(const std::string& cmd) {
   return WIFEXITED(r) ? WEXITSTATUS(r) : 1;
 }
 
-std::string get(const paxlock::server::Member& m, const std::string& path) {
+std::string get(const paxlock::cluster::Member& m, const std::string& path) {
   httplib::Client http(m.http.host, m.http.port);
   http.set_connection_timeout(0, 200000);
   http.set_read_timeout(0, 300000);
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
   std::cout << "== starting a 5-node cluster in " << o.dir << std::endl;
   if (run(fmt::format("{} local up --dir {} --nodes 5", paxlock, o.dir)) != 0) return 1;
   const std::string cluster_file = o.dir + "/cluster.toml";
-  auto config = paxlock::server::load_config(cluster_file);
+  auto config = paxlock::cluster::load_cluster_file(cluster_file);
   if (!config.ok()) return 1;
 
   paxlock::ClientOptions copt;
@@ -161,7 +161,7 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (int c = 0; c < o.clients; ++c) {
     workers.emplace_back([&, c] {
-      paxlock::paxos::Rng rng(static_cast<uint64_t>(c) * 7919 + 1);
+      paxlock::Rng rng(static_cast<uint64_t>(c) * 7919 + 1);
       const std::string owner = fmt::format("demo-client-{}", c);
       while (!stop) {
         const std::string lock = fmt::format("demo-lock-{}", rng.uniform(0, o.locks - 1));

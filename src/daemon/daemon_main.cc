@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <map>
 
-#include "server/daemon.h"
-#include "server/restore.h"
+#include "daemon/daemon.h"
+#include "daemon/restore.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 namespace {
 
@@ -158,4 +158,4 @@ int daemon_main(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

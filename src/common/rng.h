@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace paxlock::paxos {
+namespace paxlock {
 
 class Rng {
  public:
@@ -47,4 +47,4 @@ class Rng {
   uint64_t state_[4];
 };
 
-}  // namespace paxlock::paxos
+}  // namespace paxlock

@@ -11,14 +11,14 @@
 #include <map>
 #include <memory>
 
+#include "daemon/config.h"
+#include "daemon/metrics.h"
+#include "driver/replica.h"
 #include "net/connection.h"
 #include "net/stats.h"
 #include "paxlock.pb.h"
-#include "server/config.h"
-#include "server/metrics.h"
-#include "server/replica.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 struct ClientServiceOptions {
   std::string cluster_id;
@@ -35,7 +35,7 @@ class ClientService {
  public:
   using ClusterInfoFn = std::function<void(pb::ClusterInfo*)>;
 
-  ClientService(asio::io_context& io, ClientServiceOptions options, Replica& replica,
+  ClientService(asio::io_context& io, ClientServiceOptions options, driver::Replica& replica,
                 ClusterInfoFn cluster_info, net::NetStats& stats, Histogram& latency);
 
   Status start();
@@ -53,7 +53,7 @@ class ClientService {
 
   asio::io_context& io_;
   ClientServiceOptions options_;
-  Replica& replica_;
+  driver::Replica& replica_;
   ClusterInfoFn cluster_info_;
   net::NetStats& stats_;
   Histogram& latency_;
@@ -63,4 +63,4 @@ class ClientService {
   bool stopped_ = false;
 };
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "daemon/config.h"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 namespace {
 
 Status bad(const std::string& source, const std::string& what) {
@@ -40,32 +40,7 @@ constexpr TuningKey kTuningKeys[] = {
     {"client_pending_max", &Tuning::client_pending_max, 1, 10000000},
 };
 
-Result<Address> address_field(const toml::table& t, const char* key, const std::string& where) {
-  auto v = t[key].value<std::string>();
-  if (!v) return Status::error(EINVAL, where + " has no '" + key + "' address (\"host:port\")");
-  auto a = parse_address(*v);
-  if (!a.ok()) return Status::error(EINVAL, where + " " + key + ": " + a.status().message());
-  return a;
-}
-
 }  // namespace
-
-Result<Address> parse_address(const std::string& text) {
-  const size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
-    return Status::error(EINVAL, "'" + text + "' is not host:port");
-  }
-  Address a;
-  a.host = text.substr(0, colon);
-  const std::string port = text.substr(colon + 1);
-  if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) {
-    return Status::error(EINVAL, "'" + text + "' has a bad port");
-  }
-  const long p = std::stol(port);
-  if (p < 1 || p > 65535) return Status::error(EINVAL, "'" + text + "' has a port out of range");
-  a.port = static_cast<uint16_t>(p);
-  return a;
-}
 
 Result<ClusterConfig> load_config(const std::string& path) {
   std::ifstream in(path);
@@ -82,51 +57,11 @@ Result<ClusterConfig> parse_config(const std::string& toml_text, const std::stri
   } catch (const toml::parse_error& e) {
     return bad(source, fmt::format("line {}: {}", e.source().begin.line, e.description()));
   }
+  auto file = cluster::parse_cluster_file(toml_text, source);
+  if (!file.ok()) return file.status();
   ClusterConfig cfg;
-  for (const auto& [key, value] : root) {
-    const std::string k(key.str());
-    if (k != "cluster_id" && k != "node" && k != "tuning") {
-      return bad(source, "unknown key '" + k + "' (expected cluster_id, [[node]], [tuning])");
-    }
-  }
-  auto cluster_id = root["cluster_id"].value<std::string>();
-  if (!cluster_id || cluster_id->empty()) return bad(source, "missing cluster_id (a string)");
-  cfg.cluster_id = *cluster_id;
-  const toml::array* nodes = root["node"].as_array();
-  if (!nodes || nodes->empty()) return bad(source, "no [[node]] tables");
-  std::set<paxos::NodeId> ids;
-  std::set<std::string> addresses;
-  for (size_t i = 0; i < nodes->size(); ++i) {
-    const toml::table* t = (*nodes)[i].as_table();
-    const std::string where = fmt::format("node #{}", i + 1);
-    if (!t) return bad(source, where + " is not a table");
-    for (const auto& [key, value] : *t) {
-      const std::string k(key.str());
-      if (k != "id" && k != "peer" && k != "client" && k != "http" && k != "data_dir") {
-        return bad(source, where + ": unknown key '" + k + "'");
-      }
-    }
-    Member m;
-    auto id = (*t)["id"].value<int64_t>();
-    if (!id || *id < 1 || *id > 1000000) {
-      return bad(source, where + " needs an integer id between 1 and 1000000");
-    }
-    m.id = static_cast<paxos::NodeId>(*id);
-    if (!ids.insert(m.id).second) return bad(source, fmt::format("duplicate node id {}", m.id));
-    const std::string w = fmt::format("node {}", m.id);
-    for (auto [key, field] :
-         {std::pair{"peer", &Member::peer}, std::pair{"client", &Member::client},
-          std::pair{"http", &Member::http}}) {
-      auto a = address_field(*t, key, w);
-      if (!a.ok()) return bad(source, a.status().message());
-      if (!addresses.insert(a->to_string()).second) {
-        return bad(source, fmt::format("{} {}: address {} is used twice", w, key, a->to_string()));
-      }
-      m.*field = *a;
-    }
-    if (auto dir = (*t)["data_dir"].value<std::string>()) m.data_dir = *dir;
-    cfg.members.push_back(std::move(m));
-  }
+  cfg.cluster_id = file->cluster_id;
+  cfg.members = std::move(file->members);
   if (const toml::table* tuning = root["tuning"].as_table()) {
     for (const auto& [key, value] : *tuning) {
       const std::string k(key.str());
@@ -143,8 +78,6 @@ Result<ClusterConfig> parse_config(const std::string& toml_text, const std::stri
       }
       cfg.tuning.*(tk->field) = *v;
     }
-  } else if (root.contains("tuning")) {
-    return bad(source, "tuning must be a table");
   }
   if (cfg.tuning.election_timeout_ms <= cfg.tuning.heartbeat_ms) {
     return bad(source, "[tuning] election_timeout_ms must exceed heartbeat_ms");
@@ -179,8 +112,8 @@ paxos::Config ClusterConfig::core_config(paxos::NodeId self, uint64_t rng_seed) 
   return c;
 }
 
-ReplicaOptions ClusterConfig::replica_options() const {
-  ReplicaOptions o;
+driver::ReplicaOptions ClusterConfig::replica_options() const {
+  driver::ReplicaOptions o;
   o.snapshot_every_instances = static_cast<paxos::Instance>(tuning.snapshot_every_instances);
   o.snapshot_every_bytes = static_cast<uint64_t>(tuning.snapshot_every_bytes);
   o.snapshot_chunk_bytes = static_cast<size_t>(tuning.max_frame_bytes) / 4;
@@ -194,12 +127,7 @@ storage::WalOptions ClusterConfig::wal_options() const {
 }
 
 std::string to_toml(const ClusterConfig& c) {
-  std::string out = fmt::format("cluster_id = \"{}\"\n", c.cluster_id);
-  for (const Member& m : c.members) {
-    out += fmt::format("\n[[node]]\nid = {}\npeer = \"{}\"\nclient = \"{}\"\nhttp = \"{}\"\n", m.id,
-                       m.peer.to_string(), m.client.to_string(), m.http.to_string());
-    if (!m.data_dir.empty()) out += fmt::format("data_dir = \"{}\"\n", m.data_dir);
-  }
+  std::string out = cluster::to_toml(cluster::ClusterFile{c.cluster_id, c.members});
   const Tuning defaults;
   std::string tuning;
   for (const TuningKey& k : kTuningKeys) {
@@ -211,4 +139,4 @@ std::string to_toml(const ClusterConfig& c) {
   return out;
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -1,49 +1,30 @@
-// The cluster configuration file (TOML), shared by every replica and client:
+// The replica's configuration: the cluster file (src/cluster/cluster_file.h:
+// cluster_id and the [[node]] tables) plus the optional [tuning] table:
 //
-//   cluster_id = "prod-locks"
-//
-//   [[node]]
-//   id = 1
-//   peer = "10.0.0.1:7101"      # replica to replica
-//   client = "10.0.0.1:7201"    # client API
-//   http = "10.0.0.1:7301"      # /status and /metrics
-//   data_dir = "/var/lib/paxlock/1"   # optional; --data-dir overrides
-//   # ... one [[node]] table per replica
-//
-//   [tuning]                    # optional; every key has a default
+//   [tuning]                    # every key has a default
 //   heartbeat_ms = 50
 //   election_timeout_ms = 300
 //   ...
 //
 // Loading checks everything and fails with one line naming the problem:
 // missing or mistyped fields, unknown keys, duplicate ids or addresses,
-// malformed addresses, out-of-range tunables.
+// malformed or unresolvable addresses, out-of-range tunables.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "cluster/cluster_file.h"
 #include "common/status.h"
+#include "driver/replica.h"
 #include "paxos/config.h"
-#include "server/replica.h"
 #include "storage/wal.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
-struct Address {
-  std::string host;
-  uint16_t port = 0;
-  std::string to_string() const { return host + ":" + std::to_string(port); }
-};
-
-struct Member {
-  paxos::NodeId id = 0;
-  Address peer;
-  Address client;
-  Address http;
-  std::string data_dir;
-};
+using cluster::Address;
+using cluster::Member;
 
 struct Tuning {
   int64_t heartbeat_ms = 50;
@@ -70,14 +51,13 @@ struct ClusterConfig {
 
   const Member* member(paxos::NodeId id) const;
   paxos::Config core_config(paxos::NodeId self, uint64_t rng_seed) const;
-  ReplicaOptions replica_options() const;
+  driver::ReplicaOptions replica_options() const;
   storage::WalOptions wal_options() const;
 };
 
 Result<ClusterConfig> load_config(const std::string& path);
 Result<ClusterConfig> parse_config(const std::string& toml_text, const std::string& source);
-Result<Address> parse_address(const std::string& text);
 // Writes a configuration back as TOML (used by the local cluster launcher).
 std::string to_toml(const ClusterConfig& config);
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -31,11 +31,11 @@
 
 #include "common/status.h"
 #include "paxos/node.h"
-#include "server/state_machine.h"
-#include "server/transport.h"
+#include "paxos/state_machine.h"
+#include "paxos/transport.h"
 #include "storage/log_store.h"
 
-namespace paxlock::server {
+namespace paxlock::driver {
 
 struct ReplicaOptions {
   paxos::Instance snapshot_every_instances = 10000;
@@ -67,7 +67,7 @@ class Replica {
   using ReplyFn = std::function<void(const std::string& reply)>;
 
   Replica(const paxos::Config& config, const ReplicaOptions& options, storage::LogStore& store,
-          Transport& transport, StateMachine& state_machine);
+          paxos::Transport& transport, paxos::StateMachine& state_machine);
 
   // Loads the store and restores the state machine and the core. Call once,
   // first; an error (corruption, wrong data directory) means do not serve.
@@ -132,8 +132,8 @@ class Replica {
   paxos::Node node_;
   ReplicaOptions options_;
   storage::LogStore& store_;
-  Transport& transport_;
-  StateMachine& state_machine_;
+  paxos::Transport& transport_;
+  paxos::StateMachine& state_machine_;
   ReplicaStats stats_;
   paxos::TimeMs now_ = 0;
 
@@ -164,7 +164,7 @@ class Replica {
   };
   std::unordered_map<paxos::CommandId, Waiting, paxos::CommandIdHash> waiting_;
   uint64_t next_tag_ = 0;
-  std::vector<Reply> replies_;  // scratch
+  std::vector<paxos::Reply> replies_;  // scratch
 };
 
-}  // namespace paxlock::server
+}  // namespace paxlock::driver

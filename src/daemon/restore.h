@@ -24,7 +24,7 @@
 #include "paxos/types.h"
 #include "storage/fs.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 struct RestoreReport {
   paxos::Instance next = 0;     // the log of the new cluster resumes here
@@ -41,4 +41,4 @@ Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
                                      const std::string& data_dir, const std::string& cluster_id,
                                      paxos::NodeId node, uint64_t bump_tokens);
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -1,4 +1,4 @@
-#include "server/daemon.h"
+#include "daemon/daemon.h"
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -8,9 +8,9 @@
 #include <future>
 #include <random>
 
-#include "storage/records.h"
+#include "paxos/value_codec.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 namespace {
 
 using namespace std::chrono_literals;
@@ -88,8 +88,8 @@ Status Daemon::start() {
   paxos::Config core = config_.core_config(options_.id, std::random_device{}());
   core.mutation = options_.mutation;
   if (options_.no_sticky_leader) core.sticky_leader = false;
-  replica_ =
-      std::make_unique<Replica>(core, config_.replica_options(), *store_, *transport_, *machine_);
+  replica_ = std::make_unique<driver::Replica>(core, config_.replica_options(), *store_,
+                                               *transport_, *machine_);
   const auto now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count();
@@ -148,7 +148,7 @@ Status Daemon::start() {
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
   });
-  if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
+  if (!http_->bind_to_port(self_->http.ip, self_->http.port)) {
     return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
   }
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
@@ -300,7 +300,7 @@ std::string Daemon::chosen_json(uint64_t from, uint64_t to) {
     const paxos::Slot* s = node.slot(i);
     if (!s || !s->chosen || !s->value) continue;
     value.clear();
-    storage::encode_value(*s->value, value);
+    paxos::encode_value(*s->value, value);
     uint64_t h = 1469598103934665603ULL;
     for (unsigned char c : value) {
       h ^= c;
@@ -325,7 +325,7 @@ std::string Daemon::status_json_with_hash() {
 
 std::string Daemon::metrics_text() {
   const paxos::NodeStats& c = replica_->node().stats();
-  const ReplicaStats& r = replica_->stats();
+  const driver::ReplicaStats& r = replica_->stats();
   std::string out;
   auto counter = [&](const char* name, const char* help, uint64_t v,
                      const std::string& labels = "") {
@@ -391,4 +391,4 @@ std::string Daemon::metrics_text() {
   return out;
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

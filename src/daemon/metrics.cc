@@ -1,8 +1,8 @@
-#include "server/metrics.h"
+#include "daemon/metrics.h"
 
 #include <fmt/format.h>
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -86,4 +86,4 @@ uint64_t Histogram::quantile_us(double q) const {
   return kBoundsUs.back();
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

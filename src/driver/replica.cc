@@ -1,13 +1,14 @@
-#include "server/replica.h"
+#include "driver/replica.h"
 
 #include <limits>
 
 #include "common/check.h"
 
-namespace paxlock::server {
+namespace paxlock::driver {
 
 Replica::Replica(const paxos::Config& config, const ReplicaOptions& options,
-                 storage::LogStore& store, Transport& transport, StateMachine& state_machine)
+                 storage::LogStore& store, paxos::Transport& transport,
+                 paxos::StateMachine& state_machine)
     : node_(config),
       options_(options),
       store_(store),
@@ -183,7 +184,7 @@ void Replica::apply(const paxos::Entry& entry) {
   state_machine_.apply(entry.instance, *entry.value, replies_);
   ++stats_.instances_applied;
   stats_.commands_applied += entry.value->commands.size();
-  for (Reply& r : replies_) {
+  for (paxos::Reply& r : replies_) {
     auto it = waiting_.find(r.id);
     if (it == waiting_.end()) continue;
     ReplyFn fn = std::move(it->second.fn);
@@ -193,4 +194,4 @@ void Replica::apply(const paxos::Entry& entry) {
   }
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::driver

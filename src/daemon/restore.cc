@@ -1,4 +1,4 @@
-#include "server/restore.h"
+#include "daemon/restore.h"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,7 @@
 #include "storage/node_storage.h"
 #include "storage/snapshot_store.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
                                      const std::string& data_dir, const std::string& cluster_id,
@@ -99,4 +99,4 @@ Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
   return report;
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

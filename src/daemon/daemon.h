@@ -10,12 +10,12 @@
 #include <string>
 #include <thread>
 
+#include "daemon/client_service.h"
+#include "daemon/config.h"
+#include "daemon/metrics.h"
+#include "driver/replica.h"
 #include "lock/lock_machine.h"
 #include "net/peer_transport.h"
-#include "server/client_service.h"
-#include "server/config.h"
-#include "server/metrics.h"
-#include "server/replica.h"
 #include "storage/posix_fs.h"
 #include "storage/threaded_log_store.h"
 
@@ -23,7 +23,7 @@ namespace httplib {
 class Server;
 }
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 struct DaemonOptions {
   paxos::NodeId id = 0;
@@ -81,7 +81,7 @@ class Daemon {
   std::unique_ptr<storage::ThreadedLogStore> store_;
   std::unique_ptr<lock::LockMachine> machine_;
   std::unique_ptr<net::PeerTransport> transport_;
-  std::unique_ptr<Replica> replica_;
+  std::unique_ptr<driver::Replica> replica_;
   std::unique_ptr<ClientService> clients_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;
@@ -99,4 +99,4 @@ class Daemon {
 // Parses the command line and runs a daemon: the whole of paxlockd's main().
 int daemon_main(int argc, char** argv);
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

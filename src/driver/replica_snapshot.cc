@@ -3,10 +3,10 @@
 // instances it needs were compacted away everywhere it asked.
 #include <algorithm>
 
-#include "server/replica.h"
+#include "driver/replica.h"
 #include "storage/crc32c.h"
 
-namespace paxlock::server {
+namespace paxlock::driver {
 
 void Replica::maybe_snapshot() {
   if (snapshot_saving_) return;
@@ -147,4 +147,4 @@ void Replica::install(storage::Snapshot snap) {
   store_.save_snapshot(snap, [this, snap](bool ok) { on_snapshot_saved(snap, true, ok); });
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::driver

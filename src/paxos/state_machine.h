@@ -8,7 +8,7 @@
 
 #include "paxos/types.h"
 
-namespace paxlock::server {
+namespace paxlock::paxos {
 
 struct Reply {
   paxos::CommandId id;
@@ -37,4 +37,4 @@ class StateMachine {
   virtual void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) { (void)wants; }
 };
 
-}  // namespace paxlock::server
+}  // namespace paxlock::paxos

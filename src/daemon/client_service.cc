@@ -1,11 +1,11 @@
-#include "server/client_service.h"
+#include "daemon/client_service.h"
 
 #include <spdlog/spdlog.h>
 
 #include "lock/command.h"
-#include "net/codec.h"
+#include "net/wire.h"
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -16,8 +16,9 @@ struct ClientService::Conn {
   std::map<uint64_t, std::pair<paxos::CommandId, uint64_t>> pending;
 };
 
-ClientService::ClientService(asio::io_context& io, ClientServiceOptions options, Replica& replica,
-                             ClusterInfoFn cluster_info, net::NetStats& stats, Histogram& latency)
+ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
+                             driver::Replica& replica, ClusterInfoFn cluster_info,
+                             net::NetStats& stats, Histogram& latency)
     : io_(io),
       options_(std::move(options)),
       replica_(replica),
@@ -27,10 +28,13 @@ ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
       acceptor_(io) {}
 
 Status ClientService::start() {
+  auto listen = net::endpoint_of(options_.listen.ip, options_.listen.port);
+  if (!listen.ok()) {
+    return Status::error(EINVAL, "cannot listen for clients on " + options_.listen.to_string() +
+                                     ": " + listen.status().message());
+  }
   asio::error_code ec;
-  auto addr = asio::ip::make_address(options_.listen.host, ec);
-  if (ec) return Status::error(EINVAL, "bad client address " + options_.listen.to_string());
-  const net::tcp::endpoint ep(addr, options_.listen.port);
+  const net::tcp::endpoint ep = *listen;
   acceptor_.open(ep.protocol(), ec);
   if (!ec) acceptor_.set_option(net::tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
@@ -215,4 +219,4 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
   if (it != conn->pending.end()) it->second.second = tag;
 }
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace paxlock::storage {
+namespace paxlock {
 
 class Writer {
  public:
@@ -112,4 +112,4 @@ class Reader {
   size_t pos_ = 0;
 };
 
-}  // namespace paxlock::storage
+}  // namespace paxlock

@@ -4,7 +4,7 @@
 
 #include "paxos/message.h"
 
-namespace paxlock::server {
+namespace paxlock::paxos {
 
 class Transport {
  public:
@@ -12,4 +12,4 @@ class Transport {
   virtual void send(const paxos::Message& msg) = 0;
 };
 
-}  // namespace paxlock::server
+}  // namespace paxlock::paxos

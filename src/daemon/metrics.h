@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace paxlock::server {
+namespace paxlock::daemon {
 
 // The disk's state as /status and /metrics show it.
 struct DiskHealth {
@@ -58,4 +58,4 @@ class Histogram {
   uint64_t sum_us_ = 0;
 };
 
-}  // namespace paxlock::server
+}  // namespace paxlock::daemon
