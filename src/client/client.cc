@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "client/lease.h"
+#include "common/hash.h"
 #include "net/codec.h"
 #include "net/connection.h"
 #include "paxos/rng.h"
@@ -27,14 +28,6 @@ using net::tcp;
 constexpr auto kConnectTimeout = 500ms;
 constexpr auto kDownFor = 300ms;  // after a failure, prefer other replicas this long
 constexpr size_t kMaxFrame = 64 << 20;
-
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 Reply from_proto_response(const pb::ClientResponse& r) {
   Reply out;

@@ -8,6 +8,7 @@
 #include <future>
 #include <random>
 
+#include "common/hash.h"
 #include "storage/records.h"
 
 namespace paxlock::server {
@@ -301,12 +302,7 @@ std::string Daemon::chosen_json(uint64_t from, uint64_t to) {
     if (!s || !s->chosen || !s->value) continue;
     value.clear();
     storage::encode_value(*s->value, value);
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : value) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    out += fmt::format("{}\"{}\": \"{:016x}\"", first ? "" : ", ", i, h);
+    out += fmt::format("{}\"{}\": \"{:016x}\"", first ? "" : ", ", i, fnv1a(value));
     first = false;
   }
   return out + "}}\n";
@@ -314,12 +310,8 @@ std::string Daemon::chosen_json(uint64_t from, uint64_t to) {
 
 std::string Daemon::status_json_with_hash() {
   std::string json = status_json();
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : machine_->snapshot()) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  json.insert(json.rfind('}'), fmt::format(", \"state_hash\": \"{:016x}\"", h));
+  json.insert(json.rfind('}'),
+              fmt::format(", \"state_hash\": \"{:016x}\"", fnv1a(machine_->snapshot())));
   return json;
 }
 
