@@ -64,6 +64,7 @@ class Daemon {
   void fill_cluster_info(pb::ClusterInfo* info);
   DiskHealth disk_health() const;
   std::string on_loop(std::string (Daemon::*render)());
+  nlohmann::ordered_json status();
   void shutdown();
 
   ClusterConfig config_;
