@@ -41,6 +41,31 @@ Daemon::~Daemon() {
 }
 
 Status Daemon::start() {
+  Status s = open_data_dir();
+  if (!s.ok()) return s;
+  create_store_and_machine();
+  create_transport();
+  s = recover();
+  if (!s.ok()) return s;
+  s = transport_->start();
+  if (!s.ok()) return s;
+  s = start_client_service();
+  if (!s.ok()) return s;
+  s = start_http();
+  if (!s.ok()) return s;
+  signals_.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown();
+  });
+  schedule_tick();
+  spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
+               self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
+               data_dir_);
+  return {};
+}
+
+Status Daemon::open_data_dir() {
   self_ = config_.member(options_.id);
   if (!self_) {
     std::string ids;
@@ -58,7 +83,10 @@ Status Daemon::start() {
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();
   dir_lock_ = std::move(*lock);
+  return {};
+}
 
+void Daemon::create_store_and_machine() {
   storage::WalOptions wal = config_.wal_options();
 #if PAXLOCK_MUTATIONS
   wal.skip_fsync = options_.skip_fsync;
@@ -72,7 +100,9 @@ Status Daemon::start() {
   mo.mutation_no_dedup = options_.lock_no_dedup;
   mo.mutation_short_lease = options_.lock_short_lease;
   machine_ = std::make_unique<lock::LockMachine>(mo);
+}
 
+void Daemon::create_transport() {
   net::PeerTransportOptions po;
   po.cluster_id = config_.cluster_id;
   po.self = options_.id;
@@ -86,7 +116,9 @@ Status Daemon::start() {
   po.fault_seed = options_.fault_seed;
   transport_ = std::make_unique<net::PeerTransport>(
       io_, po, [this](const paxos::Message& m) { replica_->receive(m); }, net_stats_);
+}
 
+Status Daemon::recover() {
   paxos::Config core = config_.core_config(options_.id, std::random_device{}());
   core.mutation = options_.mutation;
   if (options_.no_sticky_leader) core.sticky_leader = false;
@@ -95,15 +127,16 @@ Status Daemon::start() {
   const auto now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count();
-  s = replica_->start(now);
+  Status s = replica_->start(now);
   if (!s.ok()) return s;
   const paxos::Node& node = replica_->node();
   spdlog::info("recovered: promised {}, log {}..{}, first unchosen {}, snapshot at {}",
                node.promised().to_string(), node.log_start(), node.log_end(), node.first_unchosen(),
                replica_->snapshot_next());
+  return {};
+}
 
-  s = transport_->start();
-  if (!s.ok()) return s;
+Status Daemon::start_client_service() {
   ClientServiceOptions co;
   co.cluster_id = config_.cluster_id;
   co.self = options_.id;
@@ -114,9 +147,10 @@ Status Daemon::start() {
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
       client_latency_);
-  s = clients_->start();
-  if (!s.ok()) return s;
+  return clients_->start();
+}
 
+Status Daemon::start_http() {
   http_ = std::make_unique<httplib::Server>();
   http_->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
     // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
@@ -124,30 +158,8 @@ Status Daemon::start() {
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
-  // /chosen?from=A&to=B: a hash of each chosen value still in the log, for
-  // comparing replicas' logs (tests; at most 10,000 instances per call).
   http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
-    uint64_t from = 1;
-    uint64_t to = 0;
-    const auto param = [&req](const char* key, uint64_t& out) {
-      if (!req.has_param(key)) return true;
-      const std::string v = req.get_param_value(key);
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-      return ec == std::errc() && end == v.data() + v.size();
-    };
-    if (!param("from", from) || !param("to", to)) {
-      res.status = 400;
-      res.set_content("from and to must be instance numbers\n", "text/plain");
-      return;
-    }
-    if (!req.has_param("to")) to = from + 1000;
-    auto promise = std::make_shared<std::promise<std::string>>();
-    auto future = promise->get_future();
-    asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });
-    res.set_content(future.wait_for(2s) == std::future_status::ready
-                        ? future.get()
-                        : to_json_line(Json::object()),
-                    "application/json");
+    serve_chosen(req, res);
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
@@ -156,17 +168,32 @@ Status Daemon::start() {
     return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
   }
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
-
-  signals_.async_wait([this](const asio::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: shutting down", sig);
-    shutdown();
-  });
-  schedule_tick();
-  spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
-               self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
-               data_dir_);
   return {};
+}
+
+// /chosen?from=A&to=B: a hash of each chosen value still in the log, for
+// comparing replicas' logs (tests; at most 10,000 instances per call).
+void Daemon::serve_chosen(const httplib::Request& req, httplib::Response& res) {
+  uint64_t from = 1;
+  uint64_t to = 0;
+  const auto param = [&req](const char* key, uint64_t& out) {
+    if (!req.has_param(key)) return true;
+    const std::string v = req.get_param_value(key);
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && end == v.data() + v.size();
+  };
+  if (!param("from", from) || !param("to", to)) {
+    res.status = 400;
+    res.set_content("from and to must be instance numbers\n", "text/plain");
+    return;
+  }
+  if (!req.has_param("to")) to = from + 1000;
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });
+  res.set_content(future.wait_for(2s) == std::future_status::ready ? future.get()
+                                                                   : to_json_line(Json::object()),
+                  "application/json");
 }
 
 void Daemon::run() {
@@ -348,11 +375,9 @@ std::string Daemon::metrics_text() {
   out.sample("paxlock_retransmissions_total", c.resent_prepares, {{"kind", "prepare"}});
   out.sample("paxlock_retransmissions_total", c.commands_retried, {{"kind", "command"}});
   out.sample("paxlock_retransmissions_total", c.learn_requests, {{"kind", "learn"}});
-  out.counter("paxlock_leader_changes_total", "Times this node saw a new leader.",
-              leader_changes_);
+  out.counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
   out.counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
-  out.counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.",
-              c.pre_votes_started);
+  out.counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.", c.pre_votes_started);
   out.counter("paxlock_pre_votes_won_total", "Pre-vote rounds a majority granted.",
               c.pre_votes_won);
   out.counter("paxlock_batches_total", "Batches this node proposed as leader.", c.batches);
@@ -372,8 +397,8 @@ std::string Daemon::metrics_text() {
   out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_down, {{"reason", "down"}});
   out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_fault,
              {{"reason", "fault_injection"}});
-  out.family("paxlock_connection_errors_total",
-             "Connections closed for what the other side did.", "counter");
+  out.family("paxlock_connection_errors_total", "Connections closed for what the other side did.",
+             "counter");
   for (const auto& [reason, count] : n.connection_errors) {
     out.sample("paxlock_connection_errors_total", count, {{"reason", reason}});
   }

@@ -6,8 +6,7 @@
 
 namespace paxlock::server {
 
-void PrometheusText::family(std::string_view name, std::string_view help,
-                            std::string_view type) {
+void PrometheusText::family(std::string_view name, std::string_view help, std::string_view type) {
   out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
 }
 

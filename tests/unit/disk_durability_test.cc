@@ -3,12 +3,11 @@
 // and a failed fdatasync leaves the log refusing every write.
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "lock/lock_machine.h"
 #include "server/metrics.h"

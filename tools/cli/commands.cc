@@ -116,20 +116,13 @@ Json reply_json(const std::string& command, const std::string& name, const Reply
   Json cycle = Json::array();
   for (const WaitEdge& e : r.cycle)
     cycle.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
-  return {{"command", command},
-          {"name", name},
-          {"result", to_string(r.code)},
-          {"token", r.token},
-          {"holder", r.holder},
-          {"session", r.session},
-          {"current", r.current},
-          {"applied_at", r.applied_at},
-          {"served_by", r.served_by},
-          {"attempts", r.attempts},
-          {"locks", locks_json(r.locks)},
-          {"next", r.next},
-          {"cycle", std::move(cycle)},
-          {"error", r.error}};
+  return {{"command", command},           {"name", name},
+          {"result", to_string(r.code)},  {"token", r.token},
+          {"holder", r.holder},           {"session", r.session},
+          {"current", r.current},         {"applied_at", r.applied_at},
+          {"served_by", r.served_by},     {"attempts", r.attempts},
+          {"locks", locks_json(r.locks)}, {"next", r.next},
+          {"cycle", std::move(cycle)},    {"error", r.error}};
 }
 
 }  // namespace

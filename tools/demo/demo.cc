@@ -141,7 +141,9 @@ class Cli {
   int local(const std::string& args, const std::string& redirect = "") const {
     return run(fmt::format("{} local {} --dir {} {}", paxlock_, args, dir_, redirect));
   }
-  void print_cluster() const { run(fmt::format("{} --cluster {} cluster", paxlock_, cluster_file())); }
+  void print_cluster() const {
+    run(fmt::format("{} --cluster {} cluster", paxlock_, cluster_file()));
+  }
 
  private:
   std::string paxlock_;
@@ -153,7 +155,8 @@ class Cli {
 // to another lock after a pause. Records every operation.
 class Load {
  public:
-  Load(const Options& o, const std::string& cluster_file) : o_(o), client_(client_options(cluster_file)) {}
+  Load(const Options& o, const std::string& cluster_file)
+      : o_(o), client_(client_options(cluster_file)) {}
 
   void start() {
     for (int c = 0; c < o_.clients; ++c)
