@@ -20,9 +20,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,16 +42,20 @@ double micros(Clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }
 
-std::string summary(std::vector<double> v) {
+double tenths(double v) {
+  return std::round(v * 10) / 10;
+}
+
+nlohmann::ordered_json summary(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   auto at = [&](double p) {
     return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
   };
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "{\"n\": %zu, \"p50\": %.1f, \"p90\": %.1f, \"p99\": %.1f, \"max\": %.1f}",
-                v.size(), at(0.5), at(0.9), at(0.99), v.back());
-  return buf;
+  return {{"n", v.size()},
+          {"p50", tenths(at(0.5))},
+          {"p90", tenths(at(0.9))},
+          {"p99", tenths(at(0.99))},
+          {"max", tenths(v.back())}};
 }
 
 std::vector<double> sync_latencies(const std::string& dir, bool prealloc, int count) {
@@ -153,14 +159,16 @@ int main(int argc, char** argv) {
   if (count < 1 || count > 1000000) return usage();
   if (what == "fsync" && argc == 4) {
     const std::string dir = argv[2];
-    const std::string append = summary(sync_latencies(dir, false, count));
-    const std::string prealloc = summary(sync_latencies(dir, true, count));
-    std::printf("{\"fdatasync_us\": {\"append\": %s, \"prealloc\": %s}}\n", append.c_str(),
-                prealloc.c_str());
+    nlohmann::ordered_json out;
+    out["fdatasync_us"]["append"] = summary(sync_latencies(dir, false, count));
+    out["fdatasync_us"]["prealloc"] = summary(sync_latencies(dir, true, count));
+    std::printf("%s\n", out.dump().c_str());
     return 0;
   }
   if (what == "tcp" && argc == 3) {
-    std::printf("{\"rtt_us\": %s}\n", summary(round_trips(count)).c_str());
+    nlohmann::ordered_json out;
+    out["rtt_us"] = summary(round_trips(count));
+    std::printf("%s\n", out.dump().c_str());
     return 0;
   }
   return usage();

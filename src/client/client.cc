@@ -13,6 +13,7 @@
 
 #include "client/lease.h"
 #include "cluster/cluster_file.h"
+#include "common/hash.h"
 #include "common/rng.h"
 #include "net/connection.h"
 #include "net/wire.h"
@@ -28,14 +29,6 @@ using net::tcp;
 constexpr auto kConnectTimeout = 500ms;
 constexpr auto kDownFor = 300ms;  // after a failure, prefer other replicas this long
 constexpr size_t kMaxFrame = 64 << 20;
-
-uint64_t fnv1a(const std::string& s, uint64_t h = 1469598103934665603ULL) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
 
 // The public codes are the schema's, value for value (kUnavailable is the
 // client's own: no answer at all).

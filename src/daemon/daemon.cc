@@ -8,6 +8,8 @@
 #include <future>
 #include <random>
 
+#include "common/hash.h"
+#include "common/json.h"
 #include "paxos/value_codec.h"
 
 namespace paxlock::daemon {
@@ -39,6 +41,31 @@ Daemon::~Daemon() {
 }
 
 Status Daemon::start() {
+  Status s = open_data_dir();
+  if (!s.ok()) return s;
+  create_store_and_machine();
+  create_transport();
+  s = recover();
+  if (!s.ok()) return s;
+  s = transport_->start();
+  if (!s.ok()) return s;
+  s = start_client_service();
+  if (!s.ok()) return s;
+  s = start_http();
+  if (!s.ok()) return s;
+  signals_.async_wait([this](const asio::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown();
+  });
+  schedule_tick();
+  spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
+               self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
+               data_dir_);
+  return {};
+}
+
+Status Daemon::open_data_dir() {
   self_ = config_.member(options_.id);
   if (!self_) {
     std::string ids;
@@ -56,7 +83,10 @@ Status Daemon::start() {
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();
   dir_lock_ = std::move(*lock);
+  return {};
+}
 
+void Daemon::create_store_and_machine() {
   storage::WalOptions wal = config_.wal_options();
 #if PAXLOCK_MUTATIONS
   wal.skip_fsync = options_.skip_fsync;
@@ -70,7 +100,9 @@ Status Daemon::start() {
   mo.mutation_no_dedup = options_.lock_no_dedup;
   mo.mutation_short_lease = options_.lock_short_lease;
   machine_ = std::make_unique<lock::LockMachine>(mo);
+}
 
+void Daemon::create_transport() {
   net::PeerTransportOptions po;
   po.cluster_id = config_.cluster_id;
   po.self = options_.id;
@@ -84,7 +116,9 @@ Status Daemon::start() {
   po.fault_seed = options_.fault_seed;
   transport_ = std::make_unique<net::PeerTransport>(
       io_, po, [this](const paxos::Message& m) { replica_->receive(m); }, net_stats_);
+}
 
+Status Daemon::recover() {
   paxos::Config core = config_.core_config(options_.id, std::random_device{}());
   core.mutation = options_.mutation;
   if (options_.no_sticky_leader) core.sticky_leader = false;
@@ -93,15 +127,16 @@ Status Daemon::start() {
   const auto now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count();
-  s = replica_->start(now);
+  Status s = replica_->start(now);
   if (!s.ok()) return s;
   const paxos::Node& node = replica_->node();
   spdlog::info("recovered: promised {}, log {}..{}, first unchosen {}, snapshot at {}",
                node.promised().to_string(), node.log_start(), node.log_end(), node.first_unchosen(),
                replica_->snapshot_next());
+  return {};
+}
 
-  s = transport_->start();
-  if (!s.ok()) return s;
+Status Daemon::start_client_service() {
   ClientServiceOptions co;
   co.cluster_id = config_.cluster_id;
   co.self = options_.id;
@@ -112,9 +147,10 @@ Status Daemon::start() {
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
       client_latency_);
-  s = clients_->start();
-  if (!s.ok()) return s;
+  return clients_->start();
+}
 
+Status Daemon::start_http() {
   http_ = std::make_unique<httplib::Server>();
   http_->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
     // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
@@ -122,47 +158,42 @@ Status Daemon::start() {
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
-  // /chosen?from=A&to=B: a hash of each chosen value still in the log, for
-  // comparing replicas' logs (tests; at most 10,000 instances per call).
   http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
-    uint64_t from = 1;
-    uint64_t to = 0;
-    const auto param = [&req](const char* key, uint64_t& out) {
-      if (!req.has_param(key)) return true;
-      const std::string v = req.get_param_value(key);
-      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-      return ec == std::errc() && end == v.data() + v.size();
-    };
-    if (!param("from", from) || !param("to", to)) {
-      res.status = 400;
-      res.set_content("from and to must be instance numbers\n", "text/plain");
-      return;
-    }
-    if (!req.has_param("to")) to = from + 1000;
-    auto promise = std::make_shared<std::promise<std::string>>();
-    auto future = promise->get_future();
-    asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });
-    res.set_content(future.wait_for(2s) == std::future_status::ready ? future.get() : "{}",
-                    "application/json");
+    serve_chosen(req, res);
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
   });
-  if (!http_->bind_to_port(self_->http.ip, self_->http.port)) {
+  if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
     return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
   }
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
-
-  signals_.async_wait([this](const asio::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: shutting down", sig);
-    shutdown();
-  });
-  schedule_tick();
-  spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
-               self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
-               data_dir_);
   return {};
+}
+
+// /chosen?from=A&to=B: a hash of each chosen value still in the log, for
+// comparing replicas' logs (tests; at most 10,000 instances per call).
+void Daemon::serve_chosen(const httplib::Request& req, httplib::Response& res) {
+  uint64_t from = 1;
+  uint64_t to = 0;
+  const auto param = [&req](const char* key, uint64_t& out) {
+    if (!req.has_param(key)) return true;
+    const std::string v = req.get_param_value(key);
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc() && end == v.data() + v.size();
+  };
+  if (!param("from", from) || !param("to", to)) {
+    res.status = 400;
+    res.set_content("from and to must be instance numbers\n", "text/plain");
+    return;
+  }
+  if (!req.has_param("to")) to = from + 1000;
+  auto promise = std::make_shared<std::promise<std::string>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, from, to, promise] { promise->set_value(chosen_json(from, to)); });
+  res.set_content(future.wait_for(2s) == std::future_status::ready ? future.get()
+                                                                   : to_json_line(Json::object()),
+                  "application/json");
 }
 
 void Daemon::run() {
@@ -250,18 +281,20 @@ void Daemon::fill_cluster_info(pb::ClusterInfo* info) {
 }
 
 std::string Daemon::on_loop(std::string (Daemon::*render)()) {
-  if (stopping_) return "{\"error\": \"shutting down\"}\n";
+  if (stopping_) return to_json_line({{"error", "shutting down"}}) + "\n";
   auto promise = std::make_shared<std::promise<std::string>>();
   auto future = promise->get_future();
   asio::post(io_, [this, render, promise] { promise->set_value((this->*render)()); });
-  if (future.wait_for(2s) != std::future_status::ready) return "{\"error\": \"busy\"}\n";
+  if (future.wait_for(2s) != std::future_status::ready) {
+    return to_json_line({{"error", "busy"}}) + "\n";
+  }
   return future.get();
 }
 
-std::string Daemon::status_json() {
+Json Daemon::status() {
   const paxos::Node& node = replica_->node();
   const auto now = Clock::now();
-  std::string peers;
+  Json peers = Json::array();
   for (const Member& m : config_.members) {
     if (m.id == options_.id) continue;
     const auto heard = transport_->last_heard(m.id);
@@ -269,126 +302,117 @@ std::string Daemon::status_json() {
         heard.time_since_epoch().count() == 0
             ? -1
             : std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count();
-    peers += fmt::format("{}{{\"id\": {}, \"connected\": {}, \"last_heard_ms_ago\": {}}}",
-                         peers.empty() ? "" : ", ", m.id, transport_->connected(m.id), ago);
+    peers.push_back(
+        {{"id", m.id}, {"connected", transport_->connected(m.id)}, {"last_heard_ms_ago", ago}});
   }
   const auto leader = node.leader();
-  return fmt::format(
-      "{{\"node_id\": {}, \"cluster_id\": \"{}\", \"role\": \"{}\", \"leader\": {}, "
-      "\"ballot\": \"{}\", \"promised\": \"{}\", \"first_unchosen\": {}, \"applied\": {}, "
-      "\"known_commit\": {}, \"log_start\": {}, \"snapshot\": {}, \"pending_commands\": {}, "
-      "\"waiting_clients\": {}, \"locks_held\": {}, \"sessions\": {}, \"state_time_ms\": {}, "
-      "\"last_token\": {}, \"peers\": [{}], \"disk\": {}, \"uptime_s\": {}}}\n",
-      options_.id, json_escape(config_.cluster_id), paxos::to_string(node.role()),
-      leader ? std::to_string(*leader) : "null", node.ballot().to_string(),
-      node.promised().to_string(), node.first_unchosen(), node.next_apply() - 1,
-      node.known_commit(), node.log_start(), replica_->snapshot_next(), node.pending_commands(),
-      replica_->waiting(), machine_->locks_held(), machine_->sessions(), machine_->now(),
-      machine_->last_token(), peers, disk_status_json(disk_health()),
-      std::chrono::duration_cast<std::chrono::seconds>(now - started_).count());
+  return {
+      {"node_id", options_.id},
+      {"cluster_id", config_.cluster_id},
+      {"role", paxos::to_string(node.role())},
+      {"leader", leader ? Json(*leader) : Json(nullptr)},
+      {"ballot", node.ballot().to_string()},
+      {"promised", node.promised().to_string()},
+      {"first_unchosen", node.first_unchosen()},
+      {"applied", node.next_apply() - 1},
+      {"known_commit", node.known_commit()},
+      {"log_start", node.log_start()},
+      {"snapshot", replica_->snapshot_next()},
+      {"pending_commands", node.pending_commands()},
+      {"waiting_clients", replica_->waiting()},
+      {"locks_held", machine_->locks_held()},
+      {"sessions", machine_->sessions()},
+      {"state_time_ms", machine_->now()},
+      {"last_token", machine_->last_token()},
+      {"peers", std::move(peers)},
+      {"disk", disk_status_json(disk_health())},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_).count()},
+  };
+}
+
+std::string Daemon::status_json() {
+  return to_json_line(status()) + "\n";
+}
+
+std::string Daemon::status_json_with_hash() {
+  Json j = status();
+  j["state_hash"] = fmt::format("{:016x}", fnv1a(machine_->snapshot()));
+  return to_json_line(j) + "\n";
 }
 
 std::string Daemon::chosen_json(uint64_t from, uint64_t to) {
   const paxos::Node& node = replica_->node();
   from = std::max<uint64_t>(from, node.log_start());
   to = std::min<uint64_t>({to, node.first_unchosen(), from + 10000});
-  std::string out = fmt::format("{{\"log_start\": {}, \"first_unchosen\": {}, \"chosen\": {{",
-                                node.log_start(), node.first_unchosen());
+  Json chosen = Json::object();
   std::string value;
-  bool first = true;
   for (uint64_t i = from; i < to; ++i) {
     const paxos::Slot* s = node.slot(i);
     if (!s || !s->chosen || !s->value) continue;
     value.clear();
     paxos::encode_value(*s->value, value);
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : value) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    out += fmt::format("{}\"{}\": \"{:016x}\"", first ? "" : ", ", i, h);
-    first = false;
+    chosen[std::to_string(i)] = fmt::format("{:016x}", fnv1a(value));
   }
-  return out + "}}\n";
-}
-
-std::string Daemon::status_json_with_hash() {
-  std::string json = status_json();
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : machine_->snapshot()) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  json.insert(json.rfind('}'), fmt::format(", \"state_hash\": \"{:016x}\"", h));
-  return json;
+  return to_json_line({{"log_start", node.log_start()},
+                       {"first_unchosen", node.first_unchosen()},
+                       {"chosen", std::move(chosen)}}) +
+         "\n";
 }
 
 std::string Daemon::metrics_text() {
   const paxos::NodeStats& c = replica_->node().stats();
   const driver::ReplicaStats& r = replica_->stats();
-  std::string out;
-  auto counter = [&](const char* name, const char* help, uint64_t v,
-                     const std::string& labels = "") {
-    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{}{} {}\n", name, help, name, name, labels,
-                       v);
-  };
-  auto gauge = [&](const char* name, const char* help, double v) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n{} {}\n", name, help, name, name, v);
-  };
-  counter("paxlock_proposals_total", "Instances this node proposed as leader.",
-          c.instances_proposed);
-  counter("paxlock_instances_chosen_total", "Instances chosen and applied here.",
-          r.instances_applied);
-  counter("paxlock_commands_applied_total", "Commands applied here.", r.commands_applied);
-  out +=
-      "# HELP paxlock_retransmissions_total Messages sent again because no answer came.\n"
-      "# TYPE paxlock_retransmissions_total counter\n";
-  out += fmt::format("paxlock_retransmissions_total{{kind=\"accept\"}} {}\n", c.resent_accepts);
-  out += fmt::format("paxlock_retransmissions_total{{kind=\"prepare\"}} {}\n", c.resent_prepares);
-  out += fmt::format("paxlock_retransmissions_total{{kind=\"command\"}} {}\n", c.commands_retried);
-  out += fmt::format("paxlock_retransmissions_total{{kind=\"learn\"}} {}\n", c.learn_requests);
-  counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
-  counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
-  counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.", c.pre_votes_started);
-  counter("paxlock_pre_votes_won_total", "Pre-vote rounds a majority granted.", c.pre_votes_won);
-  counter("paxlock_batches_total", "Batches this node proposed as leader.", c.batches);
-  counter("paxlock_batched_commands_total", "Commands in those batches.", c.batched_commands);
-  counter("paxlock_fsyncs_total", "Synced writes.", r.synced_writes);
-  counter("paxlock_write_failures_total", "Failed disk writes.", r.write_failures);
-  counter("paxlock_snapshots_taken_total", "Snapshots taken.", r.snapshots_taken);
-  counter("paxlock_snapshots_installed_total", "Snapshots installed from peers.",
-          r.snapshots_installed);
-  counter("paxlock_client_requests_total", "Client requests received.", net_stats_.client_requests);
-  counter("paxlock_peer_messages_sent_total", "Messages sent to peers.",
-          net_stats_.peer_frames_out);
-  counter("paxlock_peer_messages_received_total", "Messages received from peers.",
-          net_stats_.peer_frames_in);
-  out +=
-      "# HELP paxlock_peer_messages_dropped_total Outgoing messages dropped.\n"
-      "# TYPE paxlock_peer_messages_dropped_total counter\n";
-  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"queue_full\"}} {}\n",
-                     net_stats_.peer_dropped_queue_full);
-  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"down\"}} {}\n",
-                     net_stats_.peer_dropped_down);
-  out += fmt::format("paxlock_peer_messages_dropped_total{{reason=\"fault_injection\"}} {}\n",
-                     net_stats_.peer_dropped_fault);
-  out +=
-      "# HELP paxlock_connection_errors_total Connections closed for what the other side did.\n"
-      "# TYPE paxlock_connection_errors_total counter\n";
-  for (const auto& [reason, n] : net_stats_.connection_errors) {
-    out += fmt::format("paxlock_connection_errors_total{{reason=\"{}\"}} {}\n", reason, n);
+  const net::NetStats& n = net_stats_;
+  PrometheusText out;
+  out.counter("paxlock_proposals_total", "Instances this node proposed as leader.",
+              c.instances_proposed);
+  out.counter("paxlock_instances_chosen_total", "Instances chosen and applied here.",
+              r.instances_applied);
+  out.counter("paxlock_commands_applied_total", "Commands applied here.", r.commands_applied);
+  out.family("paxlock_retransmissions_total", "Messages sent again because no answer came.",
+             "counter");
+  out.sample("paxlock_retransmissions_total", c.resent_accepts, {{"kind", "accept"}});
+  out.sample("paxlock_retransmissions_total", c.resent_prepares, {{"kind", "prepare"}});
+  out.sample("paxlock_retransmissions_total", c.commands_retried, {{"kind", "command"}});
+  out.sample("paxlock_retransmissions_total", c.learn_requests, {{"kind", "learn"}});
+  out.counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
+  out.counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
+  out.counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.", c.pre_votes_started);
+  out.counter("paxlock_pre_votes_won_total", "Pre-vote rounds a majority granted.",
+              c.pre_votes_won);
+  out.counter("paxlock_batches_total", "Batches this node proposed as leader.", c.batches);
+  out.counter("paxlock_batched_commands_total", "Commands in those batches.", c.batched_commands);
+  out.counter("paxlock_fsyncs_total", "Synced writes.", r.synced_writes);
+  out.counter("paxlock_write_failures_total", "Failed disk writes.", r.write_failures);
+  out.counter("paxlock_snapshots_taken_total", "Snapshots taken.", r.snapshots_taken);
+  out.counter("paxlock_snapshots_installed_total", "Snapshots installed from peers.",
+              r.snapshots_installed);
+  out.counter("paxlock_client_requests_total", "Client requests received.", n.client_requests);
+  out.counter("paxlock_peer_messages_sent_total", "Messages sent to peers.", n.peer_frames_out);
+  out.counter("paxlock_peer_messages_received_total", "Messages received from peers.",
+              n.peer_frames_in);
+  out.family("paxlock_peer_messages_dropped_total", "Outgoing messages dropped.", "counter");
+  out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_queue_full,
+             {{"reason", "queue_full"}});
+  out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_down, {{"reason", "down"}});
+  out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_fault,
+             {{"reason", "fault_injection"}});
+  out.family("paxlock_connection_errors_total", "Connections closed for what the other side did.",
+             "counter");
+  for (const auto& [reason, count] : n.connection_errors) {
+    out.sample("paxlock_connection_errors_total", count, {{"reason", reason}});
   }
-  gauge("paxlock_locks_held", "Locks held.", static_cast<double>(machine_->locks_held()));
-  gauge("paxlock_sessions", "Open sessions.", static_cast<double>(machine_->sessions()));
-  gauge("paxlock_first_unchosen", "First instance not known chosen.",
-        static_cast<double>(replica_->node().first_unchosen()));
-  gauge("paxlock_is_leader", "1 if this node leads.",
-        replica_->node().role() == paxos::Role::kLeader ? 1 : 0);
-  out += disk_metrics(disk_health());
-  out += fsync_latency_.prometheus("paxlock_fsync_seconds", "WAL fdatasync latency.");
-  out += client_latency_.prometheus("paxlock_client_request_seconds",
-                                    "Client request latency, receive to answer.");
-  return out;
+  out.gauge("paxlock_locks_held", "Locks held.", static_cast<double>(machine_->locks_held()));
+  out.gauge("paxlock_sessions", "Open sessions.", static_cast<double>(machine_->sessions()));
+  out.gauge("paxlock_first_unchosen", "First instance not known chosen.",
+            static_cast<double>(replica_->node().first_unchosen()));
+  out.gauge("paxlock_is_leader", "1 if this node leads.",
+            replica_->node().role() == paxos::Role::kLeader ? 1 : 0);
+  disk_metrics(out, disk_health());
+  fsync_latency_.write(out, "paxlock_fsync_seconds", "WAL fdatasync latency.");
+  client_latency_.write(out, "paxlock_client_request_seconds",
+                        "Client request latency, receive to answer.");
+  return out.text();
 }
 
 }  // namespace paxlock::daemon

@@ -21,7 +21,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace paxlock::daemon {
 
@@ -59,11 +61,21 @@ class Daemon {
   std::string metrics_text();
 
  private:
+  // The steps of start(), in order.
+  Status open_data_dir();  // finds this node in the config, locks its data directory
+  void create_store_and_machine();
+  void create_transport();
+  Status recover();  // the replica, from what is on disk
+  Status start_client_service();
+  Status start_http();  // /status, /chosen and /metrics
+  void serve_chosen(const httplib::Request& req, httplib::Response& res);
+
   void schedule_tick();
   void on_tick();
   void fill_cluster_info(pb::ClusterInfo* info);
   DiskHealth disk_health() const;
   std::string on_loop(std::string (Daemon::*render)());
+  nlohmann::ordered_json status();
   void shutdown();
 
   ClusterConfig config_;

@@ -4,7 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <map>
+#include <string>
+#include <vector>
 
 #include "daemon/daemon.h"
 #include "daemon/restore.h"
@@ -93,27 +94,15 @@ int daemon_main(int argc, char** argv) {
   test->add_flag("--no-sticky-leader", opt.no_sticky_leader,
                  "answer any higher prepare, even while a leader is alive (more duels)");
 #if PAXLOCK_MUTATIONS
-  const std::map<std::string, paxos::Mutation> mutations = {
-      {"none", paxos::Mutation::kNone},
-      {"small-quorum", paxos::Mutation::kSmallQuorum},
-      {"skip-ballot-check", paxos::Mutation::kSkipBallotCheck},
-      {"accept-below-promise", paxos::Mutation::kAcceptBelowPromise},
-      {"ignore-phase1-values", paxos::Mutation::kIgnorePhase1Values},
-      {"forget-promise-on-restart", paxos::Mutation::kForgetPromiseOnRestart},
-      {"no-stepdown-on-learn", paxos::Mutation::kNoStepDownOnLearn},
-      {"checkpoint-unwritten", paxos::Mutation::kCheckpointUnwritten},
-      {"no-pre-vote", paxos::Mutation::kNoPreVote},
-      {"skip-fsync", paxos::Mutation::kNone},
-      {"no-dedup", paxos::Mutation::kNone},
-      {"short-lease", paxos::Mutation::kNone},
-  };
+  // The core's mutations, and three the daemon plants outside the core.
+  const std::vector<std::string> daemon_mutations = {"skip-fsync", "no-dedup", "short-lease"};
   test->add_option("--fail-fsync-after", opt.fail_fsync_after,
                    "after this many fdatasyncs, fail the next one with EIO (test builds only)");
   test->add_option("--mutation", mutation, "plant a protocol bug (test builds only)")
       ->check(CLI::IsMember([&] {
-        std::vector<std::string> names;
-        for (const auto& [k, v] : mutations)
-          names.push_back(k);
+        std::vector<std::string> names = daemon_mutations;
+        for (const auto& n : paxos::kMutationNames)
+          names.push_back(n.name);
         return names;
       }()));
 #endif
@@ -123,7 +112,7 @@ int daemon_main(int argc, char** argv) {
     return app.exit(e);
   }
 #if PAXLOCK_MUTATIONS
-  opt.mutation = mutations.at(mutation);
+  opt.mutation = paxos::parse_mutation(mutation).value_or(paxos::Mutation::kNone);
   opt.skip_fsync = mutation == "skip-fsync";
   opt.lock_no_dedup = mutation == "no-dedup";
   opt.lock_short_lease = mutation == "short-lease";

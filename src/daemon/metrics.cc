@@ -2,50 +2,75 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 namespace paxlock::daemon {
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
+void PrometheusText::family(std::string_view name, std::string_view help, std::string_view type) {
+  out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+
+void PrometheusText::labels(Labels labels) {
+  if (labels.size() == 0) return;
+  out_ += '{';
+  bool first = true;
+  for (const auto& [key, value] : labels) {
+    if (!first) out_ += ',';
+    first = false;
+    out_ += key;
+    out_ += "=\"";
+    for (const char c : value) {
+      if (c == '\\' || c == '"') {
+        out_ += '\\';
+        out_ += c;
+      } else if (c == '\n') {
+        out_ += "\\n";
+      } else {
+        out_ += c;
+      }
     }
+    out_ += '"';
   }
-  return out;
+  out_ += '}';
 }
 
-std::string disk_status_json(const DiskHealth& disk) {
-  return fmt::format(
-      "{{\"ok\": {}, \"broken\": {}, \"error\": \"{}\", \"log_bytes\": {}, "
-      "\"disk_bytes\": {}, \"write_failures\": {}}}",
-      disk.ok && !disk.broken && disk.error.empty(), disk.broken, json_escape(disk.error),
-      disk.log_bytes, disk.disk_bytes, disk.write_failures);
+void PrometheusText::sample(std::string_view name, uint64_t value, Labels l) {
+  out_ += name;
+  labels(l);
+  out_ += fmt::format(" {}\n", value);
 }
 
-std::string disk_metrics(const DiskHealth& disk) {
-  return fmt::format(
-      "# HELP paxlock_disk_ok 0 while disk writes fail.\n"
-      "# TYPE paxlock_disk_ok gauge\n"
-      "paxlock_disk_ok {}\n"
-      "# HELP paxlock_wal_broken 1 once an fdatasync failed: the replica stopped writing, "
-      "promising and acknowledging until it is restarted.\n"
-      "# TYPE paxlock_wal_broken gauge\n"
-      "paxlock_wal_broken {}\n",
-      disk.ok && !disk.broken ? 1 : 0, disk.broken ? 1 : 0);
+void PrometheusText::sample(std::string_view name, double value, Labels l) {
+  out_ += name;
+  labels(l);
+  out_ += fmt::format(" {}\n", value);
+}
+
+void PrometheusText::counter(std::string_view name, std::string_view help, uint64_t value) {
+  family(name, help, "counter");
+  sample(name, value);
+}
+
+void PrometheusText::gauge(std::string_view name, std::string_view help, double value) {
+  family(name, help, "gauge");
+  sample(name, value);
+}
+
+nlohmann::ordered_json disk_status_json(const DiskHealth& disk) {
+  return {{"ok", disk.ok && !disk.broken && disk.error.empty()},
+          {"broken", disk.broken},
+          {"error", disk.error},
+          {"log_bytes", disk.log_bytes},
+          {"disk_bytes", disk.disk_bytes},
+          {"write_failures", disk.write_failures}};
+}
+
+void disk_metrics(PrometheusText& out, const DiskHealth& disk) {
+  out.gauge("paxlock_disk_ok", "0 while disk writes fail.", disk.ok && !disk.broken ? 1 : 0);
+  out.gauge("paxlock_wal_broken",
+            "1 once an fdatasync failed: the replica stopped writing, promising and "
+            "acknowledging until it is restarted.",
+            disk.broken ? 1 : 0);
 }
 
 std::string wal_broken_message(const DiskHealth& disk) {
@@ -58,21 +83,19 @@ std::string wal_broken_message(const DiskHealth& disk) {
       disk.error.empty() ? "no detail" : disk.error);
 }
 
-std::string Histogram::prometheus(const std::string& name, const std::string& help) const {
-  std::string out = fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+void Histogram::write(PrometheusText& out, std::string_view name, std::string_view help) const {
+  out.family(name, help, "histogram");
+  const std::string bucket = fmt::format("{}_bucket", name);
   uint64_t cumulative = 0;
   for (size_t i = 0; i < kBoundsUs.size(); ++i) {
     cumulative += counts_[i];
-    if (kBoundsUs[i] == UINT64_MAX) {
-      out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
-    } else {
-      out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name,
-                         static_cast<double>(kBoundsUs[i]) / 1e6, cumulative);
-    }
+    const std::string le = kBoundsUs[i] == UINT64_MAX
+                               ? std::string("+Inf")
+                               : fmt::format("{}", static_cast<double>(kBoundsUs[i]) / 1e6);
+    out.sample(bucket, cumulative, {{"le", le}});
   }
-  out += fmt::format("{}_sum {}\n{}_count {}\n", name, static_cast<double>(sum_us_) / 1e6, name,
-                     count_);
-  return out;
+  out.sample(fmt::format("{}_sum", name), static_cast<double>(sum_us_) / 1e6);
+  out.sample(fmt::format("{}_count", name), count_);
 }
 
 uint64_t Histogram::quantile_us(double q) const {

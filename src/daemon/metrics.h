@@ -1,12 +1,39 @@
-// Prometheus-style latency histograms, filled on the event loop and read on
-// the status side through a copy taken on the loop.
+// What /status and /metrics show: the Prometheus text writer, the disk's
+// health, and latency histograms (filled on the event loop and read on the
+// status side through a copy taken on the loop).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
+#include <utility>
 
 namespace paxlock::daemon {
+
+// Prometheus text exposition format (version 0.0.4): the one writer of
+// /metrics. A family is its HELP and TYPE lines, then its samples.
+class PrometheusText {
+ public:
+  using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+  // The HELP and TYPE lines of a family; `type` is counter, gauge or histogram.
+  void family(std::string_view name, std::string_view help, std::string_view type);
+  // One sample line: name{labels} value.
+  void sample(std::string_view name, uint64_t value, Labels labels = {});
+  void sample(std::string_view name, double value, Labels labels = {});
+  // A family with one unlabelled sample.
+  void counter(std::string_view name, std::string_view help, uint64_t value);
+  void gauge(std::string_view name, std::string_view help, double value);
+
+  const std::string& text() const { return out_; }
+
+ private:
+  void labels(Labels labels);
+  std::string out_;
+};
 
 // The disk's state as /status and /metrics show it.
 struct DiskHealth {
@@ -18,13 +45,10 @@ struct DiskHealth {
   uint64_t write_failures = 0;
 };
 
-// A string's content for a JSON string literal (quotes not included).
-std::string json_escape(const std::string& s);
-
 // The "disk" object of /status.
-std::string disk_status_json(const DiskHealth& disk);
-// paxlock_disk_ok and paxlock_wal_broken, Prometheus text.
-std::string disk_metrics(const DiskHealth& disk);
+nlohmann::ordered_json disk_status_json(const DiskHealth& disk);
+// paxlock_disk_ok and paxlock_wal_broken.
+void disk_metrics(PrometheusText& out, const DiskHealth& disk);
 // The error line paxlockd logs (once) when the log breaks.
 std::string wal_broken_message(const DiskHealth& disk);
 
@@ -47,8 +71,8 @@ class Histogram {
   }
   uint64_t count() const { return count_; }
 
-  // Prometheus text for `name` (seconds), e.g. paxlock_fsync_seconds.
-  std::string prometheus(const std::string& name, const std::string& help) const;
+  // The family `name` (in seconds), e.g. paxlock_fsync_seconds.
+  void write(PrometheusText& out, std::string_view name, std::string_view help) const;
   // The latency below which a share `q` of observations fall (bucket bound).
   uint64_t quantile_us(double q) const;
 

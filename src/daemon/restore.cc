@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "common/hash.h"
 #include "lock.pb.h"
 #include "lock/lock_machine.h"
 #include "storage/node_storage.h"
@@ -89,12 +90,7 @@ Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
   s = storage::check_identity(fs, data_dir, cluster_id, node);
   if (!s.ok()) return s;
   const std::string out = storage::SnapshotStore::encode(restored);
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : out) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  report.digest = h;
+  report.digest = fnv1a(out);
   report.path = join_path(snap_dir, name);
   return report;
 }

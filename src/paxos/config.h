@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "paxos/types.h"
@@ -29,7 +31,37 @@ enum class Mutation : uint8_t {
                             // down for any higher Nack
 };
 
+// Every mutation with its name: the one table that to_string, parse_mutation
+// and the --mutation flags of paxlockd, paxlock-sim and the explorer use.
+struct MutationName {
+  Mutation mutation;
+  const char* name;
+};
+inline constexpr MutationName kMutationNames[] = {
+    {Mutation::kNone, "none"},
+    {Mutation::kAcceptBelowPromise, "accept-below-promise"},
+    {Mutation::kIgnorePhase1Values, "ignore-phase1-values"},
+    {Mutation::kApplyOutOfOrder, "apply-out-of-order"},
+    {Mutation::kForgetPromiseOnRestart, "forget-promise-on-restart"},
+    {Mutation::kSmallQuorum, "small-quorum"},
+    {Mutation::kSkipBallotCheck, "skip-ballot-check"},
+    {Mutation::kNoStepDownOnLearn, "no-stepdown-on-learn"},
+    {Mutation::kCheckpointUnwritten, "checkpoint-unwritten"},
+    {Mutation::kNoPreVote, "no-pre-vote"},
+};
+// Entry k names the mutation of value k, and the last value has an entry.
+constexpr bool mutation_names_complete() {
+  size_t k = 0;
+  for (const MutationName& n : kMutationNames) {
+    if (static_cast<size_t>(n.mutation) != k++) return false;
+  }
+  return k == static_cast<size_t>(Mutation::kNoPreVote) + 1;
+}
+static_assert(mutation_names_complete(), "kMutationNames must list every Mutation in order");
+
 const char* to_string(Mutation m);
+// The mutation of that name ("none", "small-quorum", ...), or nullopt.
+std::optional<Mutation> parse_mutation(std::string_view name);
 
 struct Config {
   NodeId self = 0;

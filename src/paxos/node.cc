@@ -4,6 +4,7 @@
 #include "paxos/node.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "common/check.h"
 
@@ -22,29 +23,15 @@ const char* to_string(Role r) {
 }
 
 const char* to_string(Mutation m) {
-  switch (m) {
-    case Mutation::kNone:
-      return "none";
-    case Mutation::kAcceptBelowPromise:
-      return "accept-below-promise";
-    case Mutation::kIgnorePhase1Values:
-      return "ignore-phase1-values";
-    case Mutation::kApplyOutOfOrder:
-      return "apply-out-of-order";
-    case Mutation::kForgetPromiseOnRestart:
-      return "forget-promise-on-restart";
-    case Mutation::kSmallQuorum:
-      return "small-quorum";
-    case Mutation::kSkipBallotCheck:
-      return "skip-ballot-check";
-    case Mutation::kNoStepDownOnLearn:
-      return "no-stepdown-on-learn";
-    case Mutation::kCheckpointUnwritten:
-      return "checkpoint-unwritten";
-    case Mutation::kNoPreVote:
-      return "no-pre-vote";
+  const auto k = static_cast<size_t>(m);
+  return k < std::size(kMutationNames) ? kMutationNames[k].name : "unknown";
+}
+
+std::optional<Mutation> parse_mutation(std::string_view name) {
+  for (const MutationName& n : kMutationNames) {
+    if (name == n.name) return n.mutation;
   }
-  return "unknown";
+  return std::nullopt;
 }
 
 size_t Config::quorum() const {

@@ -1095,14 +1095,6 @@ class Search {
 
 }  // namespace
 
-std::optional<paxos::Mutation> parse_mutation(const std::string& name) {
-  for (int k = 0; k < 64; ++k) {
-    const auto m = static_cast<paxos::Mutation>(k);
-    if (name == paxos::to_string(m)) return m;
-  }
-  return std::nullopt;
-}
-
 std::string prefix_leader(int leader) {
   return fmt::format("campaign {}\nsettle\n", leader);
 }

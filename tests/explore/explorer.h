@@ -116,8 +116,8 @@ Result explore(const Options& options);
 Result replay(const std::string& script, const std::function<void(const std::string&)>& out,
               const Options* overrides = nullptr);
 
-// Parses a mutation name ("none", "small-quorum", ...).
-std::optional<paxos::Mutation> parse_mutation(const std::string& name);
+// Mutation names ("none", "small-quorum", ...): the core's one table.
+using paxos::parse_mutation;
 
 // The canned prefixes used by the tests and docs.
 std::string prefix_leader(int leader);  // `leader` campaigns, everything delivered, network empty

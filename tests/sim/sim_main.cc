@@ -5,26 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <map>
 
 #include "sim/simulator.h"
-
-namespace {
-
-const std::map<std::string, paxlock::paxos::Mutation> kMutations = {
-    {"none", paxlock::paxos::Mutation::kNone},
-    {"accept-below-promise", paxlock::paxos::Mutation::kAcceptBelowPromise},
-    {"ignore-phase1-values", paxlock::paxos::Mutation::kIgnorePhase1Values},
-    {"apply-out-of-order", paxlock::paxos::Mutation::kApplyOutOfOrder},
-    {"forget-promise-on-restart", paxlock::paxos::Mutation::kForgetPromiseOnRestart},
-    {"small-quorum", paxlock::paxos::Mutation::kSmallQuorum},
-    {"skip-ballot-check", paxlock::paxos::Mutation::kSkipBallotCheck},
-    {"no-stepdown-on-learn", paxlock::paxos::Mutation::kNoStepDownOnLearn},
-    {"checkpoint-unwritten", paxlock::paxos::Mutation::kCheckpointUnwritten},
-    {"no-pre-vote", paxlock::paxos::Mutation::kNoPreVote},
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"paxlock deterministic simulator"};
@@ -42,8 +24,8 @@ int main(int argc, char** argv) {
   app.add_option("--fault-ms", o.fault_ms, "length of the fault window (simulated ms)");
   app.add_option("--mutation", mutation, "plant a protocol bug")->check(CLI::IsMember([] {
     std::vector<std::string> names;
-    for (const auto& [k, v] : kMutations)
-      names.push_back(k);
+    for (const auto& n : paxlock::paxos::kMutationNames)
+      names.push_back(n.name);
     return names;
   }()));
   app.add_flag("--verbose", o.verbose, "log crashes and other faults");
@@ -82,7 +64,7 @@ int main(int argc, char** argv) {
   o.randomize_faults = !fixed;
   o.workload =
       workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
-  o.mutation = kMutations.at(mutation);
+  o.mutation = *paxlock::paxos::parse_mutation(mutation);
   o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
   o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/check.h"
+#include "common/hash.h"
 #include "driver/replica.h"
 #include "lock/lock_machine.h"
 #include "paxos/message.h"
@@ -153,7 +154,7 @@ class World {
   int isolated_ = -1;                  // isolate_one: the node cut off
   int rejoin_leader_ = -1;             // who led since the isolated node rejoined
   Outcome result_;
-  uint64_t hash_ = 1469598103934665603ULL;
+  uint64_t hash_ = kFnvOffsetBasis;
 
   // Invariant state.
   std::unordered_map<Instance, std::shared_ptr<const paxos::Batch>> chosen_;
@@ -249,10 +250,10 @@ void World::fail(const std::string& what) {
 
 void World::hash_event(const Event& e) {
   auto mix = [this](uint64_t v) {
-    for (int b = 0; b < 8; ++b) {
-      hash_ ^= (v >> (8 * b)) & 0xff;
-      hash_ *= 1099511628211ULL;
-    }
+    char bytes[8];  // little-endian
+    for (int b = 0; b < 8; ++b)
+      bytes[b] = static_cast<char>((v >> (8 * b)) & 0xff);
+    hash_ = fnv1a(std::string_view(bytes, sizeof bytes), hash_);
   };
   mix(static_cast<uint64_t>(e.at));
   mix(static_cast<uint64_t>(e.kind));

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <deque>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "daemon/metrics.h"
 #include "driver/replica.h"
@@ -245,18 +246,23 @@ TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
     d.write_failures = t.replica(id).stats().write_failures;
     return d;
   };
-  const std::string json = daemon::disk_status_json(health(f));
-  EXPECT_NE(json.find("\"ok\": false"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"broken\": true"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"write_failures\": 1"), std::string::npos) << json;
-  const std::string metrics = daemon::disk_metrics(health(f));
+  const nlohmann::ordered_json json = daemon::disk_status_json(health(f));
+  EXPECT_EQ(json.at("ok"), false) << json;
+  EXPECT_EQ(json.at("broken"), true) << json;
+  EXPECT_EQ(json.at("error"), "fdatasync /data/wal/wal-0000000000000001.log: I/O error") << json;
+  EXPECT_EQ(json.at("write_failures"), 1) << json;
+  daemon::PrometheusText broken;
+  daemon::disk_metrics(broken, health(f));
+  const std::string& metrics = broken.text();
   EXPECT_NE(metrics.find("\npaxlock_wal_broken 1\n"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("\npaxlock_disk_ok 0\n"), std::string::npos) << metrics;
   EXPECT_NE(daemon::wal_broken_message(health(f)).find("Restart it"), std::string::npos);
-  const std::string healthy = daemon::disk_metrics(health(g));
+  daemon::PrometheusText fine;
+  daemon::disk_metrics(fine, health(g));
+  const std::string& healthy = fine.text();
   EXPECT_NE(healthy.find("\npaxlock_wal_broken 0\n"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("\npaxlock_disk_ok 1\n"), std::string::npos) << healthy;
-  EXPECT_NE(daemon::disk_status_json(health(g)).find("\"broken\": false"), std::string::npos);
+  EXPECT_EQ(daemon::disk_status_json(health(g)).at("broken"), false);
 }
 
 // The WAL itself: one failed fdatasync, and every later append or sync fails

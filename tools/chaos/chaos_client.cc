@@ -36,8 +36,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
-#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -48,16 +46,20 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/json.h"
 #include "common/rng.h"
 #include "paxlock/client.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using paxlock::Json;
+using paxlock::to_json_line;
 
 struct Args {
   std::string cluster;
@@ -79,19 +81,11 @@ int64_t now_ns() {
       .count();
 }
 
-std::string q(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 class History {
  public:
   explicit History(const std::string& path) : out_(path, std::ios::app) {}
-  void write(const std::string& line) {
+  void write(const Json& event) {
+    const std::string line = to_json_line(event);
     std::lock_guard<std::mutex> lock(mu_);
     out_ << line << "\n";
     out_.flush();
@@ -400,14 +394,13 @@ class Worker {
 
   bool open_session(int64_t ttl_ms) {
     const int64_t t = now_ns();
-    invoke("open_session", "", fmt::format(", \"ttl_ms\": {}", ttl_ms));
+    invoke("open_session", "", {{"ttl_ms", ttl_ms}});
     std::shared_ptr<paxlock::Client> c = client_;
     const paxlock::Reply r = wait_reply([&](paxlock::Client::Callback cb) {
       c->open_session(a_.owner, std::chrono::milliseconds(ttl_ms), std::move(cb));
     });
     const bool ok = r.code == paxlock::Code::kOk;
-    complete("open_session", "", r,
-             fmt::format(", \"session\": {}, \"ttl_ms\": {}", r.session, ttl_ms));
+    complete("open_session", "", r, {{"session", r.session}, {"ttl_ms", ttl_ms}});
     if (!ok) return false;
     lease_ = std::make_shared<Lease>();
     lease_->id = r.session;
@@ -427,13 +420,13 @@ class Worker {
       }
       const std::string proc = fmt::format("{}.ka#{}.{}", a_.owner, l->id, incarnation);
       const int64_t t = now_ns();
-      hist_.write(
-          fmt::format("{{\"t\": {}, \"proc\": {}, \"owner\": {}, \"type\": \"invoke\", \"f\": "
-                      "\"keep_alive\", \"lock\": \"\", \"session\": {}}}",
-                      t, q(proc), q(a_.owner), l->id));
+      Json e = event(proc, "invoke", "keep_alive", "");
+      e["t"] = t;
+      e["session"] = l->id;
+      hist_.write(e);
       const paxlock::Reply r =
           wait_reply([&](paxlock::Client::Callback cb) { c->keep_alive(l->id, std::move(cb)); });
-      record_completion(proc, "keep_alive", "", r, fmt::format(", \"session\": {}", l->id));
+      record_completion(proc, "keep_alive", "", r, {{"session", l->id}});
       if (r.code == paxlock::Code::kOk) {
         l->renewed_ns = std::max(l->renewed_ns.load(), t);
       } else if (r.code == paxlock::Code::kSessionExpired) {
@@ -465,11 +458,11 @@ class Worker {
     stop_keep_alive();
     const uint64_t id = lease_->id;
     lease_.reset();
-    invoke("close_session", "", fmt::format(", \"session\": {}", id));
+    invoke("close_session", "", {{"session", id}});
     std::shared_ptr<paxlock::Client> c = client_;
     const paxlock::Reply r =
         wait_reply([&](paxlock::Client::Callback cb) { c->close_session(id, std::move(cb)); });
-    complete("close_session", "", r, fmt::format(", \"session\": {}", id));
+    complete("close_session", "", r, {{"session", id}});
   }
 
   // ------------------------------------------------------------ plumbing
@@ -508,57 +501,67 @@ class Worker {
 
   void sleep_ms(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
-  void invoke(const std::string& f, const std::string& name, const std::string& extra = "") {
-    hist_.write(
-        fmt::format("{{\"t\": {}, \"proc\": {}, \"owner\": {}, \"type\": \"invoke\", "
-                    "\"f\": \"{}\", \"lock\": {}{}}}",
-                    now_ns(), q(proc_), q(a_.owner), f, q(name), extra));
+  // An event line's first fields: {"t", "proc", "owner", "type", "f", "lock"}.
+  Json event(const std::string& proc, const char* type, const std::string& f,
+             const std::string& name) const {
+    return {{"t", now_ns()}, {"proc", proc}, {"owner", a_.owner},
+            {"type", type},  {"f", f},       {"lock", name}};
+  }
+
+  // Appends `extra`'s fields to the event `e`.
+  static Json with(Json e, const Json& extra) {
+    for (const auto& [k, v] : extra.items())
+      e[k] = v;
+    return e;
+  }
+
+  void invoke(const std::string& f, const std::string& name, const Json& extra = Json::object()) {
+    hist_.write(with(event(proc_, "invoke", f, name), extra));
   }
 
   // Writes the completion; true if the outcome is unknown.
   bool record_completion(const std::string& proc, const std::string& f, const std::string& name,
-                         const paxlock::Reply& r, const std::string& extra) {
+                         const paxlock::Reply& r, const Json& extra) {
     const bool unknown = r.code == paxlock::Code::kUnavailable;
     const char* type = r.code == paxlock::Code::kOk ? "ok" : unknown ? "info" : "fail";
-    hist_.write(fmt::format(
-        "{{\"t\": {}, \"proc\": {}, \"owner\": {}, \"type\": \"{}\", \"f\": \"{}\", \"lock\": {}, "
-        "\"code\": \"{}\", \"token\": {}, \"holder\": {}, \"req\": \"{}:{}\", \"node\": {}{}}}",
-        now_ns(), q(proc), q(a_.owner), type, f, q(name), paxlock::to_string(r.code), r.token,
-        q(r.holder), r.client_id, r.seq, r.served_by, extra));
+    Json e = event(proc, type, f, name);
+    e["code"] = paxlock::to_string(r.code);
+    e["token"] = r.token;
+    e["holder"] = r.holder;
+    e["req"] = fmt::format("{}:{}", r.client_id, r.seq);
+    e["node"] = r.served_by;
+    hist_.write(with(std::move(e), extra));
     return unknown;
   }
 
   // Records the completion; after an unknown outcome, becomes a new process.
   void complete(const std::string& f, const std::string& name, const paxlock::Reply& r,
-                const std::string& extra = "") {
+                const Json& extra = Json::object()) {
     if (record_completion(proc_, f, name, r, extra)) new_incarnation();
   }
 
   paxlock::Reply lock(const std::string& name, const paxlock::LockOptions& o = {}) {
     invoke("lock", name,
-           fmt::format(", \"session\": {}, \"wait_ms\": {}, \"will_retry\": {}", o.session,
-                       o.wait.count(), o.will_retry ? "true" : "false"));
+           {{"session", o.session}, {"wait_ms", o.wait.count()}, {"will_retry", o.will_retry}});
     paxlock::Reply r = client_->lock(name, a_.owner, o).get();
-    std::string extra = fmt::format(", \"session\": {}", r.session);
+    Json extra = {{"session", r.session}};
     if (r.code == paxlock::Code::kDeadlock) {
-      std::string cycle;
-      for (const paxlock::WaitEdge& e : r.cycle) {
-        cycle += fmt::format("{}[{}, {}, {}]", cycle.empty() ? "" : ", ", q(e.owner), q(e.lock),
-                             q(e.holder));
-      }
-      extra += fmt::format(", \"cycle\": [{}]", cycle);
+      Json cycle = Json::array();
+      for (const paxlock::WaitEdge& e : r.cycle)
+        cycle.push_back(Json::array({e.owner, e.lock, e.holder}));
+      extra["cycle"] = std::move(cycle);
     }
     complete("lock", name, r, extra);
     return r;
   }
 
   void unlock(const std::string& name, uint64_t token) {
-    invoke("unlock", name, fmt::format(", \"token\": {}", token));
+    invoke("unlock", name, {{"token", token}});
     complete("unlock", name, client_->unlock(name, a_.owner, token).get());
   }
 
   void check(const std::string& name, uint64_t token) {
-    invoke("check", name, fmt::format(", \"token\": {}", token));
+    invoke("check", name, {{"token", token}});
     complete("check", name, client_->check(name, token).get());
   }
 
@@ -567,13 +570,12 @@ class Worker {
     paxlock::Reply r = client_->status(name).get();
     // A free lock is a successful read too.
     if (r.code == paxlock::Code::kNotHeld) r.code = paxlock::Code::kOk;
-    std::string waiters;
+    Json waiters = Json::array();
     if (!r.locks.empty()) {
       for (const paxlock::Waiter& w : r.locks[0].waiters)
-        waiters += fmt::format("{}{}", waiters.empty() ? "" : ", ", q(w.owner));
+        waiters.push_back(w.owner);
     }
-    complete("status", name, r,
-             fmt::format(", \"session\": {}, \"waiters\": [{}]", r.session, waiters));
+    complete("status", name, r, {{"session", r.session}, {"waiters", std::move(waiters)}});
   }
 
   // Read-increment-write of the fenced counter with this token. Reads are
@@ -583,19 +585,16 @@ class Worker {
   // if the read was refused (the pause victim), with the last value it saw.
   void increment(const std::string& name, uint64_t token, bool blind) {
     bool ok = false;
-    invoke("read", name, fmt::format(", \"token\": {}", token));
+    invoke("read", name, {{"token", token}});
     const std::string got =
         resource_call(a_.resource, fmt::format("READ {} {}\n", name, token), ok);
     long long value = 0;
     const bool read = ok && std::sscanf(got.c_str(), "OK %lld", &value) == 1;
-    hist_.write(
-        fmt::format("{{\"t\": {}, \"proc\": {}, \"owner\": {}, \"type\": \"{}\", \"f\": "
-                    "\"read\", \"lock\": {}, \"token\": {}, \"code\": \"{}\"{}}}",
-                    now_ns(), q(proc_), q(a_.owner), read ? "ok" : "fail", q(name), token,
-                    read  ? "OK"
-                    : !ok ? "NO_ANSWER"
-                          : "STALE",
-                    read ? fmt::format(", \"value\": {}", value) : ""));
+    Json r = event(proc_, read ? "ok" : "fail", "read", name);
+    r["token"] = token;
+    r["code"] = read ? "OK" : !ok ? "NO_ANSWER" : "STALE";
+    if (read) r["value"] = value;
+    hist_.write(r);
     if (read) {
       last_value_ = value;
     } else if (!blind) {
@@ -603,17 +602,15 @@ class Worker {
     } else {
       value = last_value_;
     }
-    invoke("write", name, fmt::format(", \"token\": {}, \"value\": {}", token, value + 1));
+    invoke("write", name, {{"token", token}, {"value", value + 1}});
     const std::string w =
         resource_call(a_.resource, fmt::format("WRITE {} {} {}\n", name, value + 1, token), ok);
     const char* type = !ok ? "info" : w.rfind("OK", 0) == 0 ? "ok" : "fail";
-    hist_.write(
-        fmt::format("{{\"t\": {}, \"proc\": {}, \"owner\": {}, \"type\": \"{}\", \"f\": "
-                    "\"write\", \"lock\": {}, \"token\": {}, \"value\": {}, \"code\": \"{}\"}}",
-                    now_ns(), q(proc_), q(a_.owner), type, q(name), token, value + 1,
-                    !ok                     ? "NO_ANSWER"
-                    : w.rfind("OK", 0) == 0 ? "OK"
-                                            : "STALE"));
+    Json e = event(proc_, type, "write", name);
+    e["token"] = token;
+    e["value"] = value + 1;
+    e["code"] = !ok ? "NO_ANSWER" : w.rfind("OK", 0) == 0 ? "OK" : "STALE";
+    hist_.write(e);
     if (!ok) new_incarnation();
   }
 
@@ -631,42 +628,42 @@ class Worker {
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"paxlock-chaos-client: one client process of the chaos test bed (tests/chaos/)"};
-  app.add_option("--cluster", a.cluster, "cluster file")->required();
-  app.add_option("--replica", a.replica, "a node id (only that replica is configured), or all")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"all"}) | CLI::Range(1, 1 << 30));
-  app.add_option("--owner", a.owner, "owner name; the process is <owner>#<incarnation>")
-      ->required();
-  app.add_option("--workload", a.workload, "what to run (see the head of chaos_client.cc)")
-      ->capture_default_str()
-      ->check(CLI::IsMember(
-          {"mutex", "counter", "durable", "final", "session", "blocking", "deadlock", "pause"}));
-  app.add_option("--duration", a.duration_s, "seconds of load")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", a.seed, "seed of the workload's choices")->capture_default_str();
-  app.add_option("--history", a.history, "the JSON-lines history file to append to")->required();
-  app.add_option("--resource", a.resource, "host:port of the fenced counter server");
-  app.add_option("--timeout", a.timeout_s, "seconds before an operation's outcome is unknown")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--ttl-ms", a.ttl_ms, "session lease (session, blocking, pause workloads)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  app.add_option("--state", a.state, "pause: the file holding the token while the lock is held");
-  app.add_option("--locks", a.locks, "comma-separated lock names")
-      ->required()
-      ->allow_extra_args(false)
-      ->delimiter(',');
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i];
+    const std::string v = argv[i + 1];
+    if (k == "--cluster")
+      a.cluster = v;
+    else if (k == "--replica")
+      a.replica = v;
+    else if (k == "--owner")
+      a.owner = v;
+    else if (k == "--workload")
+      a.workload = v;
+    else if (k == "--duration")
+      a.duration_s = std::stod(v);
+    else if (k == "--seed")
+      a.seed = std::stoull(v);
+    else if (k == "--history")
+      a.history = v;
+    else if (k == "--resource")
+      a.resource = v;
+    else if (k == "--timeout")
+      a.timeout_s = std::stod(v);
+    else if (k == "--ttl-ms")
+      a.ttl_ms = std::stoll(v);
+    else if (k == "--state")
+      a.state = v;
+    else if (k == "--locks") {
+      std::stringstream ss(v);
+      for (std::string l; std::getline(ss, l, ',');)
+        a.locks.push_back(l);
+    } else {
+      std::fprintf(stderr, "chaos-client: unknown option %s\n", k.c_str());
+      return 2;
+    }
   }
-  if (a.locks.empty() || std::find(a.locks.begin(), a.locks.end(), "") != a.locks.end()) {
-    std::fprintf(stderr, "chaos-client: --locks: an empty lock name\n");
+  if (a.cluster.empty() || a.owner.empty() || a.locks.empty() || a.history.empty()) {
+    std::fprintf(stderr, "chaos-client: --cluster, --owner, --locks and --history are required\n");
     return 2;
   }
   return Worker(a).run();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json.h"
 #include "paxlock/client.h"
 
 namespace paxlock::cli {
@@ -36,7 +37,6 @@ std::string default_owner();
 int exit_code(Code code);
 // Prints a result: human-readable, or one JSON object with --json.
 void print(const Global& g, const std::string& command, const std::string& name, const Reply& r);
-std::string json_string(const std::string& s);
 void fail(const std::string& message);  // one line on stderr
 
 int cmd_lock(const Global& g, const std::string& name);

@@ -94,60 +94,42 @@ int exit_code(Code code) {
   }
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<int>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 namespace {
 
-std::string locks_json(const std::vector<LockInfo>& locks) {
-  std::string out = "[";
+Json locks_json(const std::vector<LockInfo>& locks) {
+  Json out = Json::array();
   for (const LockInfo& l : locks) {
-    std::string waiters = "[";
-    for (const Waiter& w : l.waiters) {
-      waiters += fmt::format("{}{{\"owner\": {}, \"session\": {}}}", waiters.size() > 1 ? ", " : "",
-                             json_string(w.owner), w.session);
-    }
-    out += fmt::format(
-        "{}{{\"name\": {}, \"holder\": {}, \"token\": {}, \"session\": {}, \"since_ms\": {}, "
-        "\"waiters\": {}]}}",
-        out.size() > 1 ? ", " : "", json_string(l.name), json_string(l.holder), l.token, l.session,
-        l.since_ms, waiters);
+    Json waiters = Json::array();
+    for (const Waiter& w : l.waiters)
+      waiters.push_back({{"owner", w.owner}, {"session", w.session}});
+    out.push_back({{"name", l.name},
+                   {"holder", l.holder},
+                   {"token", l.token},
+                   {"session", l.session},
+                   {"since_ms", l.since_ms},
+                   {"waiters", std::move(waiters)}});
   }
-  return out + "]";
+  return out;
+}
+
+Json reply_json(const std::string& command, const std::string& name, const Reply& r) {
+  Json cycle = Json::array();
+  for (const WaitEdge& e : r.cycle)
+    cycle.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
+  return {{"command", command},           {"name", name},
+          {"result", to_string(r.code)},  {"token", r.token},
+          {"holder", r.holder},           {"session", r.session},
+          {"current", r.current},         {"applied_at", r.applied_at},
+          {"served_by", r.served_by},     {"attempts", r.attempts},
+          {"locks", locks_json(r.locks)}, {"next", r.next},
+          {"cycle", std::move(cycle)},    {"error", r.error}};
 }
 
 }  // namespace
 
 void print(const Global& g, const std::string& command, const std::string& name, const Reply& r) {
   if (g.json) {
-    std::string cycle = "[";
-    for (const WaitEdge& e : r.cycle) {
-      cycle += fmt::format("{}{{\"owner\": {}, \"lock\": {}, \"holder\": {}}}",
-                           cycle.size() > 1 ? ", " : "", json_string(e.owner), json_string(e.lock),
-                           json_string(e.holder));
-    }
-    std::cout << fmt::format(
-                     "{{\"command\": {}, \"name\": {}, \"result\": {}, \"token\": {}, "
-                     "\"holder\": {}, \"session\": {}, \"current\": {}, \"applied_at\": {}, "
-                     "\"served_by\": {}, \"attempts\": {}, \"locks\": {}, \"next\": {}, "
-                     "\"cycle\": {}], \"error\": {}}}",
-                     json_string(command), json_string(name), json_string(to_string(r.code)),
-                     r.token, json_string(r.holder), r.session, r.current, r.applied_at,
-                     r.served_by, r.attempts, locks_json(r.locks), json_string(r.next), cycle,
-                     json_string(r.error))
-              << std::endl;
+    std::cout << to_json_line(reply_json(command, name, r)) << std::endl;
     return;
   }
   switch (r.code) {
@@ -300,7 +282,7 @@ int cmd_cluster(const Global& g) {
   for (const Member& m : o.replicas)
     answers.push_back(c.cluster_info(m.id));
   int up = 0;
-  std::string json = "[";
+  Json members = Json::array();
   if (!g.json) std::cout << "id\tclient\tstate\trole\tleader\tfirst_unchosen\tapplied" << std::endl;
   for (size_t i = 0; i < o.replicas.size(); ++i) {
     const Member& m = o.replicas[i];
@@ -308,12 +290,13 @@ int cmd_cluster(const Global& g) {
     const bool alive = r.code == Code::kOk && r.served_by == m.id;
     up += alive ? 1 : 0;
     if (g.json) {
-      json += fmt::format(
-          "{}{{\"id\": {}, \"client\": {}, \"up\": {}, \"role\": {}, \"leader\": {}, "
-          "\"first_unchosen\": {}, \"applied\": {}}}",
-          i ? ", " : "", m.id, json_string(m.client_address), alive,
-          json_string(alive ? r.cluster.role : ""), alive ? r.cluster.leader : 0,
-          alive ? r.cluster.first_unchosen : 0, alive ? r.cluster.applied : 0);
+      members.push_back({{"id", m.id},
+                         {"client", m.client_address},
+                         {"up", alive},
+                         {"role", alive ? r.cluster.role : ""},
+                         {"leader", alive ? r.cluster.leader : 0},
+                         {"first_unchosen", alive ? r.cluster.first_unchosen : 0},
+                         {"applied", alive ? r.cluster.applied : 0}});
     } else if (alive) {
       std::cout << fmt::format("{}\t{}\tup\t{}\t{}\t{}\t{}", m.id, m.client_address, r.cluster.role,
                                r.cluster.leader, r.cluster.first_unchosen, r.cluster.applied)
@@ -323,7 +306,7 @@ int cmd_cluster(const Global& g) {
     }
   }
   if (g.json) {
-    std::cout << fmt::format("{{\"command\": \"cluster\", \"up\": {}, \"members\": {}]}}", up, json)
+    std::cout << to_json_line({{"command", "cluster"}, {"up", up}, {"members", std::move(members)}})
               << std::endl;
   }
   return up * 2 > static_cast<int>(o.replicas.size()) ? kExitOk : kExitUnknown;

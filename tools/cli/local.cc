@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -109,23 +110,23 @@ bool start_node(const LocalOptions& l, const cluster::ClusterFile& cfg, uint32_t
   return true;
 }
 
-// The node's /status, or "" if it does not answer.
-std::string node_status(const cluster::Member& m, int timeout_ms = 500) {
+// The node's /status, or nullopt if it does not answer (with JSON).
+std::optional<Json> node_status(const cluster::Member& m, int timeout_ms = 500) {
   httplib::Client http(m.http.host, m.http.port);
   http.set_connection_timeout(0, timeout_ms * 1000);
   http.set_read_timeout(0, timeout_ms * 1000);
   auto res = http.Get("/status");
-  return res && res->status == 200 ? res->body : "";
+  if (!res || res->status != 200) return std::nullopt;
+  Json status = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (status.is_discarded()) return std::nullopt;
+  return status;
 }
 
-std::string field(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\": ");
-  if (at == std::string::npos) return "";
-  size_t b = at + key.size() + 4;
-  size_t e = json.find_first_of(",}", b);
-  std::string v = json.substr(b, e - b);
-  if (!v.empty() && v.front() == '"') v = v.substr(1, v.size() - 2);
-  return v;
+// A /status field as text: a string's content, anything else as JSON ("null").
+std::string field_text(const Json& status, const char* key) {
+  const auto it = status.find(key);
+  if (it == status.end()) return "";
+  return it->is_string() ? it->get<std::string>() : to_json_line(*it);
 }
 
 bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,
@@ -134,7 +135,7 @@ bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
   for (uint32_t id : ids) {
     const cluster::Member* m = cfg.member(id);
-    while (node_status(*m).empty()) {
+    while (!node_status(*m)) {
       // We forked it: waitpid tells for sure whether it exited (reading /proc
       // races with its exec).
       int wstatus = 0;
@@ -173,6 +174,113 @@ bool stop_node(const LocalOptions& l, uint32_t id, int sig) {
   return true;
 }
 
+std::string config_path_of(const LocalOptions& l) {
+  return (fs::path(l.dir) / "cluster.toml").string();
+}
+
+// A new cluster of l.nodes on free ports of 127.0.0.1, written to `path`
+// with l.tuning as its [tuning] table. kExitOk or kExitUsage (it said why).
+int write_new_config(const LocalOptions& l, const std::string& path) {
+  if (l.nodes < 1 || l.nodes > 15) {
+    fail("--nodes must be between 1 and 15");
+    return kExitUsage;
+  }
+  cluster::ClusterFile cfg;
+  cfg.cluster_id = fmt::format("local-{}", ::getpid());
+  const auto ports = free_ports(static_cast<size_t>(3 * l.nodes));
+  for (int i = 0; i < l.nodes; ++i) {
+    cluster::Member m;
+    m.id = static_cast<uint32_t>(i + 1);
+    m.peer = {"127.0.0.1", ports[static_cast<size_t>(3 * i)], "127.0.0.1"};
+    m.client = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 1)], "127.0.0.1"};
+    m.http = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 2)], "127.0.0.1"};
+    m.data_dir = fs::absolute(fs::path(l.dir) / fmt::format("n{}", m.id)).string();
+    cfg.members.push_back(m);
+  }
+  std::string text = cluster::to_toml(cfg);
+  if (!l.tuning.empty()) {
+    text += "\n[tuning]\n";
+    for (const std::string& kv : l.tuning) {
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        fail("--tuning takes key=value, not '" + kv + "'");
+        return kExitUsage;
+      }
+      text += kv.substr(0, eq) + " = " + kv.substr(eq + 1) + "\n";
+    }
+  }
+  std::ofstream(path) << text;
+  return kExitOk;
+}
+
+std::vector<uint32_t> member_ids(const cluster::ClusterFile& cfg) {
+  std::vector<uint32_t> ids;
+  for (const cluster::Member& m : cfg.members)
+    ids.push_back(m.id);
+  return ids;
+}
+
+// Starts every node that is not running and waits until all serve.
+int local_up(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg,
+             const std::string& config_path) {
+  const std::vector<uint32_t> all = member_ids(cfg);
+  for (uint32_t id : all) {
+    if (running(read_pid(l, id))) continue;
+    if (!start_node(l, cfg, id)) return kExitUnknown;
+  }
+  if (!wait_serving(l, cfg, all)) return kExitUnknown;
+  if (!g.json) {
+    std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
+              << std::endl;
+  } else {
+    std::cout << to_json_line(
+                     {{"command", "local up"}, {"nodes", all.size()}, {"cluster", config_path}})
+              << std::endl;
+  }
+  return kExitOk;
+}
+
+int local_down(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg) {
+  for (uint32_t id : member_ids(cfg))
+    stop_node(l, id, SIGTERM);
+  if (!g.json) std::cout << "all nodes stopped" << std::endl;
+  return kExitOk;
+}
+
+// One line per node; kExitOk while a majority runs.
+int local_status(const LocalOptions& l, const cluster::ClusterFile& cfg) {
+  int up = 0;
+  for (const cluster::Member& m : cfg.members) {
+    const pid_t pid = read_pid(l, m.id);
+    const bool alive = running(pid);
+    const std::optional<Json> st = alive ? node_status(m) : std::nullopt;
+    up += alive ? 1 : 0;
+    std::cout << fmt::format("node {}: {}", m.id, alive ? fmt::format("pid {}", pid) : "down");
+    if (st) {
+      std::cout << fmt::format(" role {} leader {} applied {}", field_text(*st, "role"),
+                               field_text(*st, "leader"), field_text(*st, "applied"));
+    }
+    std::cout << std::endl;
+  }
+  return up * 2 > static_cast<int>(cfg.members.size()) ? kExitOk : kExitUnknown;
+}
+
+int local_kill(const Global& g, const LocalOptions& l) {
+  stop_node(l, l.id, SIGKILL);
+  if (!g.json) std::cout << fmt::format("node {} killed", l.id) << std::endl;
+  return kExitOk;
+}
+
+int local_restart(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg) {
+  if (running(read_pid(l, l.id))) {
+    fail(fmt::format("node {} is running", l.id));
+    return kExitRefused;
+  }
+  if (!start_node(l, cfg, l.id) || !wait_serving(l, cfg, {l.id})) return kExitUnknown;
+  if (!g.json) std::cout << fmt::format("node {} restarted", l.id) << std::endl;
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_local(const Global& g, const LocalOptions& l) {
@@ -182,104 +290,25 @@ int cmd_local(const Global& g, const LocalOptions& l) {
   }
   std::error_code ec;
   fs::create_directories(l.dir, ec);
-  const std::string config_path = (fs::path(l.dir) / "cluster.toml").string();
+  const std::string config_path = config_path_of(l);
   if (l.action == "up" && !fs::exists(config_path)) {
-    if (l.nodes < 1 || l.nodes > 15) {
-      fail("--nodes must be between 1 and 15");
-      return kExitUsage;
-    }
-    cluster::ClusterFile cfg;
-    cfg.cluster_id = fmt::format("local-{}", ::getpid());
-    const auto ports = free_ports(static_cast<size_t>(3 * l.nodes));
-    for (int i = 0; i < l.nodes; ++i) {
-      cluster::Member m;
-      m.id = static_cast<uint32_t>(i + 1);
-      m.peer = {"127.0.0.1", ports[static_cast<size_t>(3 * i)], "127.0.0.1"};
-      m.client = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 1)], "127.0.0.1"};
-      m.http = {"127.0.0.1", ports[static_cast<size_t>(3 * i + 2)], "127.0.0.1"};
-      m.data_dir = fs::absolute(fs::path(l.dir) / fmt::format("n{}", m.id)).string();
-      cfg.members.push_back(m);
-    }
-    std::string text = cluster::to_toml(cfg);
-    if (!l.tuning.empty()) {
-      text += "\n[tuning]\n";
-      for (const std::string& kv : l.tuning) {
-        const size_t eq = kv.find('=');
-        if (eq == std::string::npos) {
-          fail("--tuning takes key=value, not '" + kv + "'");
-          return kExitUsage;
-        }
-        text += kv.substr(0, eq) + " = " + kv.substr(eq + 1) + "\n";
-      }
-    }
-    std::ofstream(config_path) << text;
+    const int code = write_new_config(l, config_path);
+    if (code != kExitOk) return code;
   }
   auto cfg = cluster::load_cluster_file(config_path);
   if (!cfg.ok()) {
     fail(cfg.status().message());
     return kExitUsage;
   }
-  std::vector<uint32_t> all;
-  for (const cluster::Member& m : cfg->members)
-    all.push_back(m.id);
-
-  if (l.action == "up") {
-    std::vector<uint32_t> started;
-    for (uint32_t id : all) {
-      if (running(read_pid(l, id))) continue;
-      if (!start_node(l, *cfg, id)) return kExitUnknown;
-      started.push_back(id);
-    }
-    if (!wait_serving(l, *cfg, all)) return kExitUnknown;
-    if (!g.json) {
-      std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
-                << std::endl;
-    } else {
-      std::cout << fmt::format("{{\"command\": \"local up\", \"nodes\": {}, \"cluster\": {}}}",
-                               all.size(), json_string(config_path))
-                << std::endl;
-    }
-    return kExitOk;
-  }
-  if (l.action == "down") {
-    for (uint32_t id : all)
-      stop_node(l, id, SIGTERM);
-    if (!g.json) std::cout << "all nodes stopped" << std::endl;
-    return kExitOk;
-  }
-  if (l.action == "status") {
-    int up = 0;
-    for (const cluster::Member& m : cfg->members) {
-      const pid_t pid = read_pid(l, m.id);
-      const bool alive = running(pid);
-      const std::string st = alive ? node_status(m) : "";
-      up += alive ? 1 : 0;
-      std::cout << fmt::format("node {}: {}", m.id, alive ? fmt::format("pid {}", pid) : "down");
-      if (!st.empty()) {
-        std::cout << fmt::format(" role {} leader {} applied {}", field(st, "role"),
-                                 field(st, "leader"), field(st, "applied"));
-      }
-      std::cout << std::endl;
-    }
-    return up * 2 > static_cast<int>(all.size()) ? kExitOk : kExitUnknown;
-  }
+  if (l.action == "up") return local_up(g, l, *cfg, config_path);
+  if (l.action == "down") return local_down(g, l, *cfg);
+  if (l.action == "status") return local_status(l, *cfg);
   if (l.action == "kill" || l.action == "restart") {
     if (!cfg->member(l.id)) {
       fail(fmt::format("no node {} in {}", l.id, config_path));
       return kExitUsage;
     }
-    if (l.action == "kill") {
-      stop_node(l, l.id, SIGKILL);
-      if (!g.json) std::cout << fmt::format("node {} killed", l.id) << std::endl;
-      return kExitOk;
-    }
-    if (running(read_pid(l, l.id))) {
-      fail(fmt::format("node {} is running", l.id));
-      return kExitRefused;
-    }
-    if (!start_node(l, *cfg, l.id) || !wait_serving(l, *cfg, {l.id})) return kExitUnknown;
-    if (!g.json) std::cout << fmt::format("node {} restarted", l.id) << std::endl;
-    return kExitOk;
+    return l.action == "kill" ? local_kill(g, l) : local_restart(g, l, *cfg);
   }
   fail("local needs an action: up, down, status, kill ID or restart ID");
   return kExitUsage;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "cluster/cluster_file.h"
+#include "common/json.h"
 #include "common/rng.h"
 #include "paxlock/client.h"
 
@@ -26,6 +28,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using paxlock::Json;
+using paxlock::to_json_line;
 
 struct Op {
   int client = 0;
@@ -58,21 +62,15 @@ int run(const std::string& cmd) {
   return WIFEXITED(r) ? WEXITSTATUS(r) : 1;
 }
 
-std::string get(const paxlock::cluster::Member& m, const std::string& path) {
+// The node's /status, or null if it does not answer (with JSON).
+Json node_status(const paxlock::cluster::Member& m) {
   httplib::Client http(m.http.host, m.http.port);
   http.set_connection_timeout(0, 200000);
   http.set_read_timeout(0, 300000);
-  auto res = http.Get(path);
-  return res && res->status == 200 ? res->body : "";
-}
-
-std::string field(const std::string& json, const std::string& key) {
-  const size_t at = json.find("\"" + key + "\": ");
-  if (at == std::string::npos) return "";
-  const size_t b = at + key.size() + 4;
-  std::string v = json.substr(b, json.find_first_of(",}", b) - b);
-  if (!v.empty() && v.front() == '"') v = v.substr(1, v.size() - 2);
-  return v;
+  auto res = http.Get("/status");
+  if (!res || res->status != 200) return nullptr;
+  Json status = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  return status.is_discarded() ? Json(nullptr) : status;
 }
 
 // No two owners held one lock over overlapping intervals: for each lock, the
@@ -120,9 +118,7 @@ std::vector<std::string> check_mutual_exclusion(const std::vector<Op>& history) 
   return violations;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+Options parse_args(int argc, char** argv) {
   Options o;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -132,159 +128,229 @@ int main(int argc, char** argv) {
     if (a == "--locks") o.locks = std::atoi(argv[i + 1]);
   }
   o.duration_s = std::max(o.duration_s, 20);
-  const std::string paxlock = bin_dir() + "/paxlock";
-  run(fmt::format("{} local down --dir {} >/dev/null 2>&1", paxlock, o.dir));
-  run(fmt::format("rm -rf {}", o.dir));
-  std::cout << "== starting a 5-node cluster in " << o.dir << std::endl;
-  if (run(fmt::format("{} local up --dir {} --nodes 5", paxlock, o.dir)) != 0) return 1;
-  const std::string cluster_file = o.dir + "/cluster.toml";
-  auto config = paxlock::cluster::load_cluster_file(cluster_file);
-  if (!config.ok()) return 1;
+  return o;
+}
 
-  paxlock::ClientOptions copt;
-  std::string error;
-  paxlock::load_cluster_file(cluster_file, copt, &error);
-  copt.request_timeout = 5s;
-  copt.attempt_timeout = 500ms;
-  paxlock::Client client(copt);
-
-  std::mutex mu;
-  std::vector<Op> history;
-  std::vector<uint32_t> latencies_us;  // this second's
-  std::map<uint32_t, uint64_t> per_replica;
-  std::atomic<bool> stop{false};
-  const auto t0 = Clock::now();
-  auto now_s = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
-
-  // Each client: try-lock a random lock; if granted, hold it 0-50 ms, then
-  // unlock with the token; if held, move on to another lock after a pause.
-  std::vector<std::thread> workers;
-  for (int c = 0; c < o.clients; ++c) {
-    workers.emplace_back([&, c] {
-      paxlock::Rng rng(static_cast<uint64_t>(c) * 7919 + 1);
-      const std::string owner = fmt::format("demo-client-{}", c);
-      while (!stop) {
-        const std::string lock = fmt::format("demo-lock-{}", rng.uniform(0, o.locks - 1));
-        Op l{c, "lock", lock, now_s(), 0, "", 0, 0};
-        const auto started = Clock::now();
-        paxlock::Reply r = client.lock(lock, owner).get();
-        l.reply_s = now_s();
-        l.result = paxlock::to_string(r.code);
-        l.token = r.token;
-        l.served_by = r.served_by;
-        {
-          std::lock_guard<std::mutex> g(mu);
-          history.push_back(l);
-          latencies_us.push_back(static_cast<uint32_t>(
-              std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started)
-                  .count()));
-          ++per_replica[r.served_by];
-        }
-        if (r.code != paxlock::Code::kOk) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(rng.uniform(1, 20)));
-          continue;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(rng.uniform(0, 50)));
-        Op u{c, "unlock", lock, now_s(), 0, "", r.token, 0};
-        const auto ustart = Clock::now();
-        paxlock::Reply ur = client.unlock(lock, owner, r.token).get();
-        u.reply_s = now_s();
-        u.result = paxlock::to_string(ur.code);
-        u.served_by = ur.served_by;
-        std::lock_guard<std::mutex> g(mu);
-        history.push_back(u);
-        latencies_us.push_back(static_cast<uint32_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ustart).count()));
-        ++per_replica[ur.served_by];
-      }
-    });
+// The `paxlock` command next to this binary, run through the shell.
+class Cli {
+ public:
+  explicit Cli(std::string dir) : paxlock_(bin_dir() + "/paxlock"), dir_(std::move(dir)) {}
+  const std::string& dir() const { return dir_; }
+  std::string cluster_file() const { return dir_ + "/cluster.toml"; }
+  // `paxlock local ARGS --dir DIR` plus `redirect`; its exit code.
+  int local(const std::string& args, const std::string& redirect = "") const {
+    return run(fmt::format("{} local {} --dir {} {}", paxlock_, args, dir_, redirect));
+  }
+  void print_cluster() const {
+    run(fmt::format("{} --cluster {} cluster", paxlock_, cluster_file()));
   }
 
-  std::cout << fmt::format("== {} clients on {} locks, spread over all replicas, for {} s",
-                           o.clients, o.locks, o.duration_s)
+ private:
+  std::string paxlock_;
+  std::string dir_;
+};
+
+// o.clients threads on one client: each tries to lock a random lock; if
+// granted, holds it 0-50 ms, then unlocks with the token; if held, moves on
+// to another lock after a pause. Records every operation.
+class Load {
+ public:
+  Load(const Options& o, const std::string& cluster_file)
+      : o_(o), client_(client_options(cluster_file)) {}
+
+  void start() {
+    for (int c = 0; c < o_.clients; ++c)
+      workers_.emplace_back([this, c] { client_loop(c); });
+  }
+  void stop() {
+    stop_ = true;
+    for (std::thread& t : workers_)
+      t.join();
+  }
+  // The latencies of the operations answered since the last call.
+  std::vector<uint32_t> take_latencies() {
+    std::vector<uint32_t> lat;
+    std::lock_guard<std::mutex> g(mu_);
+    lat.swap(latencies_us_);
+    return lat;
+  }
+  // After stop().
+  const std::vector<Op>& history() const { return history_; }
+  const std::map<uint32_t, uint64_t>& per_replica() const { return per_replica_; }
+
+ private:
+  static paxlock::ClientOptions client_options(const std::string& cluster_file) {
+    paxlock::ClientOptions copt;
+    std::string error;
+    paxlock::load_cluster_file(cluster_file, copt, &error);
+    copt.request_timeout = 5s;
+    copt.attempt_timeout = 500ms;
+    return copt;
+  }
+
+  double now_s() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
+
+  void client_loop(int c) {
+    paxlock::Rng rng(static_cast<uint64_t>(c) * 7919 + 1);
+    const std::string owner = fmt::format("demo-client-{}", c);
+    while (!stop_) {
+      const std::string lock = fmt::format("demo-lock-{}", rng.uniform(0, o_.locks - 1));
+      const paxlock::Reply r = lock_once(c, owner, lock);
+      if (r.code != paxlock::Code::kOk) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(rng.uniform(1, 20)));
+        continue;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng.uniform(0, 50)));
+      unlock_once(c, owner, lock, r.token);
+    }
+  }
+
+  paxlock::Reply lock_once(int c, const std::string& owner, const std::string& lock) {
+    Op op{c, "lock", lock, now_s(), 0, "", 0, 0};
+    const auto started = Clock::now();
+    paxlock::Reply r = client_.lock(lock, owner).get();
+    op.token = r.token;
+    record(op, r, started);
+    return r;
+  }
+
+  void unlock_once(int c, const std::string& owner, const std::string& lock, uint64_t token) {
+    Op op{c, "unlock", lock, now_s(), 0, "", token, 0};
+    const auto started = Clock::now();
+    record(op, client_.unlock(lock, owner, token).get(), started);
+  }
+
+  void record(Op& op, const paxlock::Reply& r, Clock::time_point started) {
+    op.reply_s = now_s();
+    op.result = paxlock::to_string(r.code);
+    op.served_by = r.served_by;
+    std::lock_guard<std::mutex> g(mu_);
+    history_.push_back(op);
+    latencies_us_.push_back(static_cast<uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()));
+    ++per_replica_[r.served_by];
+  }
+
+  const Options& o_;
+  paxlock::Client client_;
+  const Clock::time_point t0_ = Clock::now();
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<Op> history_;
+  std::vector<uint32_t> latencies_us_;  // since the last take_latencies()
+  std::map<uint32_t, uint64_t> per_replica_;
+  std::vector<std::thread> workers_;
+};
+
+// What the replicas' /status pages say, for the live view.
+struct ClusterView {
+  int up = 0;
+  uint32_t leader = 0;
+  uint64_t chosen = 0;  // the highest applied instance
+  std::string applied;  // " n1:123 n2:down ..."
+};
+
+ClusterView observe(const paxlock::cluster::ClusterFile& config) {
+  ClusterView v;
+  for (const auto& m : config.members) {
+    const Json st = node_status(m);
+    if (st.is_null()) {
+      v.applied += fmt::format(" n{}:down", m.id);
+      continue;
+    }
+    ++v.up;
+    if (st.value("role", "") == "leader") v.leader = m.id;
+    const uint64_t applied = st.value("applied", uint64_t{0});
+    v.chosen = std::max(v.chosen, applied);
+    v.applied += fmt::format(" n{}:{}", m.id, applied);
+  }
+  return v;
+}
+
+void print_second(int sec, std::vector<uint32_t> lat, const ClusterView& v) {
+  std::sort(lat.begin(), lat.end());
+  auto q = [&](double p) {
+    return lat.empty() ? 0.0
+                       : lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] / 1000.0;
+  };
+  std::cout << fmt::format(
+                   "[{:>3}s] {:>6} ops/s  p50 {:>6.2f} ms  p99 {:>7.2f} ms  leader {}  "
+                   "nodes up {}/5  chosen {}  applied{}",
+                   sec, lat.size(), q(0.5), q(0.99), v.leader ? std::to_string(v.leader) : "-",
+                   v.up, v.chosen, v.applied)
             << std::endl;
+}
+
+// kill -9 of the leader and the node after it; the two killed.
+std::vector<uint32_t> kill_leader_and_one(const Cli& cli, uint32_t leader) {
+  const uint32_t other = leader % 5 + 1;
+  std::cout << fmt::format("== kill -9 the leader (node {}) and node {}", leader, other)
+            << std::endl;
+  cli.local(fmt::format("kill {}", leader), ">/dev/null");
+  cli.local(fmt::format("kill {}", other), ">/dev/null");
+  return {leader, other};
+}
+
+void restart_nodes(const Cli& cli, const std::vector<uint32_t>& killed) {
+  std::cout << fmt::format("== restarting nodes {} and {} from their disks", killed[0], killed[1])
+            << std::endl;
+  for (uint32_t id : killed)
+    cli.local(fmt::format("restart {}", id), ">/dev/null");
+}
+
+// The live view, one line a second for o.duration_s, with the kills a third
+// of the way in and the restarts at two thirds.
+void watch(const Options& o, const Cli& cli, const paxlock::cluster::ClusterFile& config,
+           Load& load) {
+  const auto t0 = Clock::now();
   std::vector<uint32_t> killed;
   const int kill_at = o.duration_s / 3;
   const int restart_at = 2 * o.duration_s / 3;
   for (int sec = 1; sec <= o.duration_s; ++sec) {
     std::this_thread::sleep_until(t0 + std::chrono::seconds(sec));
-    std::vector<uint32_t> lat;
-    size_t ops = 0;
-    {
-      std::lock_guard<std::mutex> g(mu);
-      lat.swap(latencies_us);
-      ops = lat.size();
-    }
-    std::sort(lat.begin(), lat.end());
-    auto q = [&](double p) {
-      return lat.empty()
-                 ? 0.0
-                 : lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] / 1000.0;
-    };
-    int up = 0;
-    uint32_t leader = 0;
-    uint64_t chosen = 0;
-    std::string applied;
-    for (const auto& m : config->members) {
-      const std::string st = get(m, "/status");
-      if (st.empty()) {
-        applied += fmt::format(" n{}:down", m.id);
-        continue;
-      }
-      ++up;
-      if (field(st, "role") == "leader") leader = m.id;
-      chosen = std::max<uint64_t>(chosen, std::strtoull(field(st, "applied").c_str(), nullptr, 10));
-      applied += fmt::format(" n{}:{}", m.id, field(st, "applied"));
-    }
-    std::cout << fmt::format(
-                     "[{:>3}s] {:>6} ops/s  p50 {:>6.2f} ms  p99 {:>7.2f} ms  leader {}  "
-                     "nodes up {}/5  chosen {}  applied{}",
-                     sec, ops, q(0.5), q(0.99), leader ? std::to_string(leader) : "-", up, chosen,
-                     applied)
-              << std::endl;
-    if (sec == kill_at && leader != 0) {
-      uint32_t other = leader % 5 + 1;
-      std::cout << fmt::format("== kill -9 the leader (node {}) and node {}", leader, other)
-                << std::endl;
-      run(fmt::format("{} local kill {} --dir {} >/dev/null", paxlock, leader, o.dir));
-      run(fmt::format("{} local kill {} --dir {} >/dev/null", paxlock, other, o.dir));
-      killed = {leader, other};
-    }
-    if (sec == restart_at && !killed.empty()) {
-      std::cout << fmt::format("== restarting nodes {} and {} from their disks", killed[0],
-                               killed[1])
-                << std::endl;
-      for (uint32_t id : killed) {
-        run(fmt::format("{} local restart {} --dir {} >/dev/null", paxlock, id, o.dir));
-      }
-    }
+    std::vector<uint32_t> lat = load.take_latencies();
+    const ClusterView v = observe(config);
+    print_second(sec, std::move(lat), v);
+    if (sec == kill_at && v.leader != 0) killed = kill_leader_and_one(cli, v.leader);
+    if (sec == restart_at && !killed.empty()) restart_nodes(cli, killed);
   }
-  stop = true;
-  for (std::thread& t : workers)
-    t.join();
+}
 
-  std::ofstream out(o.dir + "/history.jsonl");
+// DIR/history.jsonl, one operation a line; the count of each (op, result).
+std::map<std::string, uint64_t> write_history(const std::string& path,
+                                              const std::vector<Op>& history) {
+  auto micro = [](double s) { return std::round(s * 1e6) / 1e6; };
+  std::ofstream out(path);
   std::map<std::string, uint64_t> totals;
   for (const Op& op : history) {
-    out << fmt::format(
-        "{{\"client\": {}, \"op\": \"{}\", \"lock\": \"{}\", \"invoke\": {:.6f}, "
-        "\"reply\": {:.6f}, \"result\": \"{}\", \"token\": {}, \"replica\": {}}}\n",
-        op.client, op.kind, op.lock, op.invoke_s, op.reply_s, op.result, op.token, op.served_by);
+    out << to_json_line({{"client", op.client},
+                         {"op", op.kind},
+                         {"lock", op.lock},
+                         {"invoke", micro(op.invoke_s)},
+                         {"reply", micro(op.reply_s)},
+                         {"result", op.result},
+                         {"token", op.token},
+                         {"replica", op.served_by}})
+        << "\n";
     ++totals[op.kind + " " + op.result];
   }
-  out.close();
-  const auto violations = check_mutual_exclusion(history);
+  return totals;
+}
+
+void print_verdict(const Options& o, const Cli& cli, const Load& load,
+                   const std::map<std::string, uint64_t>& totals,
+                   const std::vector<std::string>& violations) {
   std::cout << "== verdict" << std::endl;
-  std::cout << fmt::format("operations recorded: {} (history in {}/history.jsonl)", history.size(),
-                           o.dir)
+  std::cout << fmt::format("operations recorded: {} (history in {}/history.jsonl)",
+                           load.history().size(), o.dir)
             << std::endl;
   for (const auto& [k, v] : totals)
     std::cout << fmt::format("  {:<24} {}", k, v) << std::endl;
   std::string spread;
-  for (const auto& [id, n] : per_replica)
+  for (const auto& [id, n] : load.per_replica())
     spread += fmt::format(" n{}:{}", id, n);
   std::cout << "answers by replica:" << spread << std::endl;
-  run(fmt::format("{} --cluster {} cluster", paxlock, cluster_file));
+  cli.print_cluster();
   if (violations.empty()) {
     std::cout << "mutual exclusion: OK (no two owners held one lock over overlapping intervals)"
               << std::endl;
@@ -295,7 +361,32 @@ int main(int argc, char** argv) {
       std::cout << "  " << violations[i] << std::endl;
     }
   }
-  run(fmt::format("{} local down --dir {} >/dev/null", paxlock, o.dir));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse_args(argc, argv);
+  const Cli cli(o.dir);
+  cli.local("down", ">/dev/null 2>&1");
+  run(fmt::format("rm -rf {}", o.dir));
+  std::cout << "== starting a 5-node cluster in " << o.dir << std::endl;
+  if (cli.local("up --nodes 5") != 0) return 1;
+  auto config = paxlock::cluster::load_cluster_file(cli.cluster_file());
+  if (!config.ok()) return 1;
+
+  Load load(o, cli.cluster_file());
+  load.start();
+  std::cout << fmt::format("== {} clients on {} locks, spread over all replicas, for {} s",
+                           o.clients, o.locks, o.duration_s)
+            << std::endl;
+  watch(o, cli, *config, load);
+  load.stop();
+
+  const auto totals = write_history(o.dir + "/history.jsonl", load.history());
+  const auto violations = check_mutual_exclusion(load.history());
+  print_verdict(o, cli, load, totals, violations);
+  cli.local("down", ">/dev/null");
   std::cout << "cluster stopped" << std::endl;
   return violations.empty() ? 0 : 1;
 }
