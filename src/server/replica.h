@@ -60,6 +60,7 @@ struct ReplicaStats {
   uint64_t snapshots_installed = 0;
   uint64_t snapshot_chunks_sent = 0;
   uint64_t snapshot_chunks_rejected = 0;
+  uint64_t snapshot_save_failures = 0;
 };
 
 class Replica {
@@ -100,6 +101,9 @@ class Replica {
   bool disk_ok() const { return disk_ok_; }
   // True once a failed fdatasync broke the log: only a restart recovers.
   bool disk_broken() const { return store_.broken(); }
+  // The last error the store reported for a write or a snapshot save (ok if
+  // none yet); it stays after the disk recovers, for the status page.
+  const Status& last_disk_error() const { return last_disk_error_; }
   paxos::Instance snapshot_next() const { return snapshot_ ? snapshot_->next : 0; }
 
  private:
@@ -115,13 +119,13 @@ class Replica {
   void pump();
   void handle(paxos::Ready& ready);
   void start_write();
-  void on_written(bool ok);
+  void on_written(const Status& status);
   void dispatch(paxos::Message&& msg);
   void apply(const paxos::Entry& entry);
 
   // replica_snapshot.cc
   void maybe_snapshot();
-  void on_snapshot_saved(const storage::Snapshot& snap, bool installed, bool ok);
+  void on_snapshot_saved(const storage::Snapshot& snap, bool installed, const Status& status);
   void start_fetch(paxos::NodeId peer);
   void request_chunk();
   void on_snapshot_request(const paxos::Message& m);
@@ -148,6 +152,7 @@ class Replica {
   std::vector<paxos::Message> next_messages_;
   bool disk_ok_ = true;
   paxos::TimeMs retry_write_at_ = 0;
+  Status last_disk_error_;
   std::function<void(const storage::WriteBatch&)> durable_observer_;
 
   // Snapshots.
@@ -157,6 +162,7 @@ class Replica {
   uint64_t log_bytes_at_snapshot_ = 0;
   std::optional<Fetch> fetch_;
   std::optional<storage::Snapshot> pending_install_;
+  uint64_t snapshot_failures_logged_ = 0;  // snapshot_save_failures before this outage
 
   struct Waiting {
     ReplyFn fn;

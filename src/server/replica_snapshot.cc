@@ -1,6 +1,8 @@
 // Snapshots in the driver: taking them, serving them to peers in checksummed
 // chunks, and fetching and installing one when the core says that the
 // instances it needs were compacted away everywhere it asked.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "server/replica.h"
@@ -26,12 +28,25 @@ void Replica::maybe_snapshot() {
   snapshot_saving_ = true;
   last_snapshot_next_ = next;
   log_bytes_at_snapshot_ = store_.log_bytes();
-  store_.save_snapshot(snap, [this, snap](bool ok) { on_snapshot_saved(snap, false, ok); });
+  store_.save_snapshot(snap, [this, snap](const Status& s) { on_snapshot_saved(snap, false, s); });
 }
 
-void Replica::on_snapshot_saved(const storage::Snapshot& snap, bool installed, bool ok) {
+void Replica::on_snapshot_saved(const storage::Snapshot& snap, bool installed,
+                                const Status& status) {
   snapshot_saving_ = false;
-  if (ok) {
+  if (!status.ok()) {
+    last_disk_error_ = status;
+    if (stats_.snapshot_save_failures++ == snapshot_failures_logged_) {  // once per outage
+      spdlog::error("node {}: could not save the snapshot at instance {} ({}): {}; retrying",
+                    node_.id(), snap.next, installed ? "fetched from a peer" : "taken here",
+                    status.message());
+    }
+  } else if (stats_.snapshot_save_failures != snapshot_failures_logged_) {
+    spdlog::info("node {}: snapshot saved at instance {} after {} failed attempts", node_.id(),
+                 snap.next, stats_.snapshot_save_failures - snapshot_failures_logged_);
+    snapshot_failures_logged_ = stats_.snapshot_save_failures;
+  }
+  if (status.ok()) {
     if (installed && snap.next > node_.next_apply()) {
       // Validated before it was saved, so it parses.
       PAXLOCK_CHECK(state_machine_.restore(*snap.data));
@@ -144,7 +159,7 @@ void Replica::install(storage::Snapshot snap) {
   }
   // Durable first, then in memory: a crash in between restarts from it.
   snapshot_saving_ = true;
-  store_.save_snapshot(snap, [this, snap](bool ok) { on_snapshot_saved(snap, true, ok); });
+  store_.save_snapshot(snap, [this, snap](const Status& s) { on_snapshot_saved(snap, true, s); });
 }
 
 }  // namespace paxlock::server

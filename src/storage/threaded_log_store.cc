@@ -40,7 +40,7 @@ void ThreadedLogStore::enqueue(std::function<void()> job) {
   cv_.notify_one();
 }
 
-void ThreadedLogStore::write(WriteBatch batch, std::function<void(bool)> done) {
+void ThreadedLogStore::write(WriteBatch batch, Done done) {
   enqueue([this, batch = std::move(batch), done = std::move(done)]() mutable {
     Status s = storage_->append(batch);
     const auto start = std::chrono::steady_clock::now();
@@ -58,12 +58,11 @@ void ThreadedLogStore::write(WriteBatch batch, std::function<void(bool)> done) {
     log_bytes_ = storage_->log_bytes();
     disk_bytes_ = storage_->disk_bytes();
     broken_ = storage_->broken();
-    const bool ok = s.ok();
-    post_([done = std::move(done), ok] { done(ok); });
+    post_([done = std::move(done), s = std::move(s)] { done(s); });
   });
 }
 
-void ThreadedLogStore::save_snapshot(Snapshot snap, std::function<void(bool)> done) {
+void ThreadedLogStore::save_snapshot(Snapshot snap, Done done) {
   enqueue([this, snap = std::move(snap), done = std::move(done)]() mutable {
     Status s = storage_->save_snapshot(snap);
     if (!s.ok()) {
@@ -71,8 +70,7 @@ void ThreadedLogStore::save_snapshot(Snapshot snap, std::function<void(bool)> do
       last_error_ = s.message();
     }
     disk_bytes_ = storage_->disk_bytes();
-    const bool ok = s.ok();
-    post_([done = std::move(done), ok] { done(ok); });
+    post_([done = std::move(done), s = std::move(s)] { done(s); });
   });
 }
 

@@ -235,6 +235,12 @@ TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
   // It wrote nothing after the failure (no retry every 200 ms for ever).
   EXPECT_EQ(t.replica(f).stats().write_failures, 1u);
   EXPECT_EQ(t.replica(g).stats().write_failures, 0u);
+  // The driver got the disk's reason, not just "failed".
+  EXPECT_EQ(t.replica(f).last_disk_error().code(), EIO);
+  EXPECT_NE(t.replica(f).last_disk_error().message().find("fdatasync /data/wal/wal-"),
+            std::string::npos)
+      << t.replica(f).last_disk_error().message();
+  EXPECT_TRUE(t.replica(g).last_disk_error().ok());
 
   // What /status and /metrics show (the daemon fills DiskHealth the same way).
   auto health = [&](paxos::NodeId id) {
