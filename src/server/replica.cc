@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <limits>
 
 #include "common/check.h"
@@ -60,9 +61,11 @@ void Replica::receive(const paxos::Message& msg) {
   pump();
 }
 
-uint64_t Replica::submit(paxos::Command cmd, ReplyFn reply) {
+Result<uint64_t> Replica::submit(paxos::Command cmd, ReplyFn reply) {
   const paxos::CommandId id = cmd.id;
-  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) return 0;
+  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) {
+    return Status::error(EBUSY, "replica has too many commands pending");
+  }
   const uint64_t tag = ++next_tag_;
   waiting_[id] = Waiting{std::move(reply), tag};
   pump();

@@ -78,10 +78,10 @@ class Replica {
   void tick(paxos::TimeMs now, paxos::TimeMs wall_ms = -1);
   void receive(const paxos::Message& msg);
   // Takes a client command; `reply` runs once it is applied here. Returns a
-  // nonzero tag naming this wait, or 0 (and never calls `reply`) if the
-  // replica is too busy. A second submit of the same command replaces the
-  // first wait.
-  uint64_t submit(paxos::Command cmd, ReplyFn reply);
+  // tag naming this wait, or an EBUSY Status (and never calls `reply`) if the
+  // replica has too many commands pending: the client should back off. A
+  // second submit of the same command replaces the first wait.
+  Result<uint64_t> submit(paxos::Command cmd, ReplyFn reply);
   // The client stopped waiting (timeout, closed connection); `tag` from
   // submit, so that an old connection cannot cancel a newer wait.
   void cancel(const paxos::CommandId& id, uint64_t tag);
