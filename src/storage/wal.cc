@@ -98,11 +98,21 @@ void finish_batch(std::string& frame, uint64_t seq) {
   put_u32_at(frame, 20, crc32c(0, frame.data(), kBatchHeader - 4));
 }
 
+}  // namespace
+
+namespace wal_detail {
 struct BatchView {
   uint32_t length = 0;
   uint64_t seq = 0;
   std::string_view payload;
 };
+enum class BatchAt : uint8_t { kZeros, kBatch, kBad };
+}  // namespace wal_detail
+
+namespace {
+
+using wal_detail::BatchAt;
+using wal_detail::BatchView;
 
 // Parses the batch at `pos`; false if its header or payload checksum fails.
 bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
@@ -133,6 +143,74 @@ bool valid_batch_after(std::string_view data, size_t from) {
     if (parse_batch(data, p, b)) return true;
   }
   return false;
+}
+
+bool segment_header_ok(std::string_view d) {
+  if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
+  Reader r(d.substr(28, 4));
+  uint32_t crc = 0;
+  r.u32(crc);
+  return crc32c(0, d.data(), 28) == crc;
+}
+
+// What starts at `pos`: the zeroed tail, a valid batch (parsed into `b`), or
+// bad bytes. A bad batch is read again before it counts, to rule out a
+// transient read error; a reread replaces `data`.
+BatchAt classify_batch(Fs& fs, const std::string& path, std::string& data, size_t pos,
+                       BatchView& b) {
+  auto classify = [&] {
+    if (all_zero(std::string_view(data).substr(pos, kBatchHeader))) return BatchAt::kZeros;
+    return parse_batch(data, pos, b) ? BatchAt::kBatch : BatchAt::kBad;
+  };
+  BatchAt at = classify();
+  for (int k = 0; at == BatchAt::kBad && k < kRereads; ++k) {
+    auto again = read_file(fs, path);
+    if (again.ok()) data = std::move(*again);
+    at = classify();
+  }
+  return at;
+}
+
+// Folds one checksummed record into the replay state: the highest promise and
+// commit win, the last Accept/Chosen of an instance replaces earlier ones.
+// Returns nullptr, or why the record is bad ("malformed", "unknown type of").
+const char* apply_record(uint8_t type, std::string_view body, paxos::Restored& st,
+                         std::map<paxos::Instance, paxos::Entry>& entries,
+                         paxos::Instance& max_instance) {
+  Reader br(body);
+  switch (type) {
+    case kPromiseRecord:
+    case kCheckpointRecord: {
+      paxos::Ballot ballot;
+      if (!get_ballot(br, ballot)) return "malformed";
+      st.promised = std::max(st.promised, ballot);
+      if (type == kCheckpointRecord) {
+        uint64_t commit;
+        if (!br.varint(commit)) return "malformed";
+        st.commit = std::max(st.commit, commit);
+      }
+      return nullptr;
+    }
+    case kAcceptRecord:
+    case kChosenRecord: {
+      paxos::Entry e;
+      if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
+        return "malformed";
+      }
+      e.chosen = type == kChosenRecord;
+      max_instance = std::max(max_instance, e.instance);
+      entries[e.instance] = std::move(e);
+      return nullptr;
+    }
+    case kCommitRecord: {
+      uint64_t commit;
+      if (!br.varint(commit)) return "malformed";
+      st.commit = std::max(st.commit, commit);
+      return nullptr;
+    }
+    default:
+      return "unknown type of";
+  }
 }
 
 }  // namespace
@@ -185,25 +263,50 @@ Status Wal::recover(WalRecovery* recovery) {
   return {};
 }
 
+// Replay of one segment, in three steps with one job each: read_segment checks
+// the header (and removes a half-created last segment), classify_batch says
+// what starts at each batch position, apply_batch/apply_record fold a valid
+// batch into the recovered state; end_of_batches and zero_dirty_tail decide
+// what the first non-batch means (end of the log, a torn tail, or corruption).
 Status Wal::replay_segment(Segment& seg, bool last,
                            std::map<paxos::Instance, paxos::Entry>& entries,
                            WalRecovery* recovery) {
+  std::string data;
+  Result<bool> has_batches = read_segment(seg, last, data, recovery);
+  if (!has_batches.ok()) return has_batches.status();
+  if (!*has_batches) return {};  // a half-created last segment, now removed
+  size_t pos = kSegmentHeader;
+  while (pos + kBatchHeader <= data.size()) {
+    BatchView b;
+    const BatchAt at = classify_batch(fs_, seg.path, data, pos, b);
+    if (at != BatchAt::kBatch) {
+      Status s = end_of_batches(seg, last, at, pos, data, recovery);
+      if (!s.ok()) return s;
+      break;
+    }
+    Status s = apply_batch(seg, b, pos, entries, recovery);
+    if (!s.ok()) return s;
+    pos = align_up(pos + kBatchHeader + b.length);
+  }
+  if (last) {
+    Status s = zero_dirty_tail(seg, pos, data, recovery);
+    if (!s.ok()) return s;
+  }
+  seg.size = data.size();
+  if (last) offset_ = pos;
+  return {};
+}
+
+Result<bool> Wal::read_segment(Segment& seg, bool last, std::string& data, WalRecovery* recovery) {
   auto read = read_file(fs_, seg.path);
   if (!read.ok()) return read.status();
-  std::string data = std::move(*read);
-  auto header_ok = [&](std::string_view d) {
-    if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
-    Reader r(d.substr(28, 4));
-    uint32_t crc = 0;
-    r.u32(crc);
-    return crc32c(0, d.data(), 28) == crc;
-  };
-  bool header_good = header_ok(data);
+  data = std::move(*read);
+  bool header_good = segment_header_ok(data);
   for (int k = 0; !header_good && k < kRereads; ++k) {
     auto again = read_file(fs_, seg.path);
     if (again.ok()) {
       data = std::move(*again);
-      header_good = header_ok(data);
+      header_good = segment_header_ok(data);
     }
   }
   if (!header_good) {
@@ -214,8 +317,9 @@ Status Wal::replay_segment(Segment& seg, bool last,
     recovery->note += fmt::format("removed half-created segment {}; ", seg.path);
     Status s = fs_.remove(seg.path);
     if (s.ok()) s = fs_.sync_dir(dir_);
+    if (!s.ok()) return s;
     seg.size = 0;
-    return s;
+    return false;
   }
   Reader hr(std::string_view(data).substr(8, 12));
   uint64_t index = 0;
@@ -229,118 +333,69 @@ Status Wal::replay_segment(Segment& seg, bool last,
     return Status::error(
         EINVAL, fmt::format("wal: {} belongs to node {}, not node {}", seg.path, node, node_));
   }
+  return true;
+}
 
-  size_t pos = kSegmentHeader;
-  enum class At : uint8_t { kZeros, kBatch, kBad };
-  auto classify = [&](BatchView& b) {
-    if (all_zero(std::string_view(data).substr(pos, kBatchHeader))) return At::kZeros;
-    return parse_batch(data, pos, b) ? At::kBatch : At::kBad;
-  };
-  auto reread = [&] {
-    auto again = read_file(fs_, seg.path);
-    if (again.ok()) data = std::move(*again);
-  };
-  while (pos + kBatchHeader <= data.size()) {
-    BatchView b;
-    At at = classify(b);
-    for (int k = 0; at == At::kBad && k < kRereads; ++k) {  // rule out a transient read error
-      reread();
-      at = classify(b);
+Status Wal::end_of_batches(const Segment& seg, bool last, BatchAt at, size_t pos, std::string& data,
+                           WalRecovery* recovery) {
+  if (at == BatchAt::kZeros) {
+    // The preallocated tail, unless synced batches follow a zeroed sector.
+    if (valid_batch_after(data, pos + 1)) {
+      return Status::error(EIO, fmt::format("wal: zeroed data in {} at byte {} before valid "
+                                            "batches: the log is corrupt before its tail",
+                                            seg.path, pos));
     }
-    if (at == At::kZeros) {
-      // The preallocated tail, unless synced batches follow a zeroed sector.
-      if (valid_batch_after(data, pos + 1)) {
-        return Status::error(EIO, fmt::format("wal: zeroed data in {} at byte {} before valid "
-                                              "batches: the log is corrupt before its tail",
-                                              seg.path, pos));
-      }
-      break;
-    }
-    const bool good = at == At::kBatch;
-    if (!good) {
-      if (last && !valid_batch_after(data, pos + 1)) {
-        Status t = zero_torn_tail(seg, pos, data, recovery);
-        if (!t.ok()) return t;
-        break;
-      }
-      return Status::error(
-          EIO, fmt::format("wal: checksum mismatch in {} at byte {}: the log is corrupt before "
-                           "its tail (refusing to start; see docs/OPERATIONS.md on repair)",
-                           seg.path, pos));
-    }
-    if (recovery->batches > 0 && b.seq != next_seq_) {
-      return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, "
-                                            "expected {}",
-                                            pos, seg.path, b.seq, next_seq_));
-    }
-    next_seq_ = b.seq + 1;
-    ++recovery->batches;
-    Reader r(b.payload);
-    while (!r.done()) {
-      const size_t rec_pos = pos + kBatchHeader + r.position();
-      auto bad = [&](const char* why) {
-        return Status::error(
-            EIO, fmt::format("wal: {} record at byte {} of {}", why, rec_pos, seg.path));
-      };
-      uint32_t len = 0, crc = 0;
-      uint8_t type = 0;
-      std::string_view body;
-      if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
-      uint32_t want = crc32c(0, &type, 1);
-      want = crc32c(want, body.data(), body.size());
-      if (want != crc) return bad("checksum mismatch in");
-      Reader br(body);
-      paxos::Restored& st = recovery->state;
-      switch (type) {
-        case kPromiseRecord:
-        case kCheckpointRecord: {
-          paxos::Ballot ballot;
-          if (!get_ballot(br, ballot)) return bad("malformed");
-          st.promised = std::max(st.promised, ballot);
-          if (type == kCheckpointRecord) {
-            uint64_t commit;
-            if (!br.varint(commit)) return bad("malformed");
-            st.commit = std::max(st.commit, commit);
-          }
-          break;
-        }
-        case kAcceptRecord:
-        case kChosenRecord: {
-          paxos::Entry e;
-          if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
-            return bad("malformed");
-          }
-          e.chosen = type == kChosenRecord;
-          seg.max_instance = std::max(seg.max_instance, e.instance);
-          entries[e.instance] = std::move(e);
-          break;
-        }
-        case kCommitRecord: {
-          uint64_t commit;
-          if (!br.varint(commit)) return bad("malformed");
-          st.commit = std::max(st.commit, commit);
-          break;
-        }
-        default:
-          return bad("unknown type of");
-      }
-      ++recovery->records;
-    }
-    pos = align_up(pos + kBatchHeader + b.length);
+    return {};
   }
+  if (last && !valid_batch_after(data, pos + 1)) return zero_torn_tail(seg, pos, data, recovery);
+  return Status::error(
+      EIO, fmt::format("wal: checksum mismatch in {} at byte {}: the log is corrupt before "
+                       "its tail (refusing to start; see docs/OPERATIONS.md on repair)",
+                       seg.path, pos));
+}
+
+Status Wal::apply_batch(Segment& seg, const BatchView& b, size_t pos,
+                        std::map<paxos::Instance, paxos::Entry>& entries, WalRecovery* recovery) {
+  if (recovery->batches > 0 && b.seq != next_seq_) {
+    return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, "
+                                          "expected {}",
+                                          pos, seg.path, b.seq, next_seq_));
+  }
+  next_seq_ = b.seq + 1;
+  ++recovery->batches;
+  Reader r(b.payload);
+  while (!r.done()) {
+    const size_t rec_pos = pos + kBatchHeader + r.position();
+    auto bad = [&](const char* why) {
+      return Status::error(EIO,
+                           fmt::format("wal: {} record at byte {} of {}", why, rec_pos, seg.path));
+    };
+    uint32_t len = 0, crc = 0;
+    uint8_t type = 0;
+    std::string_view body;
+    if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
+    uint32_t want = crc32c(0, &type, 1);
+    want = crc32c(want, body.data(), body.size());
+    if (want != crc) return bad("checksum mismatch in");
+    const char* why = apply_record(type, body, recovery->state, entries, seg.max_instance);
+    if (why != nullptr) return bad(why);
+    ++recovery->records;
+  }
+  return {};
+}
+
+Status Wal::zero_dirty_tail(const Segment& seg, size_t pos, std::string& data,
+                            WalRecovery* recovery) {
   auto tail_dirty = [&] {
     return pos < data.size() && !all_zero(std::string_view(data).substr(pos));
   };
-  for (int k = 0; last && tail_dirty() && k < kRereads; ++k)
-    reread();
-  if (last && tail_dirty()) {
-    // A torn header too short to parse.
-    Status t = zero_torn_tail(seg, pos, data, recovery);
-    if (!t.ok()) return t;
+  for (int k = 0; tail_dirty() && k < kRereads; ++k) {
+    auto again = read_file(fs_, seg.path);
+    if (again.ok()) data = std::move(*again);
   }
-  seg.size = data.size();
-  if (last) offset_ = pos;
-  return {};
+  if (!tail_dirty()) return {};
+  // A torn header too short to parse.
+  return zero_torn_tail(seg, pos, data, recovery);
 }
 
 Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
