@@ -43,6 +43,10 @@ struct ReplicaOptions {
   size_t snapshot_chunk_bytes = 256 << 10;
   paxos::TimeMs snapshot_fetch_timeout_ms = 1000;
   int snapshot_fetch_attempts = 10;
+  // A snapshot fetched from a peer may not be larger than this: a `total`
+  // above it (a confused or hostile peer) is refused before any memory is
+  // spent on it.
+  uint64_t snapshot_fetch_max_bytes = 1ULL << 30;
   paxos::TimeMs disk_retry_ms = 200;
 };
 
@@ -111,6 +115,7 @@ class Replica {
     paxos::NodeId peer = 0;
     paxos::Instance next = 0;  // 0 until the first chunk names it
     uint64_t offset = 0;
+    uint64_t total = 0;  // the size the first chunk announced
     std::string data;
     paxos::TimeMs deadline = 0;
     int attempts = 0;
