@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "common/check.h"
+
 namespace paxlock::storage {
 
 ThreadedLogStore::ThreadedLogStore(Fs& fs, std::string data_dir, std::string cluster_id,
@@ -41,6 +43,7 @@ void ThreadedLogStore::enqueue(std::function<void()> job) {
 }
 
 void ThreadedLogStore::write(WriteBatch batch, Done done) {
+  PAXLOCK_CHECK_MSG(storage_ != nullptr, "write before load");
   enqueue([this, batch = std::move(batch), done = std::move(done)]() mutable {
     Status s = storage_->append(batch);
     const auto start = std::chrono::steady_clock::now();
@@ -63,6 +66,8 @@ void ThreadedLogStore::write(WriteBatch batch, Done done) {
 }
 
 void ThreadedLogStore::save_snapshot(Snapshot snap, Done done) {
+  PAXLOCK_CHECK_MSG(storage_ != nullptr, "save_snapshot before load");
+  PAXLOCK_CHECK(snap.data != nullptr);
   enqueue([this, snap = std::move(snap), done = std::move(done)]() mutable {
     Status s = storage_->save_snapshot(snap);
     if (!s.ok()) {

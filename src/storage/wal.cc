@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/check.h"
 #include "storage/crc32c.h"
 #include "storage/encoding.h"
 #include "storage/records.h"
@@ -70,9 +71,7 @@ bool records_digest(std::string_view payload, bool verify, uint32_t& digest) {
     Reader r(payload.substr(pos, kRecordHeader));
     uint32_t len = 0, crc = 0;
     uint8_t type = 0;
-    r.u32(len);
-    r.u8(type);
-    r.u32(crc);
+    PAXLOCK_CHECK(r.u32(len) && r.u8(type) && r.u32(crc));  // kRecordHeader bytes are there
     if (len > payload.size() - pos - kRecordHeader) return false;
     if (verify) {
       uint32_t want = crc32c(0, &type, 1);
@@ -87,9 +86,16 @@ bool records_digest(std::string_view payload, bool verify, uint32_t& digest) {
 
 // Fills the batch header reserved at the front of `frame`.
 void finish_batch(std::string& frame, uint64_t seq) {
+  PAXLOCK_CHECK(frame.size() >= kBatchHeader);
+  PAXLOCK_CHECK_MSG(frame.size() - kBatchHeader <= UINT32_MAX, "batch too large for its header");
+  PAXLOCK_CHECK(seq >= 1);
   const auto length = static_cast<uint32_t>(frame.size() - kBatchHeader);
   uint32_t digest = 0;
-  records_digest(std::string_view(frame).substr(kBatchHeader), /*verify=*/false, digest);
+  // Records we encoded ourselves always parse; if not, the batch would be
+  // unreadable after a restart: stop before writing it.
+  PAXLOCK_CHECK_MSG(
+      records_digest(std::string_view(frame).substr(kBatchHeader), /*verify=*/false, digest),
+      "an encoded batch does not parse as records");
   put_u32_at(frame, 0, kBatchMagic);
   put_u32_at(frame, 4, length);
   for (int i = 0; i < 8; ++i)
@@ -119,11 +125,8 @@ bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
   if (pos + kBatchHeader > data.size()) return false;
   Reader r(data.substr(pos, kBatchHeader));
   uint32_t magic = 0, payload_crc = 0, header_crc = 0;
-  r.u32(magic);
-  r.u32(out.length);
-  r.u64(out.seq);
-  r.u32(payload_crc);
-  r.u32(header_crc);
+  PAXLOCK_CHECK(r.u32(magic) && r.u32(out.length) && r.u64(out.seq) && r.u32(payload_crc) &&
+                r.u32(header_crc));  // kBatchHeader bytes are there
   if (magic != kBatchMagic) return false;
   if (crc32c(0, data.data() + pos, kBatchHeader - 4) != header_crc) return false;
   if (pos + kBatchHeader + out.length > data.size()) return false;
@@ -149,7 +152,7 @@ bool segment_header_ok(std::string_view d) {
   if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
   Reader r(d.substr(28, 4));
   uint32_t crc = 0;
-  r.u32(crc);
+  PAXLOCK_CHECK(r.u32(crc));  // the size was checked above
   return crc32c(0, d.data(), 28) == crc;
 }
 
@@ -256,6 +259,7 @@ Status Wal::recover(WalRecovery* recovery) {
   promised_ = recovery->state.promised;
   commit_ = recovery->state.commit;
   durable_commit_ = commit_;
+  PAXLOCK_CHECK(next_seq_ >= 1);
   if (segments_.empty()) return open_segment(1);
   auto f = fs_.open(segments_.back().path, OpenMode::kWrite);
   if (!f.ok()) return f.status();
@@ -284,6 +288,7 @@ Status Wal::replay_segment(Segment& seg, bool last,
       if (!s.ok()) return s;
       break;
     }
+    PAXLOCK_CHECK(pos + kBatchHeader + b.length <= data.size());  // parse_batch saw it whole
     Status s = apply_batch(seg, b, pos, entries, recovery);
     if (!s.ok()) return s;
     pos = align_up(pos + kBatchHeader + b.length);
@@ -293,7 +298,12 @@ Status Wal::replay_segment(Segment& seg, bool last,
     if (!s.ok()) return s;
   }
   seg.size = data.size();
-  if (last) offset_ = pos;
+  if (last) {
+    // Batches start on sector boundaries, except a segment's first (the
+    // checkpoint, right after the header).
+    PAXLOCK_CHECK(pos == kSegmentHeader || pos % kAlign == 0);
+    offset_ = pos;
+  }
   return {};
 }
 
@@ -324,8 +334,7 @@ Result<bool> Wal::read_segment(Segment& seg, bool last, std::string& data, WalRe
   Reader hr(std::string_view(data).substr(8, 12));
   uint64_t index = 0;
   uint32_t node = 0;
-  hr.u64(index);
-  hr.u32(node);
+  PAXLOCK_CHECK(hr.u64(index) && hr.u32(node));  // a good header is kSegmentHeader bytes
   if (index != seg.index) {
     return Status::error(EIO, fmt::format("wal: {} says it is segment {}", seg.path, index));
   }
@@ -402,6 +411,8 @@ Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
                            WalRecovery* recovery) {
   // A torn last batch was never acknowledged. Zero it, so that the next batch
   // starts clean at `pos` and a later recovery does not trip over its remains.
+  PAXLOCK_CHECK(pos >= kSegmentHeader && pos <= data.size());
+  PAXLOCK_CHECK(pos == kSegmentHeader || pos % kAlign == 0);
   size_t end = data.size();
   while (end > pos && data[end - 1] == 0)
     --end;
@@ -419,7 +430,23 @@ Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
 }
 
 Status Wal::open_segment(uint64_t index) {
+  // Segments are numbered from 1 with no gaps.
+  PAXLOCK_CHECK(index >= 1);
+  PAXLOCK_CHECK(segments_.empty() || index == segments_.back().index + 1);
   const std::string path = join_path(dir_, segment_name(index));
+  if (!half_created_.empty()) {
+    // An earlier attempt made this file and could not remove it: it holds no
+    // batch the driver relies on, so it goes before the name is used again.
+    PAXLOCK_CHECK(half_created_ == path);
+    Status s = fs_.remove(path);
+    if (!s.ok() && s.code() != ENOENT) {
+      return Status::error(s.code(),
+                           fmt::format("wal: cannot remove the half-created segment {} of an "
+                                       "earlier failed rotation: {}",
+                                       path, s.message()));
+    }
+    half_created_.clear();
+  }
   auto f = fs_.open(path, OpenMode::kCreate);
   if (!f.ok()) return f.status();
   std::string header(kSegmentMagic, 8);
@@ -441,16 +468,20 @@ Status Wal::open_segment(uint64_t index) {
   if (s.ok()) s = fs_.sync_dir(dir_);
   if (!s.ok()) {
     f->reset();
-    fs_.remove(path);
+    // Never leave the half-made segment behind: the next rotation creates the
+    // same name. If it cannot go now, the next open_segment removes it first.
+    if (!fs_.remove(path).ok()) half_created_ = path;
     return s;
   }
   ++next_seq_;
   durable_commit_ = std::max(durable_commit_, commit_);
+  PAXLOCK_CHECK(durable_commit_ <= commit_);
   const uint64_t size =
       std::max<uint64_t>(first.size(), options_.preallocate ? options_.segment_bytes : 0);
   segments_.push_back(Segment{index, path, 0, size});
   active_ = std::move(*f);
   offset_ = align_up(first.size());
+  PAXLOCK_CHECK(offset_ <= align_up(size));
   dirty_ = false;
   return {};
 }
@@ -508,6 +539,12 @@ Status Wal::write_batch(std::string& frame) {
     Status s = open_segment(segments_.back().index + 1);
     if (!s.ok()) return s;
   }
+  // A batch never shares a sector with an earlier (synced) one: it starts on
+  // a sector boundary, or right after the header of a segment whose
+  // checkpoint was torn away.
+  PAXLOCK_CHECK(active_ != nullptr && !segments_.empty());
+  PAXLOCK_CHECK(offset_ >= kSegmentHeader);
+  PAXLOCK_CHECK(offset_ == kSegmentHeader || offset_ % kAlign == 0);
   finish_batch(frame, next_seq_);
   Status s = active_->pwrite(offset_, frame);
   if (!s.ok()) return s;  // nothing advanced: a retry writes the same place
@@ -516,6 +553,7 @@ Status Wal::write_batch(std::string& frame) {
   dirty_ = true;
   bytes_appended_ += size;
   segments_.back().size = std::max(segments_.back().size, offset_);
+  PAXLOCK_CHECK(offset_ % kAlign == 0 && offset_ <= segments_.back().size);
   return {};
 }
 
@@ -535,18 +573,24 @@ Status Wal::sync() {
   }
   dirty_ = false;
   durable_commit_ = std::max(durable_commit_, commit_);
+  PAXLOCK_CHECK(durable_commit_ <= commit_);  // durable only what was written
   return {};
 }
 
 Status Wal::compact(paxos::Instance start) {
   size_t removed = 0;
+  Status s;
   while (segments_.size() - removed > 1 && segments_[removed].max_instance < start) {
-    Status s = fs_.remove(segments_[removed].path);
-    if (!s.ok()) return s;
+    s = fs_.remove(segments_[removed].path);
+    if (!s.ok()) break;  // the ones removed so far are gone: forget them below
     ++removed;
   }
-  if (removed == 0) return {};
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(removed));
+  PAXLOCK_CHECK(!segments_.empty());  // the active segment is never deleted
+  for (size_t k = 1; k < segments_.size(); ++k)
+    PAXLOCK_CHECK(segments_[k].index == segments_[k - 1].index + 1);
+  if (!s.ok()) return s;
+  if (removed == 0) return {};
   return fs_.sync_dir(dir_);
 }
 

@@ -182,6 +182,9 @@ class Wal {
   paxos::Ballot promised_;
   paxos::Instance commit_ = 0;
   paxos::Instance durable_commit_ = 0;  // see durable_commit()
+  // A segment file a failed rotation made and could not remove; the next
+  // rotation removes it before creating the same name ("" if none).
+  std::string half_created_;
   std::string scratch_;
 };
 
