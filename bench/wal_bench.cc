@@ -37,6 +37,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kRecordBytes = 128;
 
+[[noreturn]] void die(const Status& s) {
+  std::fprintf(stderr, "write failed: %s\n", s.message().c_str());
+  std::exit(1);
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -165,8 +170,8 @@ Stats wal_round(const std::string& dir, size_t records, double seconds) {
     if (!in_flight && seconds_since(start) < seconds) {
       in_flight = true;
       submitted = Clock::now();
-      store.write(std::move(ready_batch), [&](bool ok) {
-        if (!ok) std::exit(1);
+      store.write(std::move(ready_batch), [&](const Status& s) {
+        if (!s.ok()) die(s);
         st.latency_us.push_back(seconds_since(submitted) * 1e6);
         ++st.syncs;
         in_flight = false;
@@ -212,8 +217,8 @@ double proposals_round(const std::string& dir, bool group, double seconds) {
     const size_t n = group ? waiting : 1;
     waiting -= n;
     in_flight = true;
-    store.write(make_batch(n, next), [&, n](bool ok) {
-      if (!ok) std::exit(1);
+    store.write(make_batch(n, next), [&, n](const Status& s) {
+      if (!s.ok()) die(s);
       in_flight = false;
       durable += n;
       waiting += n;  // each proposal, once durable, proposes again

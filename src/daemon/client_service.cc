@@ -190,7 +190,7 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
   const auto start = Clock::now();
   std::weak_ptr<Conn> weak = conn;
   conn->pending[rid] = {id, 0};  // before submit, in case the answer comes at once
-  const uint64_t tag = replica_.submit(
+  const Result<uint64_t> tag = replica_.submit(
       paxos::Command{id, lock::encode(*cmd)}, [this, weak, rid, start](const std::string& reply) {
         auto c = weak.lock();
         if (!c || options_.withhold_replies) return;
@@ -208,15 +208,15 @@ void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRe
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
         respond(c, r);
       });
-  if (tag == 0) {
+  if (!tag.ok()) {
     conn->pending.erase(rid);
     resp.mutable_result()->set_code(pb::BUSY);
-    resp.set_error("replica has too many commands pending");
+    resp.set_error(tag.status().message());
     respond(conn, resp);
     return;
   }
   auto it = conn->pending.find(rid);
-  if (it != conn->pending.end()) it->second.second = tag;
+  if (it != conn->pending.end()) it->second.second = *tag;
 }
 
 }  // namespace paxlock::daemon

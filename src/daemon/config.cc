@@ -34,6 +34,7 @@ constexpr TuningKey kTuningKeys[] = {
     {"pending_commands_max", &Tuning::pending_commands_max, 1, 100000000},
     {"snapshot_every_instances", &Tuning::snapshot_every_instances, 1, 1LL << 40},
     {"snapshot_every_bytes", &Tuning::snapshot_every_bytes, 4096, 1LL << 50},
+    {"snapshot_fetch_max_bytes", &Tuning::snapshot_fetch_max_bytes, 64LL << 10, 1LL << 40},
     {"wal_segment_bytes", &Tuning::wal_segment_bytes, 64LL << 10, 1LL << 34},
     {"max_frame_bytes", &Tuning::max_frame_bytes, 64LL << 10, 1LL << 30},
     {"peer_queue_bytes", &Tuning::peer_queue_bytes, 64LL << 10, 1LL << 34},
@@ -117,6 +118,7 @@ driver::ReplicaOptions ClusterConfig::replica_options() const {
   o.snapshot_every_instances = static_cast<paxos::Instance>(tuning.snapshot_every_instances);
   o.snapshot_every_bytes = static_cast<uint64_t>(tuning.snapshot_every_bytes);
   o.snapshot_chunk_bytes = static_cast<size_t>(tuning.max_frame_bytes) / 4;
+  o.snapshot_fetch_max_bytes = static_cast<uint64_t>(tuning.snapshot_fetch_max_bytes);
   return o;
 }
 

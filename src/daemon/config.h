@@ -38,6 +38,7 @@ struct Tuning {
   int64_t pending_commands_max = 100000;
   int64_t snapshot_every_instances = 10000;
   int64_t snapshot_every_bytes = 64LL << 20;
+  int64_t snapshot_fetch_max_bytes = 1LL << 30;  // a peer's snapshot larger than this is refused
   int64_t wal_segment_bytes = 64LL << 20;
   int64_t max_frame_bytes = 8 << 20;
   int64_t peer_queue_bytes = 32 << 20;

@@ -1,5 +1,8 @@
 #include "driver/replica.h"
 
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
 #include <limits>
 
 #include "common/check.h"
@@ -59,9 +62,11 @@ void Replica::receive(const paxos::Message& msg) {
   pump();
 }
 
-uint64_t Replica::submit(paxos::Command cmd, ReplyFn reply) {
+Result<uint64_t> Replica::submit(paxos::Command cmd, ReplyFn reply) {
   const paxos::CommandId id = cmd.id;
-  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) return 0;
+  if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) {
+    return Status::error(EBUSY, "replica has too many commands pending");
+  }
   const uint64_t tag = ++next_tag_;
   waiting_[id] = Waiting{std::move(reply), tag};
   pump();
@@ -134,16 +139,22 @@ void Replica::start_write() {
   stats_.records_written += next_write_.entries.size() + (next_write_.promised ? 1 : 0);
   in_flight_batch_ = std::move(next_write_);
   next_write_ = storage::WriteBatch{};
-  store_.write(in_flight_batch_, [this](bool ok) { on_written(ok); });
+  store_.write(in_flight_batch_, [this](const Status& s) { on_written(s); });
 }
 
-void Replica::on_written(bool ok) {
+void Replica::on_written(const Status& status) {
   PAXLOCK_CHECK(write_in_flight_);
   write_in_flight_ = false;
-  if (!ok) {
+  if (!status.ok()) {
     // Keep the records for a retry, in front of anything newer; drop every
     // message that depended on them.
     ++stats_.write_failures;
+    last_disk_error_ = status;
+    if (disk_ok_ || store_.broken()) {  // once per outage, not once per retry
+      spdlog::error("node {}: disk write failed: {} ({})", node_.id(), status.message(),
+                    store_.broken() ? "the log is broken; restart the replica"
+                                    : "retrying; no promise or acknowledgement leaves meanwhile");
+    }
     disk_ok_ = false;
     in_flight_messages_.clear();
     next_messages_.clear();
@@ -159,6 +170,10 @@ void Replica::on_written(bool ok) {
     next_write_ = std::move(in_flight_batch_);
     in_flight_batch_ = storage::WriteBatch{};
     return;
+  }
+  if (!disk_ok_) {
+    spdlog::info("node {}: disk writes succeed again ({} failed so far)", node_.id(),
+                 stats_.write_failures);
   }
   disk_ok_ = true;
   if (durable_observer_) durable_observer_(in_flight_batch_);

@@ -43,6 +43,10 @@ struct ReplicaOptions {
   size_t snapshot_chunk_bytes = 256 << 10;
   paxos::TimeMs snapshot_fetch_timeout_ms = 1000;
   int snapshot_fetch_attempts = 10;
+  // A snapshot fetched from a peer may not be larger than this: a `total`
+  // above it (a confused or hostile peer) is refused before any memory is
+  // spent on it.
+  uint64_t snapshot_fetch_max_bytes = 1ULL << 30;
   paxos::TimeMs disk_retry_ms = 200;
 };
 
@@ -60,6 +64,7 @@ struct ReplicaStats {
   uint64_t snapshots_installed = 0;
   uint64_t snapshot_chunks_sent = 0;
   uint64_t snapshot_chunks_rejected = 0;
+  uint64_t snapshot_save_failures = 0;
 };
 
 class Replica {
@@ -77,10 +82,10 @@ class Replica {
   void tick(paxos::TimeMs now, paxos::TimeMs wall_ms = -1);
   void receive(const paxos::Message& msg);
   // Takes a client command; `reply` runs once it is applied here. Returns a
-  // nonzero tag naming this wait, or 0 (and never calls `reply`) if the
-  // replica is too busy. A second submit of the same command replaces the
-  // first wait.
-  uint64_t submit(paxos::Command cmd, ReplyFn reply);
+  // tag naming this wait, or an EBUSY Status (and never calls `reply`) if the
+  // replica has too many commands pending: the client should back off. A
+  // second submit of the same command replaces the first wait.
+  Result<uint64_t> submit(paxos::Command cmd, ReplyFn reply);
   // The client stopped waiting (timeout, closed connection); `tag` from
   // submit, so that an old connection cannot cancel a newer wait.
   void cancel(const paxos::CommandId& id, uint64_t tag);
@@ -100,6 +105,9 @@ class Replica {
   bool disk_ok() const { return disk_ok_; }
   // True once a failed fdatasync broke the log: only a restart recovers.
   bool disk_broken() const { return store_.broken(); }
+  // The last error the store reported for a write or a snapshot save (ok if
+  // none yet); it stays after the disk recovers, for the status page.
+  const Status& last_disk_error() const { return last_disk_error_; }
   paxos::Instance snapshot_next() const { return snapshot_ ? snapshot_->next : 0; }
 
  private:
@@ -107,6 +115,7 @@ class Replica {
     paxos::NodeId peer = 0;
     paxos::Instance next = 0;  // 0 until the first chunk names it
     uint64_t offset = 0;
+    uint64_t total = 0;  // the size the first chunk announced
     std::string data;
     paxos::TimeMs deadline = 0;
     int attempts = 0;
@@ -115,13 +124,13 @@ class Replica {
   void pump();
   void handle(paxos::Ready& ready);
   void start_write();
-  void on_written(bool ok);
+  void on_written(const Status& status);
   void dispatch(paxos::Message&& msg);
   void apply(const paxos::Entry& entry);
 
   // replica_snapshot.cc
   void maybe_snapshot();
-  void on_snapshot_saved(const storage::Snapshot& snap, bool installed, bool ok);
+  void on_snapshot_saved(const storage::Snapshot& snap, bool installed, const Status& status);
   void start_fetch(paxos::NodeId peer);
   void request_chunk();
   void on_snapshot_request(const paxos::Message& m);
@@ -148,6 +157,7 @@ class Replica {
   std::vector<paxos::Message> next_messages_;
   bool disk_ok_ = true;
   paxos::TimeMs retry_write_at_ = 0;
+  Status last_disk_error_;
   std::function<void(const storage::WriteBatch&)> durable_observer_;
 
   // Snapshots.
@@ -157,6 +167,7 @@ class Replica {
   uint64_t log_bytes_at_snapshot_ = 0;
   std::optional<Fetch> fetch_;
   std::optional<storage::Snapshot> pending_install_;
+  uint64_t snapshot_failures_logged_ = 0;  // snapshot_save_failures before this outage
 
   struct Waiting {
     ReplyFn fn;

@@ -1,6 +1,8 @@
 // Snapshots in the driver: taking them, serving them to peers in checksummed
 // chunks, and fetching and installing one when the core says that the
 // instances it needs were compacted away everywhere it asked.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "driver/replica.h"
@@ -26,12 +28,25 @@ void Replica::maybe_snapshot() {
   snapshot_saving_ = true;
   last_snapshot_next_ = next;
   log_bytes_at_snapshot_ = store_.log_bytes();
-  store_.save_snapshot(snap, [this, snap](bool ok) { on_snapshot_saved(snap, false, ok); });
+  store_.save_snapshot(snap, [this, snap](const Status& s) { on_snapshot_saved(snap, false, s); });
 }
 
-void Replica::on_snapshot_saved(const storage::Snapshot& snap, bool installed, bool ok) {
+void Replica::on_snapshot_saved(const storage::Snapshot& snap, bool installed,
+                                const Status& status) {
   snapshot_saving_ = false;
-  if (ok) {
+  if (!status.ok()) {
+    last_disk_error_ = status;
+    if (stats_.snapshot_save_failures++ == snapshot_failures_logged_) {  // once per outage
+      spdlog::error("node {}: could not save the snapshot at instance {} ({}): {}; retrying",
+                    node_.id(), snap.next, installed ? "fetched from a peer" : "taken here",
+                    status.message());
+    }
+  } else if (stats_.snapshot_save_failures != snapshot_failures_logged_) {
+    spdlog::info("node {}: snapshot saved at instance {} after {} failed attempts", node_.id(),
+                 snap.next, stats_.snapshot_save_failures - snapshot_failures_logged_);
+    snapshot_failures_logged_ = stats_.snapshot_save_failures;
+  }
+  if (status.ok()) {
     if (installed && snap.next > node_.next_apply()) {
       // Validated before it was saved, so it parses.
       PAXLOCK_CHECK(state_machine_.restore(*snap.data));
@@ -106,18 +121,48 @@ void Replica::on_snapshot_chunk(const paxos::Message& m) {
     request_chunk();  // damaged in flight: ask for the same bytes again
     return;
   }
+  if (m.total > options_.snapshot_fetch_max_bytes) {
+    // Refused before a byte is kept: never grow toward a size we do not accept.
+    ++stats_.snapshot_chunks_rejected;
+    spdlog::error(
+        "node {}: refusing the snapshot at instance {} from node {}: {} bytes is over "
+        "snapshot_fetch_max_bytes ({})",
+        node_.id(), m.instance, m.from, m.total, options_.snapshot_fetch_max_bytes);
+    fetch_.reset();  // the core asks again if it still needs one
+    return;
+  }
   if (fetch_->next == 0) {
     if (m.offset != 0) return;  // a stale answer; ours is on its way
     fetch_->next = m.instance;
+    fetch_->total = m.total;
   } else if (fetch_->next != m.instance) {
     // The peer took a newer snapshot meanwhile: start over with that one.
     fetch_->next = 0;
     fetch_->offset = 0;
+    fetch_->total = 0;
     fetch_->data.clear();
     request_chunk();
     return;
   }
   if (m.offset != fetch_->offset) return;  // a duplicate
+  if (m.total != fetch_->total || m.data.size() > fetch_->total - fetch_->offset) {
+    // The same snapshot cannot change size, and a chunk cannot run past its
+    // end: the peer is confused. Drop what we have; the core asks again.
+    ++stats_.snapshot_chunks_rejected;
+    if (m.total != fetch_->total) {
+      spdlog::error(
+          "node {}: refusing a snapshot chunk from node {}: the snapshot at instance {} "
+          "was announced with {} bytes, this chunk says {}; dropping the fetch",
+          node_.id(), m.from, m.instance, fetch_->total, m.total);
+    } else {
+      spdlog::error(
+          "node {}: refusing a snapshot chunk from node {}: {} bytes at offset {} run "
+          "past the end of the snapshot at instance {} ({} bytes); dropping the fetch",
+          node_.id(), m.from, m.data.size(), m.offset, m.instance, m.total);
+    }
+    fetch_.reset();
+    return;
+  }
   if (m.data.empty() && fetch_->offset < m.total) return;
   fetch_->data += m.data;
   fetch_->offset += m.data.size();
@@ -144,7 +189,7 @@ void Replica::install(storage::Snapshot snap) {
   }
   // Durable first, then in memory: a crash in between restarts from it.
   snapshot_saving_ = true;
-  store_.save_snapshot(snap, [this, snap](bool ok) { on_snapshot_saved(snap, true, ok); });
+  store_.save_snapshot(snap, [this, snap](const Status& s) { on_snapshot_saved(snap, true, s); });
 }
 
 }  // namespace paxlock::driver

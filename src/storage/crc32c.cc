@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "common/check.h"
+
 namespace paxlock::storage {
 namespace {
 
@@ -64,12 +66,33 @@ bool has_sse42() {
 
 }  // namespace
 
+bool crc32c_has_hardware() {
+#if defined(__x86_64__)
+  static const bool hardware = has_sse42();
+  return hardware;
+#else
+  return false;
+#endif
+}
+
+uint32_t crc32c_software(uint32_t crc, const void* data, size_t n) {
+  return ~crc_software(~crc, static_cast<const uint8_t*>(data), n);
+}
+
+uint32_t crc32c_hardware(uint32_t crc, const void* data, size_t n) {
+  PAXLOCK_CHECK_MSG(crc32c_has_hardware(), "crc32c_hardware without SSE4.2");
+#if defined(__x86_64__)
+  return ~crc_hardware(~crc, static_cast<const uint8_t*>(data), n);
+#else
+  return crc32c_software(crc, data, n);  // unreachable: the check above fails
+#endif
+}
+
 uint32_t crc32c(uint32_t crc, const void* data, size_t n) {
   const auto* p = static_cast<const uint8_t*>(data);
   crc = ~crc;
 #if defined(__x86_64__)
-  static const bool hardware = has_sse42();
-  crc = hardware ? crc_hardware(crc, p, n) : crc_software(crc, p, n);
+  crc = crc32c_has_hardware() ? crc_hardware(crc, p, n) : crc_software(crc, p, n);
 #else
   crc = crc_software(crc, p, n);
 #endif

@@ -52,7 +52,9 @@ Status write_file_atomic(Fs& fs, const std::string& dir, const std::string& name
   Status s = (*f)->pwrite(0, data);
   if (s.ok()) s = (*f)->datasync();
   if (!s.ok()) {
-    fs.remove(tmp);
+    // Best effort: the write's error is the one to report, and the next call
+    // removes a leftover temporary file before it starts.
+    (void)fs.remove(tmp);
     return s;
   }
   f->reset();

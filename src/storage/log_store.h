@@ -1,5 +1,9 @@
-// The durable-state interface the driver writes through. Two implementations:
-// MemLogStore (tests, simulator before the WAL) and the segmented WAL.
+// The durable-state interface the driver writes through. Both implementations
+// run the same NodeStorage (the segmented WAL of wal.h and the snapshots of
+// snapshot_store.h) and differ only in where its calls run:
+// - ThreadedLogStore (threaded_log_store.h): paxlockd, a disk thread over PosixFs;
+// - SimLogStore (tests/sim/sim_log_store.h): the simulator and the unit tests,
+//   over the simulated disk (SimFs), completing in simulated time.
 #pragma once
 
 #include <functional>
@@ -49,16 +53,20 @@ class LogStore {
   // restart; an error (corruption, wrong data directory) stops the replica.
   virtual Result<Loaded> load() = 0;
 
-  // Appends the batch and makes it durable (when it needs_sync()), then calls
-  // done(true); done(false) if it could not be written, in which case nothing
-  // of it may be relied on. done is never called from inside write(). At most
-  // one write is in flight: the driver groups what arrives meanwhile into the
-  // next one (group commit).
-  virtual void write(WriteBatch batch, std::function<void(bool ok)> done) = 0;
+  // Called once with the outcome of a write or save_snapshot: ok, or the
+  // error the disk reported (file, offset, reason), for the driver to log.
+  using Done = std::function<void(const Status& status)>;
 
-  // Makes the snapshot durable and drops the log it covers; done(false) if
-  // it could not be written. Never overlaps another save_snapshot.
-  virtual void save_snapshot(Snapshot snap, std::function<void(bool ok)> done) = 0;
+  // Appends the batch and makes it durable (when it needs_sync()), then calls
+  // done with an ok Status; with the error if it could not be written, in
+  // which case nothing of it may be relied on. done is never called from
+  // inside write(). At most one write is in flight: the driver groups what
+  // arrives meanwhile into the next one (group commit).
+  virtual void write(WriteBatch batch, Done done) = 0;
+
+  // Makes the snapshot durable and drops the log it covers; done with the
+  // error if it could not be written. Never overlaps another save_snapshot.
+  virtual void save_snapshot(Snapshot snap, Done done) = 0;
 
   // Bytes appended to the log since the process started (snapshot trigger).
   virtual uint64_t log_bytes() const = 0;

@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "common/check.h"
+
 namespace paxlock::storage {
 
 Status check_identity(Fs& fs, const std::string& data_dir, const std::string& cluster_id,
@@ -88,6 +90,7 @@ Result<std::unique_ptr<NodeStorage>> NodeStorage::open(Fs& fs, const std::string
 }
 
 Status NodeStorage::save_snapshot(const Snapshot& snap) {
+  PAXLOCK_CHECK(snap.data != nullptr);
   Status s = snaps_->save(snap);
   if (!s.ok()) return s;
   snapshot_bytes_ = snap.data->size();

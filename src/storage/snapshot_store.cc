@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/check.h"
 #include "common/encoding.h"
 #include "storage/crc32c.h"
 
@@ -21,10 +22,8 @@ bool parse(std::string_view file, Snapshot& out) {
   Reader r(file.substr(8, kHeader - 8));
   uint64_t next = 0, length = 0;
   uint32_t data_crc = 0, header_crc = 0;
-  r.u64(next);
-  r.u64(length);
-  r.u32(data_crc);
-  r.u32(header_crc);
+  // The size was checked above: these reads cannot fail.
+  PAXLOCK_CHECK(r.u64(next) && r.u64(length) && r.u32(data_crc) && r.u32(header_crc));
   if (crc32c(0, file.data(), 28) != header_crc) return false;
   if (file.size() != kHeader + length) return false;
   const std::string_view data = file.substr(kHeader);
@@ -45,6 +44,8 @@ bool SnapshotStore::is_snapshot_name(const std::string& name) {
 }
 
 std::string SnapshotStore::encode(const Snapshot& snap) {
+  PAXLOCK_CHECK(snap.data != nullptr);
+  PAXLOCK_CHECK(snap.next >= 1);  // instances start at 1
   std::string file = encode_header(snap.next, *snap.data);
   file += *snap.data;
   return file;
@@ -74,7 +75,12 @@ Result<std::optional<Snapshot>> SnapshotStore::load() {
   std::string newest;
   for (const std::string& name : *names) {
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
-      fs_.remove(join_path(dir_, name));  // a save that crashed before its rename
+      // A save that crashed before its rename.
+      Status s = fs_.remove(join_path(dir_, name));
+      if (!s.ok()) {
+        return Status::error(s.code(), fmt::format("snapshot: cannot remove the unfinished {}: {}",
+                                                   join_path(dir_, name), s.message()));
+      }
       continue;
     }
     if (is_snapshot_name(name) && name > newest) newest = name;  // hex names sort by next
@@ -100,8 +106,18 @@ Status SnapshotStore::save(const Snapshot& snap) {
   if (!s.ok()) return s;
   auto names = fs_.list(dir_);
   if (!names.ok()) return names.status();
+  // The new snapshot is durable; the older ones only take space. A failure
+  // to delete one is still an error, so that the disk filling up with old
+  // snapshots is seen (the caller retries later, and deletes them then).
   for (const std::string& old : *names) {
-    if (is_snapshot_name(old) && old < name) fs_.remove(join_path(dir_, old));
+    if (!is_snapshot_name(old) || old >= name) continue;
+    s = fs_.remove(join_path(dir_, old));
+    if (!s.ok()) {
+      return Status::error(s.code(),
+                           fmt::format("snapshot {} saved, but the older {} could not "
+                                       "be deleted: {}",
+                                       join_path(dir_, name), join_path(dir_, old), s.message()));
+    }
   }
   return {};
 }

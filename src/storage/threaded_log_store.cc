@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "common/check.h"
+
 namespace paxlock::storage {
 
 ThreadedLogStore::ThreadedLogStore(Fs& fs, std::string data_dir, std::string cluster_id,
@@ -40,7 +42,8 @@ void ThreadedLogStore::enqueue(std::function<void()> job) {
   cv_.notify_one();
 }
 
-void ThreadedLogStore::write(WriteBatch batch, std::function<void(bool)> done) {
+void ThreadedLogStore::write(WriteBatch batch, Done done) {
+  PAXLOCK_CHECK_MSG(storage_ != nullptr, "write before load");
   enqueue([this, batch = std::move(batch), done = std::move(done)]() mutable {
     Status s = storage_->append(batch);
     const auto start = std::chrono::steady_clock::now();
@@ -58,12 +61,13 @@ void ThreadedLogStore::write(WriteBatch batch, std::function<void(bool)> done) {
     log_bytes_ = storage_->log_bytes();
     disk_bytes_ = storage_->disk_bytes();
     broken_ = storage_->broken();
-    const bool ok = s.ok();
-    post_([done = std::move(done), ok] { done(ok); });
+    post_([done = std::move(done), s = std::move(s)] { done(s); });
   });
 }
 
-void ThreadedLogStore::save_snapshot(Snapshot snap, std::function<void(bool)> done) {
+void ThreadedLogStore::save_snapshot(Snapshot snap, Done done) {
+  PAXLOCK_CHECK_MSG(storage_ != nullptr, "save_snapshot before load");
+  PAXLOCK_CHECK(snap.data != nullptr);
   enqueue([this, snap = std::move(snap), done = std::move(done)]() mutable {
     Status s = storage_->save_snapshot(snap);
     if (!s.ok()) {
@@ -71,8 +75,7 @@ void ThreadedLogStore::save_snapshot(Snapshot snap, std::function<void(bool)> do
       last_error_ = s.message();
     }
     disk_bytes_ = storage_->disk_bytes();
-    const bool ok = s.ok();
-    post_([done = std::move(done), ok] { done(ok); });
+    post_([done = std::move(done), s = std::move(s)] { done(s); });
   });
 }
 

@@ -31,8 +31,8 @@ class ThreadedLogStore : public LogStore {
   // Opens and recovers the data directory (on the caller's thread), then
   // starts the disk thread.
   Result<Loaded> load() override;
-  void write(WriteBatch batch, std::function<void(bool)> done) override;
-  void save_snapshot(Snapshot snap, std::function<void(bool)> done) override;
+  void write(WriteBatch batch, Done done) override;
+  void save_snapshot(Snapshot snap, Done done) override;
   uint64_t log_bytes() const override { return log_bytes_.load(std::memory_order_relaxed); }
   bool broken() const override { return broken_.load(std::memory_order_relaxed); }
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/check.h"
 #include "common/encoding.h"
 #include "storage/crc32c.h"
 #include "storage/records.h"
@@ -70,9 +71,7 @@ bool records_digest(std::string_view payload, bool verify, uint32_t& digest) {
     Reader r(payload.substr(pos, kRecordHeader));
     uint32_t len = 0, crc = 0;
     uint8_t type = 0;
-    r.u32(len);
-    r.u8(type);
-    r.u32(crc);
+    PAXLOCK_CHECK(r.u32(len) && r.u8(type) && r.u32(crc));  // kRecordHeader bytes are there
     if (len > payload.size() - pos - kRecordHeader) return false;
     if (verify) {
       uint32_t want = crc32c(0, &type, 1);
@@ -87,9 +86,16 @@ bool records_digest(std::string_view payload, bool verify, uint32_t& digest) {
 
 // Fills the batch header reserved at the front of `frame`.
 void finish_batch(std::string& frame, uint64_t seq) {
+  PAXLOCK_CHECK(frame.size() >= kBatchHeader);
+  PAXLOCK_CHECK_MSG(frame.size() - kBatchHeader <= UINT32_MAX, "batch too large for its header");
+  PAXLOCK_CHECK(seq >= 1);
   const auto length = static_cast<uint32_t>(frame.size() - kBatchHeader);
   uint32_t digest = 0;
-  records_digest(std::string_view(frame).substr(kBatchHeader), /*verify=*/false, digest);
+  // Records we encoded ourselves always parse; if not, the batch would be
+  // unreadable after a restart: stop before writing it.
+  PAXLOCK_CHECK_MSG(
+      records_digest(std::string_view(frame).substr(kBatchHeader), /*verify=*/false, digest),
+      "an encoded batch does not parse as records");
   put_u32_at(frame, 0, kBatchMagic);
   put_u32_at(frame, 4, length);
   for (int i = 0; i < 8; ++i)
@@ -98,22 +104,29 @@ void finish_batch(std::string& frame, uint64_t seq) {
   put_u32_at(frame, 20, crc32c(0, frame.data(), kBatchHeader - 4));
 }
 
+}  // namespace
+
+namespace wal_detail {
 struct BatchView {
   uint32_t length = 0;
   uint64_t seq = 0;
   std::string_view payload;
 };
+enum class BatchAt : uint8_t { kZeros, kBatch, kBad };
+}  // namespace wal_detail
+
+namespace {
+
+using wal_detail::BatchAt;
+using wal_detail::BatchView;
 
 // Parses the batch at `pos`; false if its header or payload checksum fails.
 bool parse_batch(std::string_view data, size_t pos, BatchView& out) {
   if (pos + kBatchHeader > data.size()) return false;
   Reader r(data.substr(pos, kBatchHeader));
   uint32_t magic = 0, payload_crc = 0, header_crc = 0;
-  r.u32(magic);
-  r.u32(out.length);
-  r.u64(out.seq);
-  r.u32(payload_crc);
-  r.u32(header_crc);
+  PAXLOCK_CHECK(r.u32(magic) && r.u32(out.length) && r.u64(out.seq) && r.u32(payload_crc) &&
+                r.u32(header_crc));  // kBatchHeader bytes are there
   if (magic != kBatchMagic) return false;
   if (crc32c(0, data.data() + pos, kBatchHeader - 4) != header_crc) return false;
   if (pos + kBatchHeader + out.length > data.size()) return false;
@@ -133,6 +146,74 @@ bool valid_batch_after(std::string_view data, size_t from) {
     if (parse_batch(data, p, b)) return true;
   }
   return false;
+}
+
+bool segment_header_ok(std::string_view d) {
+  if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
+  Reader r(d.substr(28, 4));
+  uint32_t crc = 0;
+  PAXLOCK_CHECK(r.u32(crc));  // the size was checked above
+  return crc32c(0, d.data(), 28) == crc;
+}
+
+// What starts at `pos`: the zeroed tail, a valid batch (parsed into `b`), or
+// bad bytes. A bad batch is read again before it counts, to rule out a
+// transient read error; a reread replaces `data`.
+BatchAt classify_batch(Fs& fs, const std::string& path, std::string& data, size_t pos,
+                       BatchView& b) {
+  auto classify = [&] {
+    if (all_zero(std::string_view(data).substr(pos, kBatchHeader))) return BatchAt::kZeros;
+    return parse_batch(data, pos, b) ? BatchAt::kBatch : BatchAt::kBad;
+  };
+  BatchAt at = classify();
+  for (int k = 0; at == BatchAt::kBad && k < kRereads; ++k) {
+    auto again = read_file(fs, path);
+    if (again.ok()) data = std::move(*again);
+    at = classify();
+  }
+  return at;
+}
+
+// Folds one checksummed record into the replay state: the highest promise and
+// commit win, the last Accept/Chosen of an instance replaces earlier ones.
+// Returns nullptr, or why the record is bad ("malformed", "unknown type of").
+const char* apply_record(uint8_t type, std::string_view body, paxos::Restored& st,
+                         std::map<paxos::Instance, paxos::Entry>& entries,
+                         paxos::Instance& max_instance) {
+  Reader br(body);
+  switch (type) {
+    case kPromiseRecord:
+    case kCheckpointRecord: {
+      paxos::Ballot ballot;
+      if (!get_ballot(br, ballot)) return "malformed";
+      st.promised = std::max(st.promised, ballot);
+      if (type == kCheckpointRecord) {
+        uint64_t commit;
+        if (!br.varint(commit)) return "malformed";
+        st.commit = std::max(st.commit, commit);
+      }
+      return nullptr;
+    }
+    case kAcceptRecord:
+    case kChosenRecord: {
+      paxos::Entry e;
+      if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
+        return "malformed";
+      }
+      e.chosen = type == kChosenRecord;
+      max_instance = std::max(max_instance, e.instance);
+      entries[e.instance] = std::move(e);
+      return nullptr;
+    }
+    case kCommitRecord: {
+      uint64_t commit;
+      if (!br.varint(commit)) return "malformed";
+      st.commit = std::max(st.commit, commit);
+      return nullptr;
+    }
+    default:
+      return "unknown type of";
+  }
 }
 
 }  // namespace
@@ -178,6 +259,7 @@ Status Wal::recover(WalRecovery* recovery) {
   promised_ = recovery->state.promised;
   commit_ = recovery->state.commit;
   durable_commit_ = commit_;
+  PAXLOCK_CHECK(next_seq_ >= 1);
   if (segments_.empty()) return open_segment(1);
   auto f = fs_.open(segments_.back().path, OpenMode::kWrite);
   if (!f.ok()) return f.status();
@@ -185,25 +267,56 @@ Status Wal::recover(WalRecovery* recovery) {
   return {};
 }
 
+// Replay of one segment, in three steps with one job each: read_segment checks
+// the header (and removes a half-created last segment), classify_batch says
+// what starts at each batch position, apply_batch/apply_record fold a valid
+// batch into the recovered state; end_of_batches and zero_dirty_tail decide
+// what the first non-batch means (end of the log, a torn tail, or corruption).
 Status Wal::replay_segment(Segment& seg, bool last,
                            std::map<paxos::Instance, paxos::Entry>& entries,
                            WalRecovery* recovery) {
+  std::string data;
+  Result<bool> has_batches = read_segment(seg, last, data, recovery);
+  if (!has_batches.ok()) return has_batches.status();
+  if (!*has_batches) return {};  // a half-created last segment, now removed
+  size_t pos = kSegmentHeader;
+  while (pos + kBatchHeader <= data.size()) {
+    BatchView b;
+    const BatchAt at = classify_batch(fs_, seg.path, data, pos, b);
+    if (at != BatchAt::kBatch) {
+      Status s = end_of_batches(seg, last, at, pos, data, recovery);
+      if (!s.ok()) return s;
+      break;
+    }
+    PAXLOCK_CHECK(pos + kBatchHeader + b.length <= data.size());  // parse_batch saw it whole
+    Status s = apply_batch(seg, b, pos, entries, recovery);
+    if (!s.ok()) return s;
+    pos = align_up(pos + kBatchHeader + b.length);
+  }
+  if (last) {
+    Status s = zero_dirty_tail(seg, pos, data, recovery);
+    if (!s.ok()) return s;
+  }
+  seg.size = data.size();
+  if (last) {
+    // Batches start on sector boundaries, except a segment's first (the
+    // checkpoint, right after the header).
+    PAXLOCK_CHECK(pos == kSegmentHeader || pos % kAlign == 0);
+    offset_ = pos;
+  }
+  return {};
+}
+
+Result<bool> Wal::read_segment(Segment& seg, bool last, std::string& data, WalRecovery* recovery) {
   auto read = read_file(fs_, seg.path);
   if (!read.ok()) return read.status();
-  std::string data = std::move(*read);
-  auto header_ok = [&](std::string_view d) {
-    if (d.size() < kSegmentHeader || std::memcmp(d.data(), kSegmentMagic, 8) != 0) return false;
-    Reader r(d.substr(28, 4));
-    uint32_t crc = 0;
-    r.u32(crc);
-    return crc32c(0, d.data(), 28) == crc;
-  };
-  bool header_good = header_ok(data);
+  data = std::move(*read);
+  bool header_good = segment_header_ok(data);
   for (int k = 0; !header_good && k < kRereads; ++k) {
     auto again = read_file(fs_, seg.path);
     if (again.ok()) {
       data = std::move(*again);
-      header_good = header_ok(data);
+      header_good = segment_header_ok(data);
     }
   }
   if (!header_good) {
@@ -214,14 +327,14 @@ Status Wal::replay_segment(Segment& seg, bool last,
     recovery->note += fmt::format("removed half-created segment {}; ", seg.path);
     Status s = fs_.remove(seg.path);
     if (s.ok()) s = fs_.sync_dir(dir_);
+    if (!s.ok()) return s;
     seg.size = 0;
-    return s;
+    return false;
   }
   Reader hr(std::string_view(data).substr(8, 12));
   uint64_t index = 0;
   uint32_t node = 0;
-  hr.u64(index);
-  hr.u32(node);
+  PAXLOCK_CHECK(hr.u64(index) && hr.u32(node));  // a good header is kSegmentHeader bytes
   if (index != seg.index) {
     return Status::error(EIO, fmt::format("wal: {} says it is segment {}", seg.path, index));
   }
@@ -229,124 +342,77 @@ Status Wal::replay_segment(Segment& seg, bool last,
     return Status::error(
         EINVAL, fmt::format("wal: {} belongs to node {}, not node {}", seg.path, node, node_));
   }
+  return true;
+}
 
-  size_t pos = kSegmentHeader;
-  enum class At : uint8_t { kZeros, kBatch, kBad };
-  auto classify = [&](BatchView& b) {
-    if (all_zero(std::string_view(data).substr(pos, kBatchHeader))) return At::kZeros;
-    return parse_batch(data, pos, b) ? At::kBatch : At::kBad;
-  };
-  auto reread = [&] {
-    auto again = read_file(fs_, seg.path);
-    if (again.ok()) data = std::move(*again);
-  };
-  while (pos + kBatchHeader <= data.size()) {
-    BatchView b;
-    At at = classify(b);
-    for (int k = 0; at == At::kBad && k < kRereads; ++k) {  // rule out a transient read error
-      reread();
-      at = classify(b);
+Status Wal::end_of_batches(const Segment& seg, bool last, BatchAt at, size_t pos, std::string& data,
+                           WalRecovery* recovery) {
+  if (at == BatchAt::kZeros) {
+    // The preallocated tail, unless synced batches follow a zeroed sector.
+    if (valid_batch_after(data, pos + 1)) {
+      return Status::error(EIO, fmt::format("wal: zeroed data in {} at byte {} before valid "
+                                            "batches: the log is corrupt before its tail",
+                                            seg.path, pos));
     }
-    if (at == At::kZeros) {
-      // The preallocated tail, unless synced batches follow a zeroed sector.
-      if (valid_batch_after(data, pos + 1)) {
-        return Status::error(EIO, fmt::format("wal: zeroed data in {} at byte {} before valid "
-                                              "batches: the log is corrupt before its tail",
-                                              seg.path, pos));
-      }
-      break;
-    }
-    const bool good = at == At::kBatch;
-    if (!good) {
-      if (last && !valid_batch_after(data, pos + 1)) {
-        Status t = zero_torn_tail(seg, pos, data, recovery);
-        if (!t.ok()) return t;
-        break;
-      }
-      return Status::error(
-          EIO, fmt::format("wal: checksum mismatch in {} at byte {}: the log is corrupt before "
-                           "its tail (refusing to start; see docs/OPERATIONS.md on repair)",
-                           seg.path, pos));
-    }
-    if (recovery->batches > 0 && b.seq != next_seq_) {
-      return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, "
-                                            "expected {}",
-                                            pos, seg.path, b.seq, next_seq_));
-    }
-    next_seq_ = b.seq + 1;
-    ++recovery->batches;
-    Reader r(b.payload);
-    while (!r.done()) {
-      const size_t rec_pos = pos + kBatchHeader + r.position();
-      auto bad = [&](const char* why) {
-        return Status::error(
-            EIO, fmt::format("wal: {} record at byte {} of {}", why, rec_pos, seg.path));
-      };
-      uint32_t len = 0, crc = 0;
-      uint8_t type = 0;
-      std::string_view body;
-      if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
-      uint32_t want = crc32c(0, &type, 1);
-      want = crc32c(want, body.data(), body.size());
-      if (want != crc) return bad("checksum mismatch in");
-      Reader br(body);
-      paxos::Restored& st = recovery->state;
-      switch (type) {
-        case kPromiseRecord:
-        case kCheckpointRecord: {
-          paxos::Ballot ballot;
-          if (!get_ballot(br, ballot)) return bad("malformed");
-          st.promised = std::max(st.promised, ballot);
-          if (type == kCheckpointRecord) {
-            uint64_t commit;
-            if (!br.varint(commit)) return bad("malformed");
-            st.commit = std::max(st.commit, commit);
-          }
-          break;
-        }
-        case kAcceptRecord:
-        case kChosenRecord: {
-          paxos::Entry e;
-          if (!br.varint(e.instance) || !get_ballot(br, e.ballot) || !decode_value(br, e.value)) {
-            return bad("malformed");
-          }
-          e.chosen = type == kChosenRecord;
-          seg.max_instance = std::max(seg.max_instance, e.instance);
-          entries[e.instance] = std::move(e);
-          break;
-        }
-        case kCommitRecord: {
-          uint64_t commit;
-          if (!br.varint(commit)) return bad("malformed");
-          st.commit = std::max(st.commit, commit);
-          break;
-        }
-        default:
-          return bad("unknown type of");
-      }
-      ++recovery->records;
-    }
-    pos = align_up(pos + kBatchHeader + b.length);
+    return {};
   }
+  if (last && !valid_batch_after(data, pos + 1)) return zero_torn_tail(seg, pos, data, recovery);
+  return Status::error(
+      EIO, fmt::format("wal: checksum mismatch in {} at byte {}: the log is corrupt before "
+                       "its tail (refusing to start; see docs/OPERATIONS.md on repair)",
+                       seg.path, pos));
+}
+
+Status Wal::apply_batch(Segment& seg, const BatchView& b, size_t pos,
+                        std::map<paxos::Instance, paxos::Entry>& entries, WalRecovery* recovery) {
+  if (recovery->batches > 0 && b.seq != next_seq_) {
+    return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, "
+                                          "expected {}",
+                                          pos, seg.path, b.seq, next_seq_));
+  }
+  next_seq_ = b.seq + 1;
+  ++recovery->batches;
+  Reader r(b.payload);
+  while (!r.done()) {
+    const size_t rec_pos = pos + kBatchHeader + r.position();
+    auto bad = [&](const char* why) {
+      return Status::error(EIO,
+                           fmt::format("wal: {} record at byte {} of {}", why, rec_pos, seg.path));
+    };
+    uint32_t len = 0, crc = 0;
+    uint8_t type = 0;
+    std::string_view body;
+    if (!r.u32(len) || !r.u8(type) || !r.u32(crc) || !r.raw(body, len)) return bad("truncated");
+    uint32_t want = crc32c(0, &type, 1);
+    want = crc32c(want, body.data(), body.size());
+    if (want != crc) return bad("checksum mismatch in");
+    const char* why = apply_record(type, body, recovery->state, entries, seg.max_instance);
+    if (why != nullptr) return bad(why);
+    ++recovery->records;
+  }
+  return {};
+}
+
+Status Wal::zero_dirty_tail(const Segment& seg, size_t pos, std::string& data,
+                            WalRecovery* recovery) {
   auto tail_dirty = [&] {
     return pos < data.size() && !all_zero(std::string_view(data).substr(pos));
   };
-  for (int k = 0; last && tail_dirty() && k < kRereads; ++k)
-    reread();
-  if (last && tail_dirty()) {
-    // A torn header too short to parse.
-    Status t = zero_torn_tail(seg, pos, data, recovery);
-    if (!t.ok()) return t;
+  for (int k = 0; tail_dirty() && k < kRereads; ++k) {
+    auto again = read_file(fs_, seg.path);
+    if (again.ok()) data = std::move(*again);
   }
-  seg.size = data.size();
-  if (last) offset_ = pos;
-  return {};
+  if (!tail_dirty()) return {};
+  // A torn header too short to parse.
+  return zero_torn_tail(seg, pos, data, recovery);
 }
 
 Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
                            WalRecovery* recovery) {
   // A torn last batch was never acknowledged. Zero it, so that the next batch
   // starts clean at `pos` and a later recovery does not trip over its remains.
+  PAXLOCK_CHECK(pos >= kSegmentHeader && pos <= data.size());
+  PAXLOCK_CHECK(pos == kSegmentHeader || pos % kAlign == 0);
   size_t end = data.size();
   while (end > pos && data[end - 1] == 0)
     --end;
@@ -364,7 +430,23 @@ Status Wal::zero_torn_tail(const Segment& seg, size_t pos, std::string& data,
 }
 
 Status Wal::open_segment(uint64_t index) {
+  // Segments are numbered from 1 with no gaps.
+  PAXLOCK_CHECK(index >= 1);
+  PAXLOCK_CHECK(segments_.empty() || index == segments_.back().index + 1);
   const std::string path = join_path(dir_, segment_name(index));
+  if (!half_created_.empty()) {
+    // An earlier attempt made this file and could not remove it: it holds no
+    // batch the driver relies on, so it goes before the name is used again.
+    PAXLOCK_CHECK(half_created_ == path);
+    Status s = fs_.remove(path);
+    if (!s.ok() && s.code() != ENOENT) {
+      return Status::error(s.code(),
+                           fmt::format("wal: cannot remove the half-created segment {} of an "
+                                       "earlier failed rotation: {}",
+                                       path, s.message()));
+    }
+    half_created_.clear();
+  }
   auto f = fs_.open(path, OpenMode::kCreate);
   if (!f.ok()) return f.status();
   std::string header(kSegmentMagic, 8);
@@ -386,16 +468,20 @@ Status Wal::open_segment(uint64_t index) {
   if (s.ok()) s = fs_.sync_dir(dir_);
   if (!s.ok()) {
     f->reset();
-    fs_.remove(path);
+    // Never leave the half-made segment behind: the next rotation creates the
+    // same name. If it cannot go now, the next open_segment removes it first.
+    if (!fs_.remove(path).ok()) half_created_ = path;
     return s;
   }
   ++next_seq_;
   durable_commit_ = std::max(durable_commit_, commit_);
+  PAXLOCK_CHECK(durable_commit_ <= commit_);
   const uint64_t size =
       std::max<uint64_t>(first.size(), options_.preallocate ? options_.segment_bytes : 0);
   segments_.push_back(Segment{index, path, 0, size});
   active_ = std::move(*f);
   offset_ = align_up(first.size());
+  PAXLOCK_CHECK(offset_ <= align_up(size));
   dirty_ = false;
   return {};
 }
@@ -453,6 +539,12 @@ Status Wal::write_batch(std::string& frame) {
     Status s = open_segment(segments_.back().index + 1);
     if (!s.ok()) return s;
   }
+  // A batch never shares a sector with an earlier (synced) one: it starts on
+  // a sector boundary, or right after the header of a segment whose
+  // checkpoint was torn away.
+  PAXLOCK_CHECK(active_ != nullptr && !segments_.empty());
+  PAXLOCK_CHECK(offset_ >= kSegmentHeader);
+  PAXLOCK_CHECK(offset_ == kSegmentHeader || offset_ % kAlign == 0);
   finish_batch(frame, next_seq_);
   Status s = active_->pwrite(offset_, frame);
   if (!s.ok()) return s;  // nothing advanced: a retry writes the same place
@@ -461,6 +553,7 @@ Status Wal::write_batch(std::string& frame) {
   dirty_ = true;
   bytes_appended_ += size;
   segments_.back().size = std::max(segments_.back().size, offset_);
+  PAXLOCK_CHECK(offset_ % kAlign == 0 && offset_ <= segments_.back().size);
   return {};
 }
 
@@ -480,18 +573,24 @@ Status Wal::sync() {
   }
   dirty_ = false;
   durable_commit_ = std::max(durable_commit_, commit_);
+  PAXLOCK_CHECK(durable_commit_ <= commit_);  // durable only what was written
   return {};
 }
 
 Status Wal::compact(paxos::Instance start) {
   size_t removed = 0;
+  Status s;
   while (segments_.size() - removed > 1 && segments_[removed].max_instance < start) {
-    Status s = fs_.remove(segments_[removed].path);
-    if (!s.ok()) return s;
+    s = fs_.remove(segments_[removed].path);
+    if (!s.ok()) break;  // the ones removed so far are gone: forget them below
     ++removed;
   }
-  if (removed == 0) return {};
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<ptrdiff_t>(removed));
+  PAXLOCK_CHECK(!segments_.empty());  // the active segment is never deleted
+  for (size_t k = 1; k < segments_.size(); ++k)
+    PAXLOCK_CHECK(segments_[k].index == segments_[k - 1].index + 1);
+  if (!s.ok()) return s;
+  if (removed == 0) return {};
   return fs_.sync_dir(dir_);
 }
 

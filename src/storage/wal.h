@@ -102,6 +102,11 @@ struct WalRecovery {
   std::string note;              // what was repaired, if anything
 };
 
+namespace wal_detail {
+struct BatchView;              // a parsed batch (wal.cc)
+enum class BatchAt : uint8_t;  // what starts at a batch position (wal.cc)
+}  // namespace wal_detail
+
 class Wal {
  public:
   // Opens the log in `dir` (created if absent), replaying every segment.
@@ -127,6 +132,9 @@ class Wal {
   paxos::Instance durable_commit() const { return durable_commit_; }
 
  private:
+  using BatchView = wal_detail::BatchView;
+  using BatchAt = wal_detail::BatchAt;
+
   struct Segment {
     uint64_t index = 0;
     std::string path;
@@ -138,6 +146,19 @@ class Wal {
   Status recover(WalRecovery* recovery);
   Status replay_segment(Segment& seg, bool last, std::map<paxos::Instance, paxos::Entry>& entries,
                         WalRecovery* recovery);
+  // Reads the segment into `data` and checks its header; false if it was a
+  // half-created last segment, which it removes.
+  Result<bool> read_segment(Segment& seg, bool last, std::string& data, WalRecovery* recovery);
+  // The first thing at `pos` that is not a valid batch ends the segment's
+  // batches: fine for the zeroed tail, zeroed for a torn last batch, an error
+  // for corruption before the tail.
+  Status end_of_batches(const Segment& seg, bool last, BatchAt at, size_t pos, std::string& data,
+                        WalRecovery* recovery);
+  Status apply_batch(Segment& seg, const BatchView& b, size_t pos,
+                     std::map<paxos::Instance, paxos::Entry>& entries, WalRecovery* recovery);
+  // Zeroes what follows the last batch of the last segment if it is not all
+  // zeros (a torn header too short to parse).
+  Status zero_dirty_tail(const Segment& seg, size_t pos, std::string& data, WalRecovery* recovery);
   Status zero_torn_tail(const Segment& seg, size_t pos, std::string& data, WalRecovery* recovery);
   Status open_segment(uint64_t index);
   Status write_batch(std::string& frame);
@@ -161,6 +182,9 @@ class Wal {
   paxos::Ballot promised_;
   paxos::Instance commit_ = 0;
   paxos::Instance durable_commit_ = 0;  // see durable_commit()
+  // A segment file a failed rotation made and could not remove; the next
+  // rotation removes it before creating the same name ("" if none).
+  std::string half_created_;
   std::string scratch_;
 };
 

@@ -32,16 +32,18 @@ class SimLogStore : public storage::LogStore {
     return loaded;
   }
 
-  void write(storage::WriteBatch batch, std::function<void(bool)> done) override {
+  void write(storage::WriteBatch batch, Done done) override {
     const size_t segments = storage_->segment_count();
-    const bool written = storage_->append(batch).ok();
+    Status written = storage_->append(batch);
     if (on_append_) on_append_(storage_->segment_count() != segments);
-    later_([this, written, done = std::move(done)] { done(written && storage_->sync().ok()); });
+    later_([this, written = std::move(written), done = std::move(done)] {
+      done(written.ok() ? storage_->sync() : written);
+    });
   }
 
-  void save_snapshot(storage::Snapshot snap, std::function<void(bool)> done) override {
+  void save_snapshot(storage::Snapshot snap, Done done) override {
     later_([this, snap = std::move(snap), done = std::move(done)] {
-      done(storage_->save_snapshot(snap).ok());
+      done(storage_->save_snapshot(snap));
     });
   }
 

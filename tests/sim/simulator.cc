@@ -399,9 +399,10 @@ void World::client_send(int c) {
   }
   paxos::Command cmd{id, submitted_.at(id)};
   const uint64_t seq = cl.seq;
-  cl.tag = n.replica->submit(std::move(cmd),
-                             [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
-  const bool taken = cl.tag != 0;
+  const Result<uint64_t> tag = n.replica->submit(
+      std::move(cmd), [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
+  const bool taken = tag.ok();
+  cl.tag = taken ? *tag : 0;
   const TimeMs timeout = taken ? rng_.uniform(300, 1500) : rng_.uniform(20, 100);
   schedule(now_ + timeout, EventKind::kClientTimeout, c, attempt);
 }

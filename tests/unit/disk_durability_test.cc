@@ -88,9 +88,11 @@ class Trio {
     bool from_broken;  // the sender's log was broken when it sent
   };
 
-  Trio() {
-    for (int i = 0; i < 3; ++i)
-      nodes_.push_back(std::make_unique<Node>(*this, static_cast<paxos::NodeId>(i + 1)));
+  explicit Trio(size_t pending_commands_max = 100000) {
+    for (int i = 0; i < 3; ++i) {
+      nodes_.push_back(
+          std::make_unique<Node>(*this, static_cast<paxos::NodeId>(i + 1), pending_commands_max));
+    }
     for (auto& n : nodes_)
       EXPECT_TRUE(n->replica->start(now_).ok());
   }
@@ -121,8 +123,9 @@ class Trio {
     auto answered = std::make_shared<int>(0);
     for (int k = 0; k < n; ++k) {
       const paxos::CommandId id{42, ++seq_};
-      if (replica(at).submit(paxos::Command{id, "cmd"},
-                             [answered](const std::string&) { ++*answered; }) == 0) {
+      if (!replica(at)
+               .submit(paxos::Command{id, "cmd"}, [answered](const std::string&) { ++*answered; })
+               .ok()) {
         return false;
       }
     }
@@ -131,9 +134,10 @@ class Trio {
 
  private:
   struct Node : paxos::Transport {
-    Node(Trio& t, paxos::NodeId i) : trio(t), id(i) {
+    Node(Trio& t, paxos::NodeId i, size_t pending_commands_max) : trio(t), id(i) {
       fs = std::make_unique<sim::SimFs>(i);
       paxos::Config c;
+      c.pending_commands_max = pending_commands_max;
       c.self = id;
       c.members = {1, 2, 3};
       c.rng_seed = 17 * id;
@@ -236,6 +240,12 @@ TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
   // It wrote nothing after the failure (no retry every 200 ms for ever).
   EXPECT_EQ(t.replica(f).stats().write_failures, 1u);
   EXPECT_EQ(t.replica(g).stats().write_failures, 0u);
+  // The driver got the disk's reason, not just "failed".
+  EXPECT_EQ(t.replica(f).last_disk_error().code(), EIO);
+  EXPECT_NE(t.replica(f).last_disk_error().message().find("fdatasync /data/wal/wal-"),
+            std::string::npos)
+      << t.replica(f).last_disk_error().message();
+  EXPECT_TRUE(t.replica(g).last_disk_error().ok());
 
   // What /status and /metrics show (the daemon fills DiskHealth the same way).
   auto health = [&](paxos::NodeId id) {
@@ -263,6 +273,33 @@ TEST(FailedSync, ReplicaStopsAcknowledgingAndSaysSoInStatusAndMetrics) {
   EXPECT_NE(healthy.find("\npaxlock_wal_broken 0\n"), std::string::npos) << healthy;
   EXPECT_NE(healthy.find("\npaxlock_disk_ok 1\n"), std::string::npos) << healthy;
   EXPECT_EQ(daemon::disk_status_json(health(g)).at("broken"), false);
+}
+
+// A replica with too many commands pending says so with an EBUSY Status (the
+// client service answers BUSY) and never calls that command's reply; the
+// commands it took are still answered.
+TEST(Submit, TooManyPendingIsBusyAndNeverReplies) {
+  Trio t(/*pending_commands_max=*/2);
+  ASSERT_TRUE(t.run_until([&] { return t.leader().has_value(); }, 5000)) << "no leader";
+  const paxos::NodeId leader = *t.leader();
+  int answered = 0;
+  int busy_replies = 0;
+  auto first = t.replica(leader).submit(paxos::Command{paxos::CommandId{9, 1}, "a"},
+                                        [&](const std::string&) { ++answered; });
+  auto second = t.replica(leader).submit(paxos::Command{paxos::CommandId{9, 2}, "b"},
+                                         [&](const std::string&) { ++answered; });
+  auto third = t.replica(leader).submit(paxos::Command{paxos::CommandId{9, 3}, "c"},
+                                        [&](const std::string&) { ++busy_replies; });
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_NE(*first, *second) << "each wait has its own tag";
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.status().code(), EBUSY);
+  EXPECT_NE(third.status().message().find("too many commands pending"), std::string::npos)
+      << third.status().message();
+  ASSERT_TRUE(t.run_until([&] { return answered == 2; }, 5000));
+  EXPECT_EQ(busy_replies, 0);
+  EXPECT_EQ(t.replica(leader).waiting(), 0u);
 }
 
 // The WAL itself: one failed fdatasync, and every later append or sync fails

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "remove_fails_fs.h"
 #include "sim/sim_fs.h"
 #include "storage/node_storage.h"
 
@@ -29,6 +30,48 @@ TEST(SnapshotStore, NewestSnapshotIsLoadedAndOlderOnesDeleted) {
   EXPECT_EQ((*got)->next, 25u);
   EXPECT_EQ(*(*got)->data, "state at 25");
   EXPECT_EQ(fs.list(kDir)->size(), 1u);
+}
+
+// The new snapshot is saved, but an older one cannot be deleted: an error
+// naming it (it used to be ignored, and old snapshots piled up unseen); the
+// next save deletes it.
+TEST(SnapshotStore, AnOlderSnapshotThatCannotBeDeletedIsAnError) {
+  sim::SimFs sim(6);
+  RemoveFailsFs fs(sim);
+  SnapshotStore store(fs, kDir);
+  ASSERT_TRUE(store.save(snap(10, "state at 10")).ok());
+  fs.fail_removes = true;
+  Status s = store.save(snap(25, "state at 25"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), EIO);
+  EXPECT_NE(s.message().find(SnapshotStore::file_name(10)), std::string::npos) << s.message();
+  auto got = store.load();  // the new one is durable all the same
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ((*got)->next, 25u);
+  fs.fail_removes = false;
+  ASSERT_TRUE(store.save(snap(30, "state at 30")).ok());
+  EXPECT_EQ(sim.list(kDir)->size(), 1u);
+}
+
+// A leftover temporary file that cannot be removed stops loading, naming it.
+TEST(SnapshotStore, AnUnfinishedSaveThatCannotBeRemovedIsAnError) {
+  sim::SimFs sim(7);
+  RemoveFailsFs fs(sim);
+  SnapshotStore store(fs, kDir);
+  ASSERT_TRUE(store.save(snap(10, "state at 10")).ok());
+  auto f = sim.open(kDir + "/" + SnapshotStore::file_name(20) + ".tmp", OpenMode::kCreate);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->pwrite(0, "half").ok());
+  f->reset();
+  fs.fail_removes = true;
+  auto got = store.load();
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find(".tmp"), std::string::npos) << got.status().message();
+  fs.fail_removes = false;
+  got = store.load();
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ((*got)->next, 10u);
+  EXPECT_EQ(sim.list(kDir)->size(), 1u);
 }
 
 TEST(SnapshotStore, CorruptNewestSnapshotRefusesToLoadNamingTheFile) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "remove_fails_fs.h"
 #include "sim/sim_fs.h"
 
 namespace paxlock::storage {
@@ -337,6 +338,108 @@ TEST(Wal, NoSpaceFailsTheWriteAndRecoversOnceSpaceIsBack) {
   WalRecovery rec;
   wal = open_ok(fs, &rec, WalOptions{4096, true});
   EXPECT_EQ(contents(rec.state).size(), failed);
+}
+
+// Rotation fails (no space to preallocate the next segment) and so does the
+// removal of the half-made file: once the disk is back, the next rotation
+// must not trip over that leftover (it used to fail with EEXIST for ever,
+// because open_segment ignored the result of its cleanup).
+TEST(Wal, AFailedRotationWhoseCleanupFailedRecoversOnceTheDiskIsBack) {
+  sim::SimFs sim(15);
+  RemoveFailsFs fs(sim);
+  auto opened = Wal::open(fs, kDir, 1, WalOptions{4096, true}, nullptr);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  std::unique_ptr<Wal> wal = std::move(*opened);
+  Instance i = 1;
+  // Fill the first segment to just before rotation.
+  for (; wal->segment_count() == 1 && i < 100; ++i) {
+    ASSERT_TRUE(wal->append(accept(i, Ballot{1, 1}, std::string(300, 'r'))).ok());
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  ASSERT_EQ(wal->segment_count(), 2u) << "never rotated";
+  // The next rotation cannot preallocate, and cannot remove what it made.
+  sim.set_capacity(sim.used_bytes() + 100);
+  fs.fail_removes = true;
+  Status s;
+  const size_t segments = wal->segment_count();
+  for (int k = 0; k < 20 && s.ok(); ++k, ++i) {
+    s = wal->append(accept(i, Ballot{1, 1}, std::string(300, 'r')));
+    if (s.ok()) s = wal->sync();
+  }
+  ASSERT_FALSE(s.ok()) << "the rotation never failed";
+  EXPECT_EQ(s.code(), ENOSPC) << s.message();
+  EXPECT_EQ(wal->segment_count(), segments);
+  const Instance failed = i - 1;
+  // The disk is back.
+  sim.set_capacity(UINT64_MAX);
+  fs.fail_removes = false;
+  s = wal->append(accept(failed, Ballot{1, 1}, std::string(300, 'r')));
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(wal->sync().ok());
+  EXPECT_EQ(wal->segment_count(), segments + 1);
+  wal.reset();
+  WalRecovery rec;
+  auto again = Wal::open(fs, kDir, 1, WalOptions{4096, true}, &rec);
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(contents(rec.state).size(), failed);
+}
+
+// While the leftover cannot be removed, rotation says why (not "exists").
+TEST(Wal, ALeftoverSegmentThatCannotBeRemovedIsNamedInTheError) {
+  sim::SimFs sim(16);
+  RemoveFailsFs fs(sim);
+  auto opened = Wal::open(fs, kDir, 1, WalOptions{4096, true}, nullptr);
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<Wal> wal = std::move(*opened);
+  Instance i = 1;
+  for (; wal->segment_count() == 1 && i < 100; ++i) {
+    ASSERT_TRUE(wal->append(accept(i, Ballot{1, 1}, std::string(300, 'r'))).ok());
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  sim.set_capacity(sim.used_bytes() + 100);
+  fs.fail_removes = true;
+  Status s;
+  for (int k = 0; k < 20 && s.ok(); ++k, ++i) {
+    s = wal->append(accept(i, Ballot{1, 1}, std::string(300, 'r')));
+    if (s.ok()) s = wal->sync();
+  }
+  ASSERT_EQ(s.code(), ENOSPC) << s.message();
+  sim.set_capacity(UINT64_MAX);  // space is back, but unlink still fails
+  s = wal->append(accept(i, Ballot{1, 1}, std::string(300, 'r')));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), EIO) << s.message();
+  EXPECT_NE(s.message().find("half-created segment"), std::string::npos) << s.message();
+}
+
+// Compaction that fails half way (the second unlink fails) forgets the segment
+// it did delete: a retry compacts the rest instead of failing on the missing
+// file for ever, and disk_bytes() does not count a deleted segment.
+TEST(Wal, CompactionThatFailsHalfWayForgetsWhatItDeleted) {
+  sim::SimFs sim(17);
+  RemoveFailsFs fs(sim);
+  auto opened = Wal::open(fs, kDir, 1, WalOptions{2048, true}, nullptr);
+  ASSERT_TRUE(opened.ok());
+  std::unique_ptr<Wal> wal = std::move(*opened);
+  Instance i = 1;
+  for (; wal->segment_count() < 5; ++i) {
+    ASSERT_TRUE(wal->append(accept(i, Ballot{1, 1}, std::string(300, 'c'))).ok());
+    ASSERT_TRUE(wal->sync().ok());
+  }
+  const size_t before = wal->segment_count();
+  const uint64_t bytes_before = wal->disk_bytes();
+  fs.removes_before_failure = 1;
+  Status s = wal->compact(i);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), EIO) << s.message();
+  EXPECT_EQ(wal->segment_count(), before - 1) << "the deleted segment is forgotten";
+  EXPECT_EQ(wal->disk_bytes(), bytes_before - 2048);
+  fs.removes_before_failure = -1;
+  s = wal->compact(i);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(wal->segment_count(), 1u);
+  wal.reset();
+  auto again = Wal::open(fs, kDir, 1, WalOptions{2048, true}, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status().message();
 }
 
 TEST(Wal, SegmentOfAnotherNodeIsRefused) {
