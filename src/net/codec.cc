@@ -1,5 +1,7 @@
 #include "net/codec.h"
 
+#include <cerrno>
+
 #include "paxos/value_codec.h"
 
 namespace paxlock::net {
@@ -46,13 +48,12 @@ void to_proto(const paxos::Message& in, pb::PeerMessage* out) {
   out->set_data(in.data);
 }
 
-bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* error) {
+Result<paxos::Message> from_proto(const pb::PeerMessage& in) {
   if (in.type() < static_cast<uint32_t>(paxos::MessageType::kPrepare) ||
       in.type() > static_cast<uint32_t>(paxos::MessageType::kPreVoteReply)) {
-    *error = "unknown message type " + std::to_string(in.type());
-    return false;
+    return Status::error(EINVAL, "unknown message type " + std::to_string(in.type()));
   }
-  out = paxos::Message{};
+  paxos::Message out;
   out.type = static_cast<paxos::MessageType>(in.type());
   out.from = in.from();
   out.to = in.to();
@@ -72,8 +73,7 @@ bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* err
     e.chosen = pe.chosen();
     paxlock::Reader r(pe.value());
     if (!paxos::decode_value(r, e.value) || !r.done()) {
-      *error = "malformed value for instance " + std::to_string(e.instance);
-      return false;
+      return Status::error(EINVAL, "malformed value for instance " + std::to_string(e.instance));
     }
     out.entries.push_back(std::move(e));
   }
@@ -86,7 +86,7 @@ bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* err
   out.total = in.total();
   out.crc = in.crc();
   out.data = in.data();
-  return true;
+  return out;
 }
 
 }  // namespace paxlock::net

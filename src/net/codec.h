@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "common/status.h"
 #include "paxlock.pb.h"
 #include "paxos/ballot.h"
 #include "paxos/message.h"
@@ -21,7 +22,7 @@ void to_proto(const paxos::Ballot& in, pb::Ballot* out);
 paxos::Ballot from_proto(const pb::Ballot& in);
 
 void to_proto(const paxos::Message& in, pb::PeerMessage* out);
-// False (with `error` saying why) if the message is malformed.
-bool from_proto(const pb::PeerMessage& in, paxos::Message& out, std::string* error);
+// An error saying why if the message is malformed.
+Result<paxos::Message> from_proto(const pb::PeerMessage& in);
 
 }  // namespace paxlock::net

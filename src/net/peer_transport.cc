@@ -203,12 +203,13 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
       reject(conn, "bad_frame", "frame does not parse from node " + std::to_string(from));
       break;
     }
-    paxos::Message msg;
-    std::string error;
-    if (!from_proto(pm, msg, &error)) {
-      reject(conn, "bad_message", error + " from node " + std::to_string(from));
+    auto decoded = from_proto(pm);
+    if (!decoded.ok()) {
+      reject(conn, "bad_message",
+             decoded.status().message() + " from node " + std::to_string(from));
       break;
     }
+    paxos::Message& msg = *decoded;
     if (msg.from != from || msg.to != options_.self) {
       reject(conn, "bad_message", "misaddressed message from node " + std::to_string(from));
       break;
