@@ -1,0 +1,93 @@
+// The cluster file library (src/cluster): what the daemon and the client
+// both read. Addresses are resolved once, here, or refused with a reason.
+#include "cluster/cluster_file.h"
+
+#include <gtest/gtest.h>
+
+namespace paxlock::cluster {
+namespace {
+
+std::string node(int id, const std::string& peer, const std::string& client,
+                 const std::string& http) {
+  return "[[node]]\nid = " + std::to_string(id) + "\npeer = \"" + peer + "\"\nclient = \"" +
+         client + "\"\nhttp = \"" + http + "\"\n";
+}
+
+TEST(ClusterFile, AddressesAreResolvedOnce) {
+  auto a = resolve_address("127.0.0.1:7000");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->ip, "127.0.0.1");
+  EXPECT_EQ(a->port, 7000);
+  auto v6 = resolve_address("[::1]:7001");
+  ASSERT_TRUE(v6.ok()) << v6.status().message();
+  EXPECT_EQ(v6->ip, "::1");
+  auto local = resolve_address("localhost:7002");
+  ASSERT_TRUE(local.ok()) << local.status().message();
+  EXPECT_TRUE(local->ip == "127.0.0.1" || local->ip == "::1") << local->ip;
+  EXPECT_EQ(local->to_string(), "localhost:7002");  // as written
+}
+
+TEST(ClusterFile, AnAddressThatCannotBeUsedIsAnErrorNamingIt) {
+  // Before issue 14 the peer transport turned such a host into 127.0.0.1.
+  auto r = resolve_address("node1.invalid:7000");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("cannot resolve host 'node1.invalid'"), std::string::npos)
+      << r.status().message();
+  for (const char* bad :
+       {"nonsense", "host:", ":7000", "host:0", "host:65536", "host:12ab", "a b:7000"}) {
+    EXPECT_FALSE(parse_address(bad).ok()) << bad;
+  }
+  auto file = parse_cluster_file(
+      "cluster_id = \"t\"\n" + node(1, "node1.invalid:1", "127.0.0.1:2", "127.0.0.1:3"), "c.toml");
+  ASSERT_FALSE(file.ok());
+  EXPECT_NE(file.status().message().find("c.toml: node 1 peer: cannot resolve host"),
+            std::string::npos)
+      << file.status().message();
+}
+
+TEST(ClusterFile, OneAddressUnderTwoSpellingsIsUsedTwice) {
+  auto file = parse_cluster_file("cluster_id = \"t\"\n" +
+                                     node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300") +
+                                     node(2, "localhost:7100", "127.0.0.1:7201", "127.0.0.1:7301"),
+                                 "c.toml");
+  // localhost may resolve to ::1 on some machines; then they differ.
+  if (resolve_address("localhost:7100")->ip == "127.0.0.1") {
+    ASSERT_FALSE(file.ok());
+    EXPECT_NE(file.status().message().find("used twice"), std::string::npos);
+  } else {
+    EXPECT_TRUE(file.ok()) << file.status().message();
+  }
+}
+
+TEST(ClusterFile, TheDaemonsTuningIsLeftToTheDaemonAndOtherKeysAreRefused) {
+  const std::string base =
+      "cluster_id = \"t\"\n" + node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300");
+  auto with_tuning = parse_cluster_file(base + "[tuning]\nheartbeat_ms = 20\n", "c.toml");
+  ASSERT_TRUE(with_tuning.ok()) << with_tuning.status().message();
+  ASSERT_EQ(with_tuning->members.size(), 1u);
+  EXPECT_EQ(with_tuning->member(1)->client.port, 7200);
+  EXPECT_EQ(with_tuning->member(2), nullptr);
+  auto bogus = parse_cluster_file(base + "bogus = 1\n", "c.toml");
+  ASSERT_FALSE(bogus.ok());
+  EXPECT_NE(bogus.status().message().find("unknown key 'bogus'"), std::string::npos);
+  EXPECT_FALSE(load_cluster_file("/nonexistent/cluster.toml").ok());
+}
+
+TEST(ClusterFile, WrittenBackItReadsTheSame) {
+  ClusterFile f;
+  f.cluster_id = "a \"quoted\" \\ id";
+  auto a = resolve_address("127.0.0.1:7100");
+  auto b = resolve_address("127.0.0.1:7200");
+  auto c = resolve_address("127.0.0.1:7300");
+  f.members.push_back(Member{3, *a, *b, *c, "/tmp/x \"y\""});
+  auto back = parse_cluster_file(to_toml(f), "written");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << to_toml(f);
+  EXPECT_EQ(back->cluster_id, f.cluster_id);
+  ASSERT_EQ(back->members.size(), 1u);
+  EXPECT_EQ(back->members[0].id, 3u);
+  EXPECT_EQ(back->members[0].http.to_string(), "127.0.0.1:7300");
+  EXPECT_EQ(back->members[0].data_dir, "/tmp/x \"y\"");
+}
+
+}  // namespace
+}  // namespace paxlock::cluster
