@@ -4,14 +4,11 @@
 
 namespace paxlock::sim {
 
-std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
+lock::Command LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
   Client& cl = clients_[static_cast<size_t>(c)];
   lock::Command cmd;
   cmd.owner = fmt::format("owner{}", c);
   cl.pending_ms = now;
-  // The client waits only for this command (like the library, which sends
-  // the lowest sequence number it still waits for).
-  cmd.first_outstanding = ++cl.seq;
   if (cl.uses_session && cl.session == 0) {
     const paxos::TimeMs ttls[] = {150, 300, 600, 1500};
     cmd.op = lock::Op::kOpenSession;
@@ -44,27 +41,46 @@ std::string LockWorkload::next(int c, paxos::Rng& rng, paxos::TimeMs now) {
     if (cmd.op == lock::Op::kLock) cmd.session = cl.session;
   }
   cl.pending = cmd;
-  return lock::encode(cmd);
+  return cmd;
 }
 
-void LockWorkload::chosen(paxos::Instance instance, const paxos::Batch& batch) {
+std::vector<paxos::CommandId> LockWorkload::chosen(paxos::Instance instance,
+                                                   const paxos::Batch& batch) {
+  std::vector<paxos::CommandId> effective;
   model_.tick(batch.timestamp_ms, instance);  // time moves with every batch
   for (const paxos::Command& pc : batch.commands) {
     auto c = lock::decode_command(pc.payload);
     if (!c.ok()) continue;
     auto r = model_.apply(pc.id, *c, batch.timestamp_ms, instance);
+    const bool first = seen_.insert(pc.id).second;
+    // (A blocking lock queued here has no answer yet, but took effect.)
+    if (first && !lock::is_read_only(c->op) && (!r || r->code != lock::Code::kDuplicateIgnored)) {
+      effective.push_back(pc.id);
+    }
     if (r && !answers_.count(pc.id)) answers_[pc.id] = *r;
   }
   for (auto& [id, r] : model_.deferred)
     answers_[id] = r;
   model_.deferred.clear();
+  return effective;
 }
 
-std::string LockWorkload::acked(int c, const paxos::CommandId& id, const std::string& payload) {
+void LockWorkload::gave_up(int c) {
+  (void)c;  // whatever it held or opened, it does not know: nothing changes
+}
+
+std::string LockWorkload::acked(int c, const paxos::CommandId& id, const Reply& reply) {
   Client& cl = clients_[static_cast<size_t>(c)];
-  auto decoded = lock::decode_result(payload);
-  if (!decoded.ok()) return fmt::format("client {} got an undecodable answer", c);
-  const lock::Result& got = *decoded;
+  if (reply.code == paxlock::Code::kBadRequest) {
+    return fmt::format("client {} seq {}: refused as a bad request: {}", c, id.seq, reply.error);
+  }
+  // The public Reply, back in the lock machine's terms (same code values).
+  lock::Result got;
+  got.code = static_cast<lock::Code>(reply.code);
+  got.token = reply.token;
+  got.holder = reply.holder;
+  got.session = reply.session;
+  got.applied_at = reply.applied_at;
   const lock::Command& cmd = cl.pending;
   if (lock::is_read_only(cmd.op)) return "";  // reads run where they land, at any point
   auto want = answers_.find(id);

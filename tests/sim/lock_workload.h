@@ -9,10 +9,12 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "lock/command.h"
+#include "paxlock/client.h"
 #include "paxos/rng.h"
 #include "sim/lock_model.h"
 
@@ -25,13 +27,21 @@ class LockWorkload {
       clients_[c].uses_session = c % 2 == 1;
   }
 
-  // The payload of client c's next command, at simulated time `now`.
-  std::string next(int c, paxos::Rng& rng, paxos::TimeMs now);
-  // Client c got `payload` for its current command `id`; returns a violation
-  // ("" if consistent). Also moves the client's own state along.
-  std::string acked(int c, const paxos::CommandId& id, const std::string& payload);
-  // The chosen log, in instance order, each instance once.
-  void chosen(paxos::Instance instance, const paxos::Batch& batch);
+  // Client c's next command, at simulated time `now` (the client core sets
+  // its first_outstanding).
+  lock::Command next(int c, paxos::Rng& rng, paxos::TimeMs now);
+  // Client c's core completed its current command as `id` with `reply`;
+  // returns a violation ("" if consistent). Also moves the client's own
+  // state along.
+  std::string acked(int c, const paxos::CommandId& id, const Reply& reply);
+  // The core gave up on client c's current command (kUnavailable): its
+  // outcome is unknown, so the client assumes nothing about it.
+  void gave_up(int c);
+  // The chosen log, in instance order, each instance once. Returns the
+  // commands that took effect here for the first time: the first apply of
+  // their (client, seq), not answered from the reply cache, not refused as
+  // an older duplicate (DUPLICATE_IGNORED), and not read-only.
+  std::vector<paxos::CommandId> chosen(paxos::Instance instance, const paxos::Batch& batch);
 
   uint64_t grants_acked() const { return grants_acked_; }
   uint64_t unlocks_acked() const { return unlocks_acked_; }
@@ -54,13 +64,13 @@ class LockWorkload {
     bool abandoned = false;    // this session is never renewed
     paxos::TimeMs renewed_ms = 0;
     paxos::TimeMs pending_ms = 0;
-    uint64_t seq = 0;  // of the pending command (the simulator numbers from 1)
   };
 
   std::vector<Client> clients_;
   int names_;
   lock::testing::LockModel model_;
   std::map<paxos::CommandId, lock::Result> answers_;  // the model's, by command
+  std::set<paxos::CommandId> seen_;                   // in the log so far
   uint64_t grants_acked_ = 0;
   uint64_t unlocks_acked_ = 0;
   uint64_t sessions_opened_ = 0;

@@ -55,6 +55,11 @@ int main(int argc, char** argv) {
   std::string lock_mutation = "none";
   app.add_option("--lock-mutation", lock_mutation, "plant a bug in the lock machine")
       ->check(CLI::IsMember({"none", "no-dedup", "sessions-before-waits"}));
+  std::string client_mutation = "none";
+  app.add_option("--client-mutation", client_mutation, "plant a bug in the client core")
+      ->check(CLI::IsMember({"none", "new-seq-on-retry"}));
+  app.add_option("--client-request-timeout-ms", o.client_request_timeout_ms,
+                 "clients give up on a request after this (0: never within a run)");
   bool fixed = false;
   auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
   faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
   o.mutation = kMutations.at(mutation);
   o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
   o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
+  o.client_mutation = *paxlock::client::client_mutation_from_string(client_mutation);
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t ran = 0;
@@ -121,6 +127,8 @@ int main(int argc, char** argv) {
                     (unsigned long long)r.lock_grants_acked, (unsigned long long)r.unlocks_acked,
                     (unsigned long long)r.sessions_opened);
       }
+      std::printf("  clients: %llu attempts, %llu requests given up\n",
+                  (unsigned long long)r.client_attempts, (unsigned long long)r.client_give_ups);
       if (!r.ok) {
         std::printf("  %s\n  replay: %s\n", r.violation.c_str(),
                     paxlock::sim::replay_command(run).c_str());

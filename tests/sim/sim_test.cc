@@ -107,5 +107,27 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   EXPECT_EQ(r.commands_acked, static_cast<uint64_t>(o.clients * o.commands_per_client));
 }
 
+// Clients that give up (kUnavailable after a short request timeout) and go on
+// with new sequence numbers: the outcome of what they gave up is unknown, and
+// a late attempt of it may still take effect, once, or be refused as an older
+// duplicate. Neither may trip the exactly-once or answer checks.
+TEST(SimClients, GivingUpAndGoingOnKeepsExactlyOnce) {
+  for (Workload w : {Workload::kLocks, Workload::kRegister}) {
+    uint64_t gave_up = 0;
+    for (int k = 0; k < 100; ++k) {
+      Options o;
+      o.seed = 60000 + static_cast<uint64_t>(k);
+      o.workload = w;
+      o.client_request_timeout_ms = 700;
+      const Outcome r = run(o);
+      ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
+      gave_up += r.client_give_ups;
+      EXPECT_EQ(r.commands_acked + r.client_give_ups,
+                static_cast<uint64_t>(o.clients * o.commands_per_client));
+    }
+    EXPECT_GT(gave_up, 20u) << "not vacuous: clients did give up";
+  }
+}
+
 }  // namespace
 }  // namespace paxlock::sim
