@@ -172,7 +172,7 @@ void ClientCore::attempt(Handle h, Time now) {
   if (r.req.has_command()) r.req.mutable_command()->set_first_outstanding(first_outstanding());
   by_rid_[rid] = h;
   r.attempt_deadline = std::max(now + Ms(1), std::min(now + r.attempt_timeout, r.deadline));
-  sends_.push_back({r.replica, r.req});
+  sends_.push_back({r.replica, r.req, h});
 }
 
 // Sends the same request (same client id and seq) to another replica.

@@ -66,6 +66,7 @@ class ClientCore {
   struct Send {
     size_t replica = 0;  // index into ClientOptions::replicas
     pb::ClientRequest request;
+    Handle handle = 0;  // the request this is an attempt of
   };
   struct Completion {
     Handle handle = 0;

@@ -127,8 +127,12 @@ int main(int argc, char** argv) {
                     (unsigned long long)r.lock_grants_acked, (unsigned long long)r.unlocks_acked,
                     (unsigned long long)r.sessions_opened);
       }
-      std::printf("  clients: %llu attempts, %llu requests given up\n",
-                  (unsigned long long)r.client_attempts, (unsigned long long)r.client_give_ups);
+      std::printf(
+          "  clients: %llu attempts, %llu requests given up, %llu keep-alives acknowledged, %llu "
+          "attempts behind first_outstanding\n",
+          (unsigned long long)r.client_attempts, (unsigned long long)r.client_give_ups,
+          (unsigned long long)r.keep_alives_acked,
+          (unsigned long long)r.sent_behind_first_outstanding);
       if (!r.ok) {
         std::printf("  %s\n  replay: %s\n", r.violation.c_str(),
                     paxlock::sim::replay_command(run).c_str());

@@ -111,8 +111,9 @@ struct SimClient {
   uint64_t request = 0;                   // the workload's request number (from 1)
   client::ClientCore::Handle handle = 0;  // its handle in the core
   int done = 0;
-  uint64_t tick_token = 0;  // the armed kClientTick event
-  TimeMs tick_at = -1;      // when it fires (-1: none armed)
+  std::vector<uint64_t> sessions;  // renewed by its core
+  uint64_t tick_token = 0;         // the armed kClientTick event
+  TimeMs tick_at = -1;             // when it fires (-1: none armed)
 };
 
 class World {
@@ -134,10 +135,11 @@ class World {
   void crash_node(int i);
   void client_submit(int c);
   void client_pump(int c);
-  void client_send(int c, size_t replica, const pb::ClientRequest& req);
+  void client_send(int c, const client::ClientCore::Send& send);
   void deliver_request(const Event& e);
   void client_completed(int c, const client::ClientCore::Completion& done);
   void took_effect(const paxos::CommandId& id);
+  void renew_sessions(int c);
   void on_apply_at(int node, Instance instance, const paxos::Batch& batch);
   void on_durable(int node, const storage::WriteBatch& batch);
   void note_acceptance(int node, Instance instance, const paxos::Ballot& ballot,
@@ -456,9 +458,12 @@ void World::client_pump(int c) {
     auto done = cl.core->take_completions();
     if (sends.empty() && done.empty()) break;
     for (const auto& snd : sends)
-      client_send(c, snd.replica, snd.request);
+      client_send(c, snd);
     for (const auto& d : done)
       client_completed(c, d);
+    for (uint64_t session : cl.core->take_lost_sessions()) {
+      if (locks_) locks_->session_lost(c, session);
+    }
   }
   const auto next = cl.core->next_tick();
   if (!next) return;
@@ -469,13 +474,18 @@ void World::client_pump(int c) {
   schedule(cl.tick_at, EventKind::kClientTick, c, ++cl.tick_token);
 }
 
-void World::client_send(int c, size_t replica, const pb::ClientRequest& req) {
+void World::client_send(int c, const client::ClientCore::Send& send) {
+  const pb::ClientRequest& req = send.request;
+  const size_t replica = send.replica;
   const int i = static_cast<int>(replica);
   const paxos::CommandId id{req.client_id(), req.seq()};
   if (req.has_command()) {
     auto cmd = lock::from_proto(req.command());
     if (cmd.ok()) submitted_[id].insert(lock::encode(*cmd));
-    const auto request = std::make_pair(c, clients_[c].request);
+    if (req.command().first_outstanding() < req.seq()) ++result_.sent_behind_first_outstanding;
+    // A request is what the core took in one submit (a workload request or
+    // a keep-alive of its own): its handle names it.
+    const auto request = std::make_pair(c, send.handle);
     auto [it, fresh] = request_of_.emplace(id, request);
     if (!fresh && it->second != request) {
       fail(
@@ -536,9 +546,27 @@ void World::deliver_request(const Event& e) {
 
 void World::client_completed(int c, const client::ClientCore::Completion& done) {
   SimClient& cl = clients_[c];
-  if (done.handle != cl.handle || !cl.waiting) return;
   const Reply& r = done.reply;
   const paxos::CommandId id{r.client_id, r.seq};
+  if (r.code == Code::kDuplicateIgnored) {
+    fail(
+        fmt::format("exactly-once: client {} seq {} was answered DUPLICATE_IGNORED while the "
+                    "client still waited for it (first_outstanding passed it)",
+                    id.client, id.seq));
+    return;
+  }
+  if (done.keep_alive_of != 0) {  // the core's own renewal of a session
+    if (r.code == Code::kUnavailable || !locks_) return;
+    const std::string violation = locks_->keep_alive_acked(c, id, r);
+    if (!violation.empty()) {
+      fail("lock semantics: " + violation);
+      return;
+    }
+    acked_ids_.insert(id);
+    ++result_.keep_alives_acked;
+    return;
+  }
+  if (done.handle != cl.handle || !cl.waiting) return;
   cl.waiting = false;
   ++cl.done;
   if (r.code == Code::kUnavailable) {
@@ -546,13 +574,6 @@ void World::client_completed(int c, const client::ClientCore::Completion& done) 
     ++result_.client_give_ups;
     if (locks_) locks_->gave_up(c);
   } else {
-    if (r.code == Code::kDuplicateIgnored) {
-      fail(
-          fmt::format("exactly-once: client {} seq {} was answered DUPLICATE_IGNORED while the "
-                      "client still waited for it (first_outstanding passed it)",
-                      id.client, id.seq));
-      return;
-    }
     if (locks_) {
       const std::string violation = locks_->acked(c, id, r);
       if (!violation.empty()) {
@@ -560,6 +581,7 @@ void World::client_completed(int c, const client::ClientCore::Completion& done) 
         return;
       }
       acked_ids_.insert(id);
+      renew_sessions(c);
     } else {
       if (r.code != Code::kOk || r.token == 0) {
         fail(fmt::format("client {} seq {} got {} ({})", id.client, id.seq, to_string(r.code),
@@ -573,7 +595,29 @@ void World::client_completed(int c, const client::ClientCore::Completion& done) 
   result_.client_attempts += static_cast<uint64_t>(r.attempts);
   if (cl.done < opt_.commands_per_client) {
     schedule(now_ + rng_.uniform(0, 20), EventKind::kClientSubmit, c);
+  } else {
+    for (uint64_t session : cl.sessions)  // done: no more renewals
+      cl.core->close_session(session);
+    cl.sessions.clear();
   }
+}
+
+// The session the workload keeps (opened, not abandoned) is renewed by the
+// client core, like the library's Session; one it replaced or lost is not.
+void World::renew_sessions(int c) {
+  SimClient& cl = clients_[c];
+  const auto keep = locks_->session_to_renew(c);
+  for (uint64_t old : cl.sessions) {
+    if (!keep || keep->id != old) cl.core->close_session(old);
+  }
+  if (keep && std::find(cl.sessions.begin(), cl.sessions.end(), keep->id) == cl.sessions.end()) {
+    // The lease counts from the open request's submit time.
+    cl.core->start_session(keep->id, std::chrono::milliseconds(keep->ttl_ms),
+                           client::Time{} + std::chrono::milliseconds(keep->opened_ms),
+                           client::Time{} + std::chrono::milliseconds(now_));
+  }
+  cl.sessions.clear();
+  if (keep) cl.sessions.push_back(keep->id);
 }
 
 // `id` took effect in the log for the first time: it must be the only

@@ -148,8 +148,12 @@ struct Outcome {
   uint64_t lock_grants_acked = 0;  // lock workload
   uint64_t unlocks_acked = 0;
   uint64_t sessions_opened = 0;
-  uint64_t client_give_ups = 0;          // requests that completed with kUnavailable
-  uint64_t client_attempts = 0;          // attempts over all completed requests
+  uint64_t client_give_ups = 0;    // requests that completed with kUnavailable
+  uint64_t client_attempts = 0;    // attempts over all completed requests
+  uint64_t keep_alives_acked = 0;  // renewals the client cores sent by themselves
+  // Attempts sent while an older request of the same client was outstanding
+  // (first_outstanding below the seq: the reply cache keeps the older one).
+  uint64_t sent_behind_first_outstanding = 0;
   uint64_t client_messages_dropped = 0;  // client requests and responses lost
   std::string faults;                    // the fault mix this run drew
 };

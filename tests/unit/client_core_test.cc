@@ -62,6 +62,8 @@ TEST(ClientCore, ARetryAfterTimeoutIsTheSameCommandOnAnotherReplica) {
   core.tick(kT0 + 100ms);
   const auto second = only_send(core);
   EXPECT_NE(second.replica, first.replica);
+  EXPECT_EQ(first.handle, h);
+  EXPECT_EQ(second.handle, h);
   EXPECT_EQ(second.request.client_id(), 42u);
   EXPECT_EQ(second.request.seq(), 1u);                                 // the same command...
   EXPECT_NE(second.request.request_id(), first.request.request_id());  // ...a new attempt
