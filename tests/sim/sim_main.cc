@@ -5,92 +5,19 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <map>
 
+#include "sim/sim_flags.h"
 #include "sim/simulator.h"
-
-namespace {
-
-const std::map<std::string, paxlock::paxos::Mutation> kMutations = {
-    {"none", paxlock::paxos::Mutation::kNone},
-    {"accept-below-promise", paxlock::paxos::Mutation::kAcceptBelowPromise},
-    {"ignore-phase1-values", paxlock::paxos::Mutation::kIgnorePhase1Values},
-    {"apply-out-of-order", paxlock::paxos::Mutation::kApplyOutOfOrder},
-    {"forget-promise-on-restart", paxlock::paxos::Mutation::kForgetPromiseOnRestart},
-    {"small-quorum", paxlock::paxos::Mutation::kSmallQuorum},
-    {"skip-ballot-check", paxlock::paxos::Mutation::kSkipBallotCheck},
-    {"no-stepdown-on-learn", paxlock::paxos::Mutation::kNoStepDownOnLearn},
-    {"checkpoint-unwritten", paxlock::paxos::Mutation::kCheckpointUnwritten},
-    {"no-pre-vote", paxlock::paxos::Mutation::kNoPreVote},
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"paxlock deterministic simulator"};
   paxlock::sim::Options o;
   uint64_t seeds = 1;
   double budget_s = 0;
-  std::string mutation = "none";
-  app.add_option("--seed", o.seed, "first seed")->required();
   app.add_option("--seeds", seeds, "how many consecutive seeds (0: until --budget)");
   app.add_option("--budget", budget_s, "stop starting new seeds after this many seconds");
-  app.add_option("--nodes", o.nodes, "replicas (3, 5, 7, ...)")->check(CLI::Range(1, 15));
-  app.add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 1000));
-  app.add_option("--commands", o.commands_per_client, "commands per client")
-      ->check(CLI::Range(1, 100000));
-  app.add_option("--fault-ms", o.fault_ms, "length of the fault window (simulated ms)");
-  app.add_option("--mutation", mutation, "plant a protocol bug")->check(CLI::IsMember([] {
-    std::vector<std::string> names;
-    for (const auto& [k, v] : kMutations)
-      names.push_back(k);
-    return names;
-  }()));
-  app.add_flag("--verbose", o.verbose, "log crashes and other faults");
-  std::string workload = "register";
-  app.add_option("--workload", workload, "register or locks")
-      ->check(CLI::IsMember({"register", "locks"}));
-  app.add_option("--lock-names", o.lock_names, "hot lock names (locks workload)")
-      ->check(CLI::Range(1, 1000));
-  std::string lock_mutation = "none";
-  app.add_option("--lock-mutation", lock_mutation, "plant a bug in the lock machine")
-      ->check(CLI::IsMember({"none", "no-dedup", "sessions-before-waits"}));
-  std::string client_mutation = "none";
-  app.add_option("--client-mutation", client_mutation, "plant a bug in the client core")
-      ->check(CLI::IsMember({"none", "new-seq-on-retry"}));
-  app.add_option("--client-request-timeout-ms", o.client_request_timeout_ms,
-                 "clients give up on a request after this (0: never within a run)");
-  bool fixed = false;
-  auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
-  faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
-  faults->add_option("--loss", o.loss)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--duplicate", o.duplicate)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--nack-loss", o.nack_loss)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--delay-max-ms", o.delay_max_ms)->check(CLI::Range(0, 10000));
-  faults->add_option("--spike", o.spike)->check(CLI::Range(0.0, 1.0));
-  faults->add_flag("--partitions", o.partitions);
-  faults->add_flag("--crashes", o.crashes);
-  faults->add_option("--campaigns-per-s", o.campaign_per_s)->check(CLI::Range(0.0, 100.0));
-  faults->add_option("--sticky", o.sticky_leader);
-  faults->add_option("--crash-gap-max-ms", o.crash_gap_max_ms)->check(CLI::Range(10, 100000));
-  faults->add_option("--restart-max-ms", o.restart_max_ms)->check(CLI::Range(1, 100000));
-  faults->add_option("--crash-after-promise", o.crash_after_promise)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--crash-after-append", o.crash_after_append)->check(CLI::Range(0.0, 1.0));
-  faults->add_flag("--minority-restarts", o.minority_restarts);
-  faults->add_flag("--stale-leader-faults", o.stale_leader_faults);
-  faults->add_option("--segment-bytes", o.wal_segment_bytes)->check(CLI::Range(512, 1 << 30));
-  faults->add_flag("--isolate-one", o.isolate_one,
-                   "cut a follower off until the heal; no leader change allowed after it");
-  faults->add_option("--isolate-at-ms", o.isolate_at_ms);
-  faults->add_option("--run-at-least-ms", o.run_at_least_ms);
+  paxlock::sim::add_option_flags(app, o);
   CLI11_PARSE(app, argc, argv);
-  o.randomize_faults = !fixed;
-  o.workload =
-      workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
-  o.mutation = kMutations.at(mutation);
-  o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
-  o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
-  o.client_mutation = *paxlock::client::client_mutation_from_string(client_mutation);
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t ran = 0;

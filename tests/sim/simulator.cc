@@ -1216,39 +1216,4 @@ Outcome run(const Options& options) {
   return world.run();
 }
 
-std::string replay_command(const Options& o) {
-  std::string cmd = fmt::format(
-      "tests/sim/paxlock-sim --seed {} --nodes {} --clients {} --commands {} --fault-ms {}", o.seed,
-      o.nodes, o.clients, o.commands_per_client, o.fault_ms);
-  if (!o.randomize_faults) {
-    cmd += fmt::format(
-        " --fixed-faults --loss {} --nack-loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "
-        "--campaigns-per-s {} --sticky {} --crash-gap-max-ms {} --restart-max-ms {} "
-        "--crash-after-promise {} --crash-after-append {}{}{} --segment-bytes {}{}",
-        o.loss, o.nack_loss, o.duplicate, o.delay_max_ms, o.spike,
-        o.partitions ? " --partitions" : "", o.crashes ? " --crashes" : "", o.campaign_per_s,
-        o.sticky_leader ? "true" : "false", o.crash_gap_max_ms, o.restart_max_ms,
-        o.crash_after_promise, o.crash_after_append,
-        o.minority_restarts ? " --minority-restarts" : "",
-        o.stale_leader_faults ? " --stale-leader-faults" : "", o.wal_segment_bytes,
-        o.isolate_one ? fmt::format(" --isolate-one --isolate-at-ms {} --run-at-least-ms {}",
-                                    o.isolate_at_ms, o.run_at_least_ms)
-                      : std::string());
-  }
-  if (o.workload == Workload::kLocks)
-    cmd += fmt::format(" --workload locks --lock-names {}", o.lock_names);
-  if (o.lock_mutation_no_dedup) cmd += " --lock-mutation no-dedup";
-  if (o.lock_mutation_sessions_before_waits) cmd += " --lock-mutation sessions-before-waits";
-  if (o.client_mutation != client::Mutation::kNone) {
-    cmd += fmt::format(" --client-mutation {}", client::to_string(o.client_mutation));
-  }
-  if (o.client_request_timeout_ms > 0) {
-    cmd += fmt::format(" --client-request-timeout-ms {}", o.client_request_timeout_ms);
-  }
-  if (o.mutation != paxos::Mutation::kNone) {
-    cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
-  }
-  return cmd;
-}
-
 }  // namespace paxlock::sim

@@ -118,6 +118,8 @@ struct Options {
   // this; 0: never within a run.
   paxos::TimeMs client_request_timeout_ms = 0;
   bool verbose = false;
+
+  bool operator==(const Options&) const = default;
 };
 
 struct Outcome {
@@ -161,7 +163,8 @@ struct Outcome {
 // Runs one simulation to the end (or the first violation).
 Outcome run(const Options& options);
 
-// The command line that replays `options` exactly.
+// The command line that replays `options` exactly (sim_flags.cc: every
+// option that differs from its default, from the one flag table).
 std::string replay_command(const Options& options);
 
 }  // namespace paxlock::sim
