@@ -2,8 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "lock/command.h"
 #include "net/wire.h"
+#include "service/request_handler.h"
 
 namespace paxlock::daemon {
 
@@ -12,8 +12,8 @@ using Clock = std::chrono::steady_clock;
 
 struct ClientService::Conn {
   std::shared_ptr<net::Connection> io;
-  // request id -> the command it waits for, and the wait's tag
-  std::map<uint64_t, std::pair<paxos::CommandId, uint64_t>> pending;
+  std::unique_ptr<service::RequestHandler> handler;  // validation, submit, answers
+  std::map<uint64_t, Clock::time_point> started;     // by request id, for the latency
 };
 
 ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
@@ -54,14 +54,7 @@ void ClientService::stop() {
   for (auto& weak : conns_) {
     auto conn = weak.lock();
     if (!conn) continue;
-    for (auto& [rid, wait] : conn->pending) {
-      pb::ClientResponse resp;
-      resp.set_request_id(rid);
-      resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
-      conn->io->send(net::make_frame(resp));
-      replica_.cancel(wait.first, wait.second);
-    }
-    conn->pending.clear();
+    conn->handler->shut_down();
   }
 }
 
@@ -89,6 +82,25 @@ asio::awaitable<void> ClientService::accept_loop() {
     // Replies queue up to many frames; a client that stops reading is cut off.
     conn->io = std::make_shared<net::Connection>(std::move(socket), options_.max_frame_bytes,
                                                  64 * options_.max_frame_bytes);
+    std::weak_ptr<Conn> weak = conn;
+    service::RequestHandlerOptions ho;
+    ho.pending_max = options_.pending_max;
+    ho.withhold_replies = options_.withhold_replies;
+    conn->handler = std::make_unique<service::RequestHandler>(
+        replica_, ho, cluster_info_, [this, weak](pb::ClientResponse& resp, bool from_log) {
+          auto c = weak.lock();
+          if (!c) return;
+          auto it = c->started.find(resp.request_id());
+          if (it != c->started.end()) {
+            if (from_log) {
+              latency_.observe_us(static_cast<uint64_t>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second)
+                      .count()));
+            }
+            c->started.erase(it);
+          }
+          respond(c, resp);
+        });
     ++stats_.client_connections;
     std::erase_if(conns_, [](const auto& w) { return w.expired(); });
     conns_.push_back(conn);
@@ -144,9 +156,8 @@ asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
   }
   // The client went away: stop waiting for its commands (they may still be
   // chosen; a retry elsewhere gets the recorded answer).
-  for (auto& [rid, wait] : conn->pending)
-    replica_.cancel(wait.first, wait.second);
-  conn->pending.clear();
+  conn->handler->cancel_all();
+  conn->started.clear();
   conn->io->close();
 }
 
@@ -157,66 +168,8 @@ void ClientService::respond(const std::shared_ptr<Conn>& conn, pb::ClientRespons
 }
 
 void ClientService::handle(const std::shared_ptr<Conn>& conn, const pb::ClientRequest& req) {
-  pb::ClientResponse resp;
-  resp.set_request_id(req.request_id());
-  if (stopped_) {
-    resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
-    respond(conn, resp);
-    return;
-  }
-  if (req.body_case() == pb::ClientRequest::kClusterInfo) {
-    cluster_info_(resp.mutable_cluster());
-    respond(conn, resp);
-    return;
-  }
-  auto refuse = [&](const std::string& why) {
-    resp.mutable_result()->set_code(pb::BAD_REQUEST);
-    resp.set_error(why);
-    respond(conn, resp);
-  };
-  if (req.body_case() != pb::ClientRequest::kCommand) return refuse("no command");
-  if (req.client_id() == 0 || req.seq() == 0) return refuse("client_id and seq must be nonzero");
-  auto cmd = lock::from_proto(req.command());
-  if (!cmd.ok()) return refuse(cmd.status().message());
-  if (conn->pending.size() >= options_.pending_max || conn->pending.count(req.request_id())) {
-    resp.mutable_result()->set_code(pb::BUSY);
-    resp.set_error(conn->pending.count(req.request_id()) ? "request id in use"
-                                                         : "too many requests in flight");
-    respond(conn, resp);
-    return;
-  }
-  const paxos::CommandId id{req.client_id(), req.seq()};
-  const uint64_t rid = req.request_id();
-  const auto start = Clock::now();
-  std::weak_ptr<Conn> weak = conn;
-  conn->pending[rid] = {id, 0};  // before submit, in case the answer comes at once
-  const Result<uint64_t> tag = replica_.submit(
-      paxos::Command{id, lock::encode(*cmd)}, [this, weak, rid, start](const std::string& reply) {
-        auto c = weak.lock();
-        if (!c || options_.withhold_replies) return;
-        c->pending.erase(rid);
-        pb::ClientResponse r;
-        r.set_request_id(rid);
-        auto result = lock::decode_result(reply);
-        if (result.ok()) {
-          lock::to_proto(*result, r.mutable_result());
-        } else {
-          r.mutable_result()->set_code(pb::BAD_REQUEST);
-          r.set_error("undecodable answer: " + result.status().message());
-        }
-        latency_.observe_us(static_cast<uint64_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()));
-        respond(c, r);
-      });
-  if (!tag.ok()) {
-    conn->pending.erase(rid);
-    resp.mutable_result()->set_code(pb::BUSY);
-    resp.set_error(tag.status().message());
-    respond(conn, resp);
-    return;
-  }
-  auto it = conn->pending.find(rid);
-  if (it != conn->pending.end()) it->second.second = *tag;
+  conn->started.try_emplace(req.request_id(), Clock::now());
+  conn->handler->handle(req);
 }
 
 }  // namespace paxlock::daemon

@@ -55,8 +55,9 @@ class CheckDepsTest(unittest.TestCase):
         path = os.path.join(self.tmp, "src", "CMakeLists.txt")
         with open(path) as f:
             text = f.read()
-        text = text.replace("target_link_libraries(paxlock_client PUBLIC paxlock_wire",
-                            "target_link_libraries(paxlock_client PUBLIC paxlock_driver paxlock_wire")
+        before = "target_link_libraries(paxlock_client PUBLIC "
+        self.assertIn(before, text)
+        text = text.replace(before, before + "paxlock_driver ")
         with open(path, "w") as f:
             f.write(text)
         r = run(self.tmp)

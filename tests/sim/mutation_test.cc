@@ -108,6 +108,52 @@ TEST(PlantedBug, CorrectLockMachineSurvivesTheSameSeeds) {
   }
 }
 
+// The client core, planted with a retry that takes a new sequence number
+// after failover: the retried command is a new command to the lock machine,
+// and when the first attempt was chosen too, one request takes effect twice.
+// The simulator's clients are that core; its exactly-once check must see it,
+// on both workloads, while the correct core passes the same seeds.
+TEST(PlantedBug, ClientCoreThatRenumbersRetriesIsCaughtByTheExactlyOnceCheck) {
+  for (Workload w : {Workload::kLocks, Workload::kRegister}) {
+    bool caught = false;
+    for (int k = 0; k < 200 && !caught; ++k) {
+      Options o = lock_seed(900 + static_cast<uint64_t>(k));
+      o.workload = w;
+      o.client_mutation = client::Mutation::kNewSeqOnRetry;
+      const Outcome r = run(o);
+      if (!r.ok) {
+        EXPECT_NE(r.violation.find("exactly-once"), std::string::npos) << r.violation;
+        std::printf("new-seq-on-retry caught at seed %llu: %s\n  replay: %s\n",
+                    (unsigned long long)o.seed, r.violation.c_str(), replay_command(o).c_str());
+        caught = true;
+      }
+    }
+    EXPECT_TRUE(caught) << "a client core that renumbers its retries survived 200 seeds";
+  }
+}
+
+TEST(PlantedBug, CorrectClientCoreSurvivesTheSameSeeds) {
+  for (Workload w : {Workload::kLocks, Workload::kRegister}) {
+    uint64_t retried = 0;
+    uint64_t behind = 0;
+    for (int k = 0; k < 200; ++k) {
+      Options o = lock_seed(900 + static_cast<uint64_t>(k));
+      o.workload = w;
+      const Outcome r = run(o);
+      ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
+      retried += r.client_attempts - r.commands_acked;
+      behind += r.sent_behind_first_outstanding;
+    }
+    EXPECT_GT(retried, 100u) << "the seeds must make clients retry";
+    // With the core's own keep-alives beside the workload's requests, the
+    // lock machine's reply caches are trimmed below requests still waited
+    // for, not only up to the newest one.
+    if (w == Workload::kLocks) {
+      EXPECT_GT(behind, 100u);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Mutations, PlantedBug,
     ::testing::Values(paxos::Mutation::kAcceptBelowPromise, paxos::Mutation::kIgnorePhase1Values,

@@ -1,8 +1,8 @@
 // The simulator's state machine before the lock service existed, and still
 // its simplest: an append-only register of client commands with an
 // exactly-once table. Each new command gets the next position; the reply
-// names it, so a client's acknowledged position can be checked on every
-// replica at the end of a run.
+// names it (as the token of a lock result), so a client's acknowledged position can be checked on
+// every replica at the end of a run.
 #pragma once
 
 #include <functional>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/encoding.h"
+#include "lock/command.h"
 #include "paxos/state_machine.h"
 
 namespace paxlock::sim {
@@ -31,11 +32,18 @@ class RegisterMachine : public paxos::StateMachine {
       if (c.id.seq == cl.seq) {
         replies.push_back({c.id, cl.reply});  // duplicate: the original reply
       } else if (c.id.seq < cl.seq) {
-        replies.push_back({c.id, "stale"});
+        lock::Result stale;
+        stale.code = lock::Code::kDuplicateIgnored;
+        replies.push_back({c.id, lock::encode(stale)});
       } else {
         applied_.push_back(c.id);
         cl.seq = c.id.seq;
-        cl.reply = "pos:" + std::to_string(applied_.size());
+        // In the lock service's reply format, for the client service: the
+        // position is the token.
+        lock::Result pos;
+        pos.token = applied_.size();
+        pos.applied_at = instance;
+        cl.reply = lock::encode(pos);
         replies.push_back({c.id, cl.reply});
       }
     }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "sim/sim_flags.h"
 #include "sim/simulator.h"
 
 int main(int argc, char** argv) {
@@ -13,60 +14,10 @@ int main(int argc, char** argv) {
   paxlock::sim::Options o;
   uint64_t seeds = 1;
   double budget_s = 0;
-  std::string mutation = "none";
-  app.add_option("--seed", o.seed, "first seed")->required();
   app.add_option("--seeds", seeds, "how many consecutive seeds (0: until --budget)");
   app.add_option("--budget", budget_s, "stop starting new seeds after this many seconds");
-  app.add_option("--nodes", o.nodes, "replicas (3, 5, 7, ...)")->check(CLI::Range(1, 15));
-  app.add_option("--clients", o.clients, "concurrent clients")->check(CLI::Range(1, 1000));
-  app.add_option("--commands", o.commands_per_client, "commands per client")
-      ->check(CLI::Range(1, 100000));
-  app.add_option("--fault-ms", o.fault_ms, "length of the fault window (simulated ms)");
-  app.add_option("--mutation", mutation, "plant a protocol bug")->check(CLI::IsMember([] {
-    std::vector<std::string> names;
-    for (const auto& n : paxlock::paxos::kMutationNames)
-      names.push_back(n.name);
-    return names;
-  }()));
-  app.add_flag("--verbose", o.verbose, "log crashes and other faults");
-  std::string workload = "register";
-  app.add_option("--workload", workload, "register or locks")
-      ->check(CLI::IsMember({"register", "locks"}));
-  app.add_option("--lock-names", o.lock_names, "hot lock names (locks workload)")
-      ->check(CLI::Range(1, 1000));
-  std::string lock_mutation = "none";
-  app.add_option("--lock-mutation", lock_mutation, "plant a bug in the lock machine")
-      ->check(CLI::IsMember({"none", "no-dedup", "sessions-before-waits"}));
-  bool fixed = false;
-  auto* faults = app.add_option_group("faults", "fixed fault mix (otherwise drawn per seed)");
-  faults->add_flag("--fixed-faults", fixed, "use the rates below instead of drawing them");
-  faults->add_option("--loss", o.loss)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--duplicate", o.duplicate)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--nack-loss", o.nack_loss)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--delay-max-ms", o.delay_max_ms)->check(CLI::Range(0, 10000));
-  faults->add_option("--spike", o.spike)->check(CLI::Range(0.0, 1.0));
-  faults->add_flag("--partitions", o.partitions);
-  faults->add_flag("--crashes", o.crashes);
-  faults->add_option("--campaigns-per-s", o.campaign_per_s)->check(CLI::Range(0.0, 100.0));
-  faults->add_option("--sticky", o.sticky_leader);
-  faults->add_option("--crash-gap-max-ms", o.crash_gap_max_ms)->check(CLI::Range(10, 100000));
-  faults->add_option("--restart-max-ms", o.restart_max_ms)->check(CLI::Range(1, 100000));
-  faults->add_option("--crash-after-promise", o.crash_after_promise)->check(CLI::Range(0.0, 1.0));
-  faults->add_option("--crash-after-append", o.crash_after_append)->check(CLI::Range(0.0, 1.0));
-  faults->add_flag("--minority-restarts", o.minority_restarts);
-  faults->add_flag("--stale-leader-faults", o.stale_leader_faults);
-  faults->add_option("--segment-bytes", o.wal_segment_bytes)->check(CLI::Range(512, 1 << 30));
-  faults->add_flag("--isolate-one", o.isolate_one,
-                   "cut a follower off until the heal; no leader change allowed after it");
-  faults->add_option("--isolate-at-ms", o.isolate_at_ms);
-  faults->add_option("--run-at-least-ms", o.run_at_least_ms);
+  paxlock::sim::add_option_flags(app, o);
   CLI11_PARSE(app, argc, argv);
-  o.randomize_faults = !fixed;
-  o.workload =
-      workload == "locks" ? paxlock::sim::Workload::kLocks : paxlock::sim::Workload::kRegister;
-  o.mutation = *paxlock::paxos::parse_mutation(mutation);
-  o.lock_mutation_no_dedup = lock_mutation == "no-dedup";
-  o.lock_mutation_sessions_before_waits = lock_mutation == "sessions-before-waits";
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t ran = 0;
@@ -103,6 +54,12 @@ int main(int argc, char** argv) {
                     (unsigned long long)r.lock_grants_acked, (unsigned long long)r.unlocks_acked,
                     (unsigned long long)r.sessions_opened);
       }
+      std::printf(
+          "  clients: %llu attempts, %llu requests given up, %llu keep-alives acknowledged, %llu "
+          "attempts behind first_outstanding\n",
+          (unsigned long long)r.client_attempts, (unsigned long long)r.client_give_ups,
+          (unsigned long long)r.keep_alives_acked,
+          (unsigned long long)r.sent_behind_first_outstanding);
       if (!r.ok) {
         std::printf("  %s\n  replay: %s\n", r.violation.c_str(),
                     paxlock::sim::replay_command(run).c_str());

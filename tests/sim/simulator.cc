@@ -7,11 +7,13 @@
 #include <functional>
 #include <unordered_map>
 
+#include "client/client_core.h"
 #include "common/check.h"
-#include "common/hash.h"
 #include "driver/replica.h"
+#include "lock/command.h"
 #include "lock/lock_machine.h"
 #include "paxos/message.h"
+#include "service/request_handler.h"
 #include "sim/lock_workload.h"
 #include "sim/observed_machine.h"
 #include "sim/register_machine.h"
@@ -28,8 +30,11 @@ using paxos::TimeMs;
 enum class EventKind : uint8_t {
   kDeliver,
   kTick,
-  kClientSend,
-  kClientTimeout,
+  kClientSubmit,    // a client starts its next request
+  kClientTick,      // a client core's timer (token: which arming)
+  kToReplica,       // a client request on the wire (node: replica; token: client; aux: generation)
+  kToClient,        // a response on the wire (node: client; token: replica)
+  kClientConnLost,  // a client notices its connection to a replica broke (token: replica)
   kCrash,
   kRestart,
   kPartition,
@@ -50,6 +55,8 @@ struct Event {
   uint64_t token = 0;  // generation or attempt, to drop stale events
   std::shared_ptr<Message> msg;
   std::shared_ptr<std::function<void()>> fn;
+  std::shared_ptr<const std::string> bytes;  // a serialized client request or response
+  uint64_t aux = 0;
 
   bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
 };
@@ -76,6 +83,9 @@ struct SimNode {
   RegisterMachine* reg = nullptr;  // the register workload's machine, for final checks
   std::unique_ptr<SimTransport> transport;
   std::unique_ptr<driver::Replica> replica;
+  // The client service of this incarnation: one handler per client
+  // "connection" (the daemon's code without the sockets).
+  std::map<int, std::unique_ptr<service::RequestHandler>> handlers;
   Instance next_apply = 1;  // order check: the next instance this incarnation must apply
   // Per-step invariant state of the current incarnation.
   struct DurableRecord {
@@ -91,14 +101,19 @@ struct SimNode {
   int bridge = -1;        // ... while this node reaches it both ways, whatever else fails
 };
 
+// A client: the library's client core (src/client/client_core.h) with one
+// request at a time from the workload; its requests and their answers travel
+// over the simulated network.
 struct SimClient {
   uint64_t id = 0;
-  uint64_t seq = 0;
-  bool waiting = false;
-  int node = -1;     // replica holding the current attempt
-  uint64_t tag = 0;  // its wait there
-  uint64_t attempt = 0;
+  std::unique_ptr<client::ClientCore> core;
+  bool waiting = false;                   // a request of the workload in flight
+  uint64_t request = 0;                   // the workload's request number (from 1)
+  client::ClientCore::Handle handle = 0;  // its handle in the core
   int done = 0;
+  std::vector<uint64_t> sessions;  // renewed by its core
+  uint64_t tick_token = 0;         // the armed kClientTick event
+  TimeMs tick_at = -1;             // when it fires (-1: none armed)
 };
 
 class World {
@@ -112,16 +127,20 @@ class World {
   void draw_faults();
   void schedule(TimeMs at, EventKind kind, int node, uint64_t token = 0,
                 std::shared_ptr<Message> msg = nullptr,
-                std::shared_ptr<std::function<void()>> fn = nullptr);
+                std::shared_ptr<std::function<void()>> fn = nullptr,
+                std::shared_ptr<const std::string> bytes = nullptr, uint64_t aux = 0);
   void process(const Event& e);
   void hash_event(const Event& e);
   void start_node(int i);
   void crash_node(int i);
-  void client_send(int c);
-  void client_timeout(int c, uint64_t attempt);
-  void on_reply(int c, uint64_t seq, const std::string& reply);
+  void client_submit(int c);
+  void client_pump(int c);
+  void client_send(int c, const client::ClientCore::Send& send);
+  void deliver_request(const Event& e);
+  void client_completed(int c, const client::ClientCore::Completion& done);
+  void took_effect(const paxos::CommandId& id);
+  void renew_sessions(int c);
   void on_apply_at(int node, Instance instance, const paxos::Batch& batch);
-  std::string new_payload(int c);
   void on_durable(int node, const storage::WriteBatch& batch);
   void note_acceptance(int node, Instance instance, const paxos::Ballot& ballot,
                        const paxos::Value& value);
@@ -154,7 +173,7 @@ class World {
   int isolated_ = -1;                  // isolate_one: the node cut off
   int rejoin_leader_ = -1;             // who led since the isolated node rejoined
   Outcome result_;
-  uint64_t hash_ = kFnvOffsetBasis;
+  uint64_t hash_ = 1469598103934665603ULL;
 
   // Invariant state.
   std::unordered_map<Instance, std::shared_ptr<const paxos::Batch>> chosen_;
@@ -166,7 +185,14 @@ class World {
   };
   std::map<std::pair<Instance, paxos::Ballot>, Acceptances> accepted_;
   std::unordered_map<Instance, paxos::Value> truly_chosen_;
-  std::map<paxos::CommandId, std::string> submitted_;
+  // Every payload a client sent under each (client, seq) (attempts differ in
+  // first_outstanding only), and the workload request each one belongs to.
+  std::map<paxos::CommandId, std::set<std::string>> submitted_;
+  std::map<paxos::CommandId, std::pair<int, uint64_t>> request_of_;
+  // Exactly-once: the (client, seq)s that took effect in the log, per
+  // workload request (client, request number). More than one is a violation.
+  std::map<std::pair<int, uint64_t>, std::set<uint64_t>> effects_;
+  std::map<uint64_t, uint64_t> register_last_seq_;  // the register's dedup rule, per client
   std::map<paxos::CommandId, uint64_t> acked_pos_;  // acknowledged position per command
   std::unique_ptr<LockWorkload> locks_;             // the lock workload, if chosen
   std::set<paxos::CommandId> acked_ids_;
@@ -238,8 +264,10 @@ void World::draw_faults() {
 }
 
 void World::schedule(TimeMs at, EventKind kind, int node, uint64_t token,
-                     std::shared_ptr<Message> msg, std::shared_ptr<std::function<void()>> fn) {
-  queue_.push(Event{at, seq_++, kind, node, token, std::move(msg), std::move(fn)});
+                     std::shared_ptr<Message> msg, std::shared_ptr<std::function<void()>> fn,
+                     std::shared_ptr<const std::string> bytes, uint64_t aux) {
+  queue_.push(
+      Event{at, seq_++, kind, node, token, std::move(msg), std::move(fn), std::move(bytes), aux});
 }
 
 void World::fail(const std::string& what) {
@@ -250,10 +278,10 @@ void World::fail(const std::string& what) {
 
 void World::hash_event(const Event& e) {
   auto mix = [this](uint64_t v) {
-    char bytes[8];  // little-endian
-    for (int b = 0; b < 8; ++b)
-      bytes[b] = static_cast<char>((v >> (8 * b)) & 0xff);
-    hash_ = fnv1a(std::string_view(bytes, sizeof bytes), hash_);
+    for (int b = 0; b < 8; ++b) {
+      hash_ ^= (v >> (8 * b)) & 0xff;
+      hash_ *= 1099511628211ULL;
+    }
   };
   mix(static_cast<uint64_t>(e.at));
   mix(static_cast<uint64_t>(e.kind));
@@ -266,6 +294,14 @@ void World::hash_event(const Event& e) {
     mix(e.msg->instance);
     mix(e.msg->commit);
     mix(e.msg->entries.size());
+  }
+  if (e.bytes) {
+    mix(e.aux);
+    mix(e.token);
+    for (unsigned char ch : *e.bytes) {
+      hash_ ^= ch;
+      hash_ *= 1099511628211ULL;
+    }
   }
 }
 
@@ -305,6 +341,7 @@ void World::start_node(int i) {
   ++n.generation;
   n.up = true;
   n.next_apply = 1;
+  n.handlers.clear();
   const uint64_t gen = n.generation;
   auto on_apply = [this, i](Instance inst, const paxos::Batch& b) { on_apply_at(i, inst, b); };
   auto on_restore = [this, i](Instance next) { nodes_[i].next_apply = next; };
@@ -377,6 +414,10 @@ void World::crash_node(int i) {
   if (!n.up) return;
   ++result_.crashes;
   n.up = false;
+  // Its clients' connections break; each client notices a little later.
+  for (const auto& [c, h] : n.handlers)
+    schedule(now_ + rng_.uniform(1, 50), EventKind::kClientConnLost, c, static_cast<uint64_t>(i));
+  n.handlers.clear();
   n.replica.reset();
   n.machine.reset();
   n.store.reset();
@@ -384,64 +425,213 @@ void World::crash_node(int i) {
   if (opt_.verbose) std::fprintf(stderr, "t=%lld crash node %d\n", (long long)now_, i + 1);
 }
 
-void World::client_send(int c) {
+void World::client_submit(int c) {
   SimClient& cl = clients_[c];
-  if (!cl.waiting) return;
-  ++cl.attempt;
-  cl.node = static_cast<int>(rng_.uniform(0, opt_.nodes - 1));
-  SimNode& n = nodes_[cl.node];
-  const paxos::CommandId id{cl.id, cl.seq};
-  const uint64_t attempt = cl.attempt;
-  if (!n.up) {
-    // Connection refused: try another replica shortly.
-    schedule(now_ + rng_.uniform(5, 50), EventKind::kClientTimeout, c, attempt);
+  if (cl.waiting) return;
+  pb::ClientRequest req;
+  std::chrono::milliseconds extra{0};
+  ++cl.request;
+  if (locks_) {
+    const lock::Command cmd = locks_->next(c, rng_, now_);
+    lock::to_proto(cmd, req.mutable_command());
+    if (cmd.op == lock::Op::kLock)
+      extra = std::chrono::milliseconds(std::max<int64_t>(cmd.wait_ms, 0));
+  } else {
+    // The register stores any command; a LockCommand is what the client
+    // service takes.
+    req.mutable_command()->set_op(pb::LOCK);
+    req.mutable_command()->set_name(fmt::format("c{}-r{}", cl.id, cl.request));
+    req.mutable_command()->set_owner(fmt::format("c{}", cl.id));
+  }
+  cl.waiting = true;
+  cl.handle =
+      cl.core->submit(std::move(req), client::Time{} + std::chrono::milliseconds(now_), extra);
+  client_pump(c);
+}
+
+// After every input to a client's core: what it sends goes on the wire, what
+// it completed is checked, and its timer is armed for its next tick.
+void World::client_pump(int c) {
+  SimClient& cl = clients_[c];
+  for (;;) {
+    auto sends = cl.core->take_sends();
+    auto done = cl.core->take_completions();
+    if (sends.empty() && done.empty()) break;
+    for (const auto& snd : sends)
+      client_send(c, snd);
+    for (const auto& d : done)
+      client_completed(c, d);
+    for (uint64_t session : cl.core->take_lost_sessions()) {
+      if (locks_) locks_->session_lost(c, session);
+    }
+  }
+  const auto next = cl.core->next_tick();
+  if (!next) return;
+  const TimeMs at =
+      std::chrono::duration_cast<std::chrono::milliseconds>(next->time_since_epoch()).count();
+  if (cl.tick_at >= 0 && cl.tick_at <= at) return;  // an earlier tick is armed: it re-arms
+  cl.tick_at = std::max(at, now_);
+  schedule(cl.tick_at, EventKind::kClientTick, c, ++cl.tick_token);
+}
+
+void World::client_send(int c, const client::ClientCore::Send& send) {
+  const pb::ClientRequest& req = send.request;
+  const size_t replica = send.replica;
+  const int i = static_cast<int>(replica);
+  const paxos::CommandId id{req.client_id(), req.seq()};
+  if (req.has_command()) {
+    auto cmd = lock::from_proto(req.command());
+    if (cmd.ok()) submitted_[id].insert(lock::encode(*cmd));
+    if (req.command().first_outstanding() < req.seq()) ++result_.sent_behind_first_outstanding;
+    // A request is what the core took in one submit (a workload request or
+    // a keep-alive of its own): its handle names it.
+    const auto request = std::make_pair(c, send.handle);
+    auto [it, fresh] = request_of_.emplace(id, request);
+    if (!fresh && it->second != request) {
+      fail(
+          fmt::format("exactly-once: client {} used seq {} for request {} and again for request {}",
+                      id.client, id.seq, it->second.second, request.second));
+      return;
+    }
+  }
+  SimNode& n = nodes_[i];
+  if (!n.up) {  // connection refused
+    schedule(now_ + rng_.uniform(5, 50), EventKind::kClientConnLost, c, replica);
     return;
   }
-  paxos::Command cmd{id, submitted_.at(id)};
-  const uint64_t seq = cl.seq;
-  const Result<uint64_t> tag = n.replica->submit(
-      std::move(cmd), [this, c, seq](const std::string& reply) { on_reply(c, seq, reply); });
-  const bool taken = tag.ok();
-  cl.tag = taken ? *tag : 0;
-  const TimeMs timeout = taken ? rng_.uniform(300, 1500) : rng_.uniform(20, 100);
-  schedule(now_ + timeout, EventKind::kClientTimeout, c, attempt);
+  const bool faulty = !healed_;
+  if (faulty && rng_.chance(opt_.loss)) {
+    ++result_.client_messages_dropped;
+    return;
+  }
+  auto bytes = std::make_shared<const std::string>(req.SerializeAsString());
+  const int copies = faulty && rng_.chance(opt_.duplicate) ? 2 : 1;
+  for (int k = 0; k < copies; ++k) {
+    TimeMs delay = rng_.uniform(0, faulty ? opt_.delay_max_ms : 2);
+    if (faulty && rng_.chance(opt_.spike)) delay += rng_.uniform(100, 1000);
+    schedule(now_ + delay, EventKind::kToReplica, i, static_cast<uint64_t>(c), nullptr, nullptr,
+             bytes, n.generation);
+  }
 }
 
-void World::client_timeout(int c, uint64_t attempt) {
-  SimClient& cl = clients_[c];
-  if (!cl.waiting || cl.attempt != attempt) return;
-  // Resend the same command (same id) to another replica.
-  SimNode& n = nodes_[cl.node];
-  if (n.up) n.replica->cancel(paxos::CommandId{cl.id, cl.seq}, cl.tag);
-  client_send(c);
+void World::deliver_request(const Event& e) {
+  SimNode& n = nodes_[e.node];
+  const int c = static_cast<int>(e.token);
+  if (!n.up || n.generation != e.aux) return;  // its connection died with the replica
+  auto& h = n.handlers[c];
+  if (!h) {
+    const int i = e.node;
+    h = std::make_unique<service::RequestHandler>(
+        *n.replica, service::RequestHandlerOptions{}, nullptr,
+        [this, i, c](pb::ClientResponse& resp, bool) {
+          const bool faulty = !healed_;
+          if (faulty && rng_.chance(opt_.loss)) {
+            ++result_.client_messages_dropped;
+            return;
+          }
+          auto bytes = std::make_shared<const std::string>(resp.SerializeAsString());
+          const int copies = faulty && rng_.chance(opt_.duplicate) ? 2 : 1;
+          for (int k = 0; k < copies; ++k) {
+            TimeMs delay = rng_.uniform(0, faulty ? opt_.delay_max_ms : 2);
+            if (faulty && rng_.chance(opt_.spike)) delay += rng_.uniform(100, 1000);
+            schedule(now_ + delay, EventKind::kToClient, c, static_cast<uint64_t>(i), nullptr,
+                     nullptr, bytes);
+          }
+        });
+  }
+  pb::ClientRequest req;
+  PAXLOCK_CHECK(req.ParseFromString(*e.bytes));
+  h->handle(req);
 }
 
-void World::on_reply(int c, uint64_t seq, const std::string& reply) {
+void World::client_completed(int c, const client::ClientCore::Completion& done) {
   SimClient& cl = clients_[c];
-  if (!cl.waiting || cl.seq != seq) return;  // a late duplicate answer
-  const paxos::CommandId id{cl.id, seq};
-  if (locks_) {
-    const std::string violation = locks_->acked(c, id, reply);
+  const Reply& r = done.reply;
+  const paxos::CommandId id{r.client_id, r.seq};
+  if (r.code == Code::kDuplicateIgnored) {
+    fail(
+        fmt::format("exactly-once: client {} seq {} was answered DUPLICATE_IGNORED while the "
+                    "client still waited for it (first_outstanding passed it)",
+                    id.client, id.seq));
+    return;
+  }
+  if (done.keep_alive_of != 0) {  // the core's own renewal of a session
+    if (r.code == Code::kUnavailable || !locks_) return;
+    const std::string violation = locks_->keep_alive_acked(c, id, r);
     if (!violation.empty()) {
       fail("lock semantics: " + violation);
       return;
     }
     acked_ids_.insert(id);
-  } else {
-    if (reply.rfind("pos:", 0) != 0) {
-      fail(fmt::format("client {} seq {} got reply '{}'", cl.id, seq, reply));
-      return;
-    }
-    acked_pos_[id] = std::stoull(reply.substr(4));
+    ++result_.keep_alives_acked;
+    return;
   }
-  ++result_.commands_acked;
+  if (done.handle != cl.handle || !cl.waiting) return;
   cl.waiting = false;
   ++cl.done;
+  if (r.code == Code::kUnavailable) {
+    // Given up: the outcome is unknown (it may still take effect, once).
+    ++result_.client_give_ups;
+    if (locks_) locks_->gave_up(c);
+  } else {
+    if (locks_) {
+      const std::string violation = locks_->acked(c, id, r);
+      if (!violation.empty()) {
+        fail("lock semantics: " + violation);
+        return;
+      }
+      acked_ids_.insert(id);
+      renew_sessions(c);
+    } else {
+      if (r.code != Code::kOk || r.token == 0) {
+        fail(fmt::format("client {} seq {} got {} ({})", id.client, id.seq, to_string(r.code),
+                         r.error));
+        return;
+      }
+      acked_pos_[id] = r.token;
+    }
+    ++result_.commands_acked;
+  }
+  result_.client_attempts += static_cast<uint64_t>(r.attempts);
   if (cl.done < opt_.commands_per_client) {
-    ++cl.seq;
-    cl.waiting = true;
-    submitted_[paxos::CommandId{cl.id, cl.seq}] = new_payload(c);
-    schedule(now_ + rng_.uniform(0, 20), EventKind::kClientSend, c);
+    schedule(now_ + rng_.uniform(0, 20), EventKind::kClientSubmit, c);
+  } else {
+    for (uint64_t session : cl.sessions)  // done: no more renewals
+      cl.core->close_session(session);
+    cl.sessions.clear();
+  }
+}
+
+// The session the workload keeps (opened, not abandoned) is renewed by the
+// client core, like the library's Session; one it replaced or lost is not.
+void World::renew_sessions(int c) {
+  SimClient& cl = clients_[c];
+  const auto keep = locks_->session_to_renew(c);
+  for (uint64_t old : cl.sessions) {
+    if (!keep || keep->id != old) cl.core->close_session(old);
+  }
+  if (keep && std::find(cl.sessions.begin(), cl.sessions.end(), keep->id) == cl.sessions.end()) {
+    // The lease counts from the open request's submit time.
+    cl.core->start_session(keep->id, std::chrono::milliseconds(keep->ttl_ms),
+                           client::Time{} + std::chrono::milliseconds(keep->opened_ms),
+                           client::Time{} + std::chrono::milliseconds(now_));
+  }
+  cl.sessions.clear();
+  if (keep) cl.sessions.push_back(keep->id);
+}
+
+// `id` took effect in the log for the first time: it must be the only
+// (client, seq) of its workload request that did.
+void World::took_effect(const paxos::CommandId& id) {
+  auto it = request_of_.find(id);
+  if (it == request_of_.end()) return;  // validity reports it
+  auto& seqs = effects_[it->second];
+  seqs.insert(id.seq);
+  if (seqs.size() > 1) {
+    fail(fmt::format(
+        "exactly-once: request {} of client {} took effect {} times in the log (as "
+        "seqs {})",
+        it->second.second, id.client, seqs.size(), fmt::join(seqs.begin(), seqs.end(), ", ")));
   }
 }
 
@@ -456,7 +646,18 @@ void World::on_apply_at(int node, Instance instance, const paxos::Batch& batch) 
   if (it == chosen_.end()) {
     chosen_.emplace(instance, std::make_shared<const paxos::Batch>(batch));
     ++result_.instances_chosen;
-    if (locks_) locks_->chosen(instance, batch);
+    if (locks_) {
+      for (const paxos::CommandId& id : locks_->chosen(instance, batch))
+        took_effect(id);
+    } else {
+      for (const paxos::Command& c : batch.commands) {  // RegisterMachine's rule
+        uint64_t& last = register_last_seq_[c.id.client];
+        if (c.id.seq > last) {
+          last = c.id.seq;
+          took_effect(c.id);
+        }
+      }
+    }
     for (const paxos::Command& c : batch.commands)
       in_log_.insert(c.id);
   } else if (!(*it->second == batch)) {
@@ -467,7 +668,7 @@ void World::on_apply_at(int node, Instance instance, const paxos::Batch& batch) 
   }
   for (const paxos::Command& c : batch.commands) {
     auto s = submitted_.find(c.id);
-    if (s == submitted_.end() || s->second != c.payload) {
+    if (s == submitted_.end() || !s->second.count(c.payload)) {
       fail(fmt::format("validity: node {} applied a command no client submitted ({}, {})", node + 1,
                        c.id.client, c.id.seq));
     }
@@ -743,11 +944,32 @@ void World::process(const Event& e) {
       if (n.up && n.generation == e.token) (*e.fn)();
       break;
     }
-    case EventKind::kClientSend:
-      client_send(e.node);
+    case EventKind::kClientSubmit:
+      client_submit(e.node);
       break;
-    case EventKind::kClientTimeout:
-      client_timeout(e.node, e.token);
+    case EventKind::kClientTick: {
+      SimClient& cl = clients_[e.node];
+      if (e.token != cl.tick_token) break;  // re-armed since
+      cl.tick_at = -1;
+      cl.core->tick(client::Time{} + std::chrono::milliseconds(now_));
+      client_pump(e.node);
+      break;
+    }
+    case EventKind::kToReplica:
+      deliver_request(e);
+      break;
+    case EventKind::kToClient: {
+      pb::ClientResponse resp;
+      PAXLOCK_CHECK(resp.ParseFromString(*e.bytes));
+      clients_[e.node].core->on_response(static_cast<size_t>(e.token), resp,
+                                         client::Time{} + std::chrono::milliseconds(now_));
+      client_pump(e.node);
+      break;
+    }
+    case EventKind::kClientConnLost:
+      clients_[e.node].core->on_connection_lost(static_cast<size_t>(e.token),
+                                                client::Time{} + std::chrono::milliseconds(now_));
+      client_pump(e.node);
       break;
     case EventKind::kCrash: {
       if (healed_) break;
@@ -829,11 +1051,6 @@ void World::process(const Event& e) {
   }
 }
 
-std::string World::new_payload(int c) {
-  if (locks_) return locks_->next(c, rng_, now_);
-  return fmt::format("c{}-s{}", clients_[c].id, clients_[c].seq);
-}
-
 void World::final_checks() {
   if (locks_) {
     // Every acknowledged command is in the chosen log (and so, with
@@ -890,11 +1107,30 @@ Outcome World::run() {
     locks_ = std::make_unique<LockWorkload>(opt_.clients, opt_.lock_names);
   }
   for (int c = 0; c < opt_.clients; ++c) {
-    clients_[c].id = static_cast<uint64_t>(c + 1);
-    clients_[c].seq = 1;
-    clients_[c].waiting = true;
-    submitted_[paxos::CommandId{clients_[c].id, 1}] = new_payload(c);
-    schedule(rng_.uniform(0, 100), EventKind::kClientSend, c);
+    SimClient& cl = clients_[c];
+    cl.id = static_cast<uint64_t>(c + 1);
+    ClientOptions co;
+    co.cluster_id = "sim";
+    for (int i = 0; i < opt_.nodes; ++i) {
+      co.replicas.push_back({static_cast<uint32_t>(i + 1), fmt::format("sim:{}", i + 1), "", ""});
+    }
+    // Each client draws its replica choice and attempt timeout from the seed.
+    const int64_t choice = rng_.uniform(0, 4);
+    co.choice = choice == 0   ? ReplicaChoice::kHash
+                : choice == 1 ? ReplicaChoice::kFixed
+                              : ReplicaChoice::kRandom;
+    co.fixed_replica = static_cast<uint32_t>(rng_.uniform(1, opt_.nodes));
+    co.attempt_timeout = std::chrono::milliseconds(rng_.uniform(300, 1500));
+    // By default a request never gives up within a run.
+    co.request_timeout = std::chrono::milliseconds(opt_.client_request_timeout_ms > 0
+                                                       ? opt_.client_request_timeout_ms
+                                                       : 2 * (opt_.fault_ms + opt_.liveness_ms));
+    co.client_id = cl.id;
+    co.seed = opt_.seed * 1000033 + static_cast<uint64_t>(c) + 1;
+    client::CoreConfig cc;
+    cc.mutation = opt_.client_mutation;
+    cl.core = std::make_unique<client::ClientCore>(std::move(co), cc);
+    schedule(rng_.uniform(0, 100), EventKind::kClientSubmit, c);
   }
   if (opt_.partitions) schedule(rng_.uniform(0, 500), EventKind::kPartition, 0);
   if (opt_.isolate_one) schedule(opt_.isolate_at_ms, EventKind::kIsolate, 0);
@@ -978,35 +1214,6 @@ Outcome World::run() {
 Outcome run(const Options& options) {
   World world(options);
   return world.run();
-}
-
-std::string replay_command(const Options& o) {
-  std::string cmd = fmt::format(
-      "tests/sim/paxlock-sim --seed {} --nodes {} --clients {} --commands {} --fault-ms {}", o.seed,
-      o.nodes, o.clients, o.commands_per_client, o.fault_ms);
-  if (!o.randomize_faults) {
-    cmd += fmt::format(
-        " --fixed-faults --loss {} --nack-loss {} --duplicate {} --delay-max-ms {} --spike {}{}{} "
-        "--campaigns-per-s {} --sticky {} --crash-gap-max-ms {} --restart-max-ms {} "
-        "--crash-after-promise {} --crash-after-append {}{}{} --segment-bytes {}{}",
-        o.loss, o.nack_loss, o.duplicate, o.delay_max_ms, o.spike,
-        o.partitions ? " --partitions" : "", o.crashes ? " --crashes" : "", o.campaign_per_s,
-        o.sticky_leader ? "true" : "false", o.crash_gap_max_ms, o.restart_max_ms,
-        o.crash_after_promise, o.crash_after_append,
-        o.minority_restarts ? " --minority-restarts" : "",
-        o.stale_leader_faults ? " --stale-leader-faults" : "", o.wal_segment_bytes,
-        o.isolate_one ? fmt::format(" --isolate-one --isolate-at-ms {} --run-at-least-ms {}",
-                                    o.isolate_at_ms, o.run_at_least_ms)
-                      : std::string());
-  }
-  if (o.workload == Workload::kLocks)
-    cmd += fmt::format(" --workload locks --lock-names {}", o.lock_names);
-  if (o.lock_mutation_no_dedup) cmd += " --lock-mutation no-dedup";
-  if (o.lock_mutation_sessions_before_waits) cmd += " --lock-mutation sessions-before-waits";
-  if (o.mutation != paxos::Mutation::kNone) {
-    cmd += fmt::format(" --mutation {}", paxos::to_string(o.mutation));
-  }
-  return cmd;
 }
 
 }  // namespace paxlock::sim

@@ -1,8 +1,11 @@
 // The deterministic simulator: N replicas in one process, driven through the
 // real driver (driver::Replica) and core, with simulated time, a seeded
 // network that drops, duplicates, delays, reorders and partitions, simulated
-// disks that lose unsynced writes on a crash, and clients that submit to
-// random replicas and retry elsewhere on timeout.
+// disks that lose unsynced writes on a crash, and clients that are the
+// client library's own core (src/client/client_core.h): their requests and
+// answers travel over the simulated network to each replica's client service
+// (server/request_handler.h), lost, delayed, duplicated and reordered like
+// peer messages, and dropped by a crashed replica.
 //
 // Everything random comes from one seed, so a run replays exactly; the trace
 // hash (over every event processed) proves it. After every event the
@@ -12,7 +15,11 @@
 //   order      every replica applies instances 1, 2, 3, ... without gaps;
 //   durability every acknowledged command sits at its acknowledged position on
 //              every replica at the end of the run;
-//   liveness   after the faults heal, every client finishes within a bound.
+//   liveness   after the faults heal, every client finishes within a bound;
+//   exactly-once  no workload request takes effect twice in the log (under
+//              two seqs), no (client, seq) names two requests, and no client
+//              is answered DUPLICATE_IGNORED for a request it waits for, with
+//              the clients' first_outstanding trimming the reply caches.
 // and, after every event, on every node that is up:
 //   (a) a leader's next instance is never below its first unchosen instance;
 //   (b) every instance a node has marked chosen (by its own quorum, a commit
@@ -36,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "client/client_core.h"
 #include "common/rng.h"
 #include "paxos/config.h"
 
@@ -103,9 +111,15 @@ struct Options {
   paxos::TimeMs disk_full_from_ms = 0;
   paxos::TimeMs disk_full_until_ms = 0;
   paxos::Mutation mutation = paxos::Mutation::kNone;
-  bool lock_mutation_no_dedup = false;               // planted bug in the lock machine
-  bool lock_mutation_sessions_before_waits = false;  // planted bug E (issue 13)
+  bool lock_mutation_no_dedup = false;                         // planted bug in the lock machine
+  bool lock_mutation_sessions_before_waits = false;            // planted bug E (issue 13)
+  client::Mutation client_mutation = client::Mutation::kNone;  // planted bug in the client core
+  // A client request completes with kUnavailable (outcome unknown) after
+  // this; 0: never within a run.
+  paxos::TimeMs client_request_timeout_ms = 0;
   bool verbose = false;
+
+  bool operator==(const Options&) const = default;
 };
 
 struct Outcome {
@@ -136,13 +150,21 @@ struct Outcome {
   uint64_t lock_grants_acked = 0;  // lock workload
   uint64_t unlocks_acked = 0;
   uint64_t sessions_opened = 0;
-  std::string faults;  // the fault mix this run drew
+  uint64_t client_give_ups = 0;    // requests that completed with kUnavailable
+  uint64_t client_attempts = 0;    // attempts over all completed requests
+  uint64_t keep_alives_acked = 0;  // renewals the client cores sent by themselves
+  // Attempts sent while an older request of the same client was outstanding
+  // (first_outstanding below the seq: the reply cache keeps the older one).
+  uint64_t sent_behind_first_outstanding = 0;
+  uint64_t client_messages_dropped = 0;  // client requests and responses lost
+  std::string faults;                    // the fault mix this run drew
 };
 
 // Runs one simulation to the end (or the first violation).
 Outcome run(const Options& options);
 
-// The command line that replays `options` exactly.
+// The command line that replays `options` exactly (sim_flags.cc: every
+// option that differs from its default, from the one flag table).
 std::string replay_command(const Options& options);
 
 }  // namespace paxlock::sim
