@@ -148,6 +148,8 @@ class Client {
  public:
   using Callback = std::function<void(const Reply&)>;
 
+  // Throws std::invalid_argument if a replica's client address is not
+  // host:port or its host does not resolve (load_cluster_file checks this).
   explicit Client(ClientOptions options);
   ~Client();
   Client(const Client&) = delete;

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "client/client_core.h"
@@ -51,8 +52,9 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
   options.cluster_id = cfg->cluster_id;
   options.replicas.clear();
   for (const cluster::Member& m : cfg->members) {
-    options.replicas.push_back(
-        {m.id, m.client.to_string(), m.peer.to_string(), m.http.to_string()});
+    // The client address as resolved when the file was read, so that the
+    // client connects where the file was checked to point.
+    options.replicas.push_back({m.id, m.client.resolved(), m.peer.to_string(), m.http.to_string()});
   }
   return true;
 }
@@ -63,24 +65,23 @@ struct Client::Impl {
     std::shared_ptr<net::Connection> conn;
     bool connecting = false;
     std::vector<std::string> queued;  // frames waiting for the connection
-    std::string bad_address;          // why this replica cannot be reached at all
   };
 
   explicit Impl(ClientOptions o)
       : core(std::move(o), core_config()), work(asio::make_work_guard(io)), timer(io) {
     for (const Member& m : core.options().replicas) {
       Replica r;
-      // An address that does not resolve makes the requests sent to this
-      // replica fail with the reason (load_cluster_file refuses such a file
-      // up front; this is for options built by hand).
+      // An address that does not resolve is refused here, naming it
+      // (load_cluster_file refuses such a file up front; this catches options
+      // built by hand), never replaced by a default.
       auto addr = cluster::resolve_address(m.client_address);
       auto ep =
           addr.ok() ? net::endpoint_of(addr->ip, addr->port) : Result<tcp::endpoint>(addr.status());
-      if (ep.ok()) {
-        r.endpoint = *ep;
-      } else {
-        r.bad_address = "replica " + std::to_string(m.id) + ": " + ep.status().message();
+      if (!ep.ok()) {
+        throw std::invalid_argument("paxlock::Client: replica " + std::to_string(m.id) +
+                                    " client address: " + ep.status().message());
       }
+      r.endpoint = *ep;
       replicas.push_back(std::move(r));
     }
     thread = std::thread([this] { io.run(); });
@@ -175,13 +176,6 @@ struct Client::Impl {
 
   asio::awaitable<void> connect(size_t i) {
     Replica& r = replicas[i];
-    if (!r.bad_address.empty()) {
-      r.connecting = false;
-      r.queued.clear();
-      core.on_refused(i, r.bad_address, Clock::now());
-      pump();
-      co_return;
-    }
     tcp::socket socket(io);
     const asio::error_code ec =
         co_await net::connect_with_timeout(socket, r.endpoint, kConnectTimeout);

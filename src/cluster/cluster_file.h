@@ -32,6 +32,11 @@ struct Address {
   uint16_t port = 0;
   std::string ip;  // numeric, resolved from host when the file was read
   std::string to_string() const { return host + ":" + std::to_string(port); }
+  // The resolved form, "ip:port" ("[ip]:port" for IPv6): what to connect to.
+  std::string resolved() const {
+    const bool v6 = ip.find(':') != std::string::npos;
+    return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port);
+  }
 };
 
 struct Member {

@@ -91,7 +91,9 @@ asio::awaitable<void> ClientService::accept_loop() {
           auto c = weak.lock();
           if (!c) return;
           auto it = c->started.find(resp.request_id());
-          if (it != c->started.end()) {
+          // A refusal of a second request under an id still in flight ("request
+          // id in use") leaves the first one's start time alone.
+          if (it != c->started.end() && (from_log || !c->handler->waiting_for(resp.request_id()))) {
             if (from_log) {
               latency_.observe_us(static_cast<uint64_t>(
                   std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second)

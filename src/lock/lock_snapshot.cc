@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "lock.pb.h"
+#include "lock/legacy_codec.h"
 #include "lock/lock_machine.h"
 
 namespace paxlock::lock {
@@ -149,6 +150,10 @@ bool LockMachine::restore(std::string_view data) {
       // The eviction order comes from the answer itself.
       auto answer = decode_result(slot.reply);
       if (!answer.ok() || answer->applied_at == 0) return false;
+      // An answer cached by paxlock 0.1 takes the bytes this release would
+      // have cached for it: replicas whose snapshots were taken before and
+      // after the upgrade then hold the same state, byte for byte.
+      if (legacy::is_legacy(slot.reply)) slot.reply = encode(*answer);
       slot.answered_at = answer->applied_at;
       c.by_age.emplace(slot.answered_at, r.seq());
     }

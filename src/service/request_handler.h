@@ -45,6 +45,7 @@ class RequestHandler {
   // later request too), and stop waiting.
   void shut_down();
   size_t pending() const { return state_->pending.size(); }
+  bool waiting_for(uint64_t request_id) const { return state_->pending.count(request_id) != 0; }
 
  private:
   struct State {

@@ -9,6 +9,7 @@
 
 #include "client/client_core.h"
 #include "common/check.h"
+#include "common/hash.h"
 #include "driver/replica.h"
 #include "lock/command.h"
 #include "lock/lock_machine.h"
@@ -173,7 +174,7 @@ class World {
   int isolated_ = -1;                  // isolate_one: the node cut off
   int rejoin_leader_ = -1;             // who led since the isolated node rejoined
   Outcome result_;
-  uint64_t hash_ = 1469598103934665603ULL;
+  uint64_t hash_ = kFnvOffsetBasis;
 
   // Invariant state.
   std::unordered_map<Instance, std::shared_ptr<const paxos::Batch>> chosen_;
@@ -278,10 +279,10 @@ void World::fail(const std::string& what) {
 
 void World::hash_event(const Event& e) {
   auto mix = [this](uint64_t v) {
-    for (int b = 0; b < 8; ++b) {
-      hash_ ^= (v >> (8 * b)) & 0xff;
-      hash_ *= 1099511628211ULL;
-    }
+    char le[8];
+    for (int b = 0; b < 8; ++b)
+      le[b] = static_cast<char>(v >> (8 * b));
+    hash_ = fnv1a(std::string_view(le, 8), hash_);
   };
   mix(static_cast<uint64_t>(e.at));
   mix(static_cast<uint64_t>(e.kind));
@@ -298,10 +299,7 @@ void World::hash_event(const Event& e) {
   if (e.bytes) {
     mix(e.aux);
     mix(e.token);
-    for (unsigned char ch : *e.bytes) {
-      hash_ ^= ch;
-      hash_ *= 1099511628211ULL;
-    }
+    hash_ = fnv1a(*e.bytes, hash_);
   }
 }
 

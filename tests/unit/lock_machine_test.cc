@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/encoding.h"
+#include "lock.pb.h"
+#include "lock/legacy_codec.h"
 #include "lock_harness.h"
 
 namespace paxlock::lock {
@@ -544,6 +547,63 @@ TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
   EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot());
   EXPECT_FALSE(b.machine.restore("not a snapshot"));
   EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot()) << "a failed restore changes nothing";
+}
+
+}  // namespace
+}  // namespace paxlock::lock
+
+namespace paxlock::lock {
+namespace {
+
+// paxlock 0.1's encoding of a result without locks or cycle edges (the format
+// legacy_codec.cc reads): u8 code, varint token, bytes holder, varint
+// session, svarint ttl, varint applied_at, u8 current, varint 0 locks, bytes
+// next, varint 0 edges.
+std::string legacy_result(const Result& r) {
+  std::string out;
+  Writer w(out);
+  w.u8(static_cast<uint8_t>(r.code));
+  w.varint(r.token);
+  w.bytes(r.holder);
+  w.varint(r.session);
+  w.svarint(r.ttl_ms);
+  w.varint(r.applied_at);
+  w.u8(r.current ? 1 : 0);
+  w.varint(0);
+  w.bytes(r.next);
+  w.varint(0);
+  return out;
+}
+
+TEST(Snapshot, AnswersCachedByTheOldReleaseRestoreToTheNewBytes) {
+  // Replica A applied its commands with this release; replica B restored a
+  // snapshot of the same state written by paxlock 0.1 (its cached answers in
+  // the legacy encoding). Their states must be the same bytes, or state
+  // hashes and snapshot digests disagree between replicas after an upgrade.
+  testing::LockHarness a;
+  ASSERT_EQ(a.run(42, testing::lock_cmd("x", "alice"), 1000)->code, Code::kOk);
+  ASSERT_EQ(a.run(42, testing::lock_cmd("x", "bob"), 1001)->code, Code::kHeld);
+  const std::string fresh = a.machine.snapshot();
+
+  pb::LockSnapshot old;
+  ASSERT_TRUE(old.ParseFromString(fresh));
+  int replaced = 0;
+  for (pb::SnapClient& c : *old.mutable_clients()) {
+    for (pb::SnapReply& r : *c.mutable_replies()) {
+      auto answer = decode_result(r.reply());
+      ASSERT_TRUE(answer.ok());
+      r.set_reply(legacy_result(*answer));
+      ASSERT_TRUE(legacy::is_legacy(r.reply()));
+      ++replaced;
+    }
+  }
+  ASSERT_EQ(replaced, 2);
+  const std::string written_by_old = old.SerializeAsString();
+  ASSERT_NE(written_by_old, fresh);
+
+  testing::LockHarness b;
+  ASSERT_TRUE(b.machine.restore(written_by_old));
+  EXPECT_EQ(b.machine.snapshot(), fresh);
 }
 
 }  // namespace

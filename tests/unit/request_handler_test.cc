@@ -1,0 +1,144 @@
+// Serving client requests (src/service/request_handler): what a request that
+// cannot be a command gets (a refusal naming why, nothing submitted), and a
+// valid one's answer from the log. One replica of a single-node cluster on a
+// simulated disk, the real lock machine.
+#include "service/request_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "lock/command.h"
+#include "lock/lock_machine.h"
+#include "sim/sim_log_store.h"
+
+namespace paxlock::service {
+namespace {
+
+class RequestHandlerTest : public ::testing::Test, public paxos::Transport {
+ protected:
+  void SetUp() override {
+    paxos::Config c;
+    c.self = 1;
+    c.members = {1};
+    c.rng_seed = 7;
+    store_ = std::make_unique<sim::SimLogStore>(
+        fs_, "/data", 1, storage::WalOptions{1 << 16, false},
+        [this](std::function<void()> fn) { disk_.push_back(std::move(fn)); });
+    replica_ =
+        std::make_unique<driver::Replica>(c, driver::ReplicaOptions{}, *store_, *this, machine_);
+    ASSERT_TRUE(replica_->start(now_).ok());
+    RequestHandlerOptions o;
+    o.pending_max = 2;
+    handler_ = std::make_unique<RequestHandler>(
+        *replica_, o, [](pb::ClusterInfo* info) { info->set_cluster_id("t"); },
+        [this](pb::ClientResponse& r, bool from_log) {
+          answers_.push_back(r);
+          from_log_.push_back(from_log);
+        });
+    run();
+  }
+
+  void send(const paxos::Message&) override {}
+
+  // Runs the single node until nothing is left to do.
+  void run() {
+    for (int k = 0; k < 200; ++k) {
+      now_ += 10;
+      replica_->tick(now_, now_);
+      while (!disk_.empty()) {
+        auto fn = std::move(disk_.front());
+        disk_.pop_front();
+        fn();
+      }
+    }
+  }
+
+  pb::ClientRequest lock_request(uint64_t rid, uint64_t seq, const std::string& name) {
+    pb::ClientRequest r;
+    r.set_request_id(rid);
+    r.set_client_id(42);
+    r.set_seq(seq);
+    r.mutable_command()->set_op(pb::LOCK);
+    r.mutable_command()->set_name(name);
+    r.mutable_command()->set_owner("alice");
+    return r;
+  }
+
+  // The one answer given since the last call, which must be a refusal.
+  void expect_refused(pb::Code code, const std::string& why) {
+    ASSERT_EQ(answers_.size(), 1u);
+    EXPECT_EQ(answers_[0].result().code(), code);
+    EXPECT_NE(answers_[0].error().find(why), std::string::npos) << answers_[0].error();
+    EXPECT_FALSE(from_log_[0]);
+    answers_.clear();
+    from_log_.clear();
+  }
+
+  sim::SimFs fs_{3};
+  std::deque<std::function<void()>> disk_;
+  std::unique_ptr<sim::SimLogStore> store_;
+  lock::LockMachine machine_;
+  std::unique_ptr<driver::Replica> replica_;
+  std::unique_ptr<RequestHandler> handler_;
+  std::vector<pb::ClientResponse> answers_;
+  std::vector<bool> from_log_;
+  paxos::TimeMs now_ = 1000;
+};
+
+TEST_F(RequestHandlerTest, WhatCannotBeACommandIsRefusedWithTheReasonAndNeverSubmitted) {
+  pb::ClientRequest empty;
+  empty.set_request_id(1);
+  handler_->handle(empty);
+  expect_refused(pb::BAD_REQUEST, "no command");
+
+  auto no_ids = lock_request(2, 0, "x");
+  handler_->handle(no_ids);
+  expect_refused(pb::BAD_REQUEST, "client_id and seq must be nonzero");
+
+  auto bad_op = lock_request(3, 1, "x");
+  bad_op.mutable_command()->set_op(static_cast<pb::Op>(77));
+  handler_->handle(bad_op);
+  expect_refused(pb::BAD_REQUEST, "unknown op 77");
+
+  auto long_name = lock_request(4, 2, std::string(lock::kNameBytesMax + 1, 'n'));
+  handler_->handle(long_name);
+  expect_refused(pb::BAD_REQUEST, "name longer than 512 bytes");
+
+  auto long_owner = lock_request(5, 3, "x");
+  long_owner.mutable_command()->set_owner(std::string(lock::kOwnerBytesMax + 1, 'o'));
+  handler_->handle(long_owner);
+  expect_refused(pb::BAD_REQUEST, "owner longer than 256 bytes");
+
+  EXPECT_EQ(handler_->pending(), 0u);
+  run();
+  EXPECT_TRUE(answers_.empty());
+  EXPECT_EQ(machine_.locks_held(), 0u);  // nothing reached the log
+}
+
+TEST_F(RequestHandlerTest, AValidCommandIsAnsweredFromTheLogAndAnIdInUseIsBusy) {
+  handler_->handle(lock_request(10, 1, "x"));
+  handler_->handle(lock_request(10, 2, "y"));  // same request id, still in flight
+  expect_refused(pb::BUSY, "request id in use");
+  EXPECT_TRUE(handler_->waiting_for(10));
+  run();
+  ASSERT_EQ(answers_.size(), 1u);
+  EXPECT_TRUE(from_log_[0]);
+  EXPECT_EQ(answers_[0].request_id(), 10u);
+  EXPECT_EQ(answers_[0].result().code(), pb::OK);
+  EXPECT_GT(answers_[0].result().token(), 0u);
+  EXPECT_FALSE(handler_->waiting_for(10));
+}
+
+TEST_F(RequestHandlerTest, ClusterInfoIsAnsweredAtOnce) {
+  pb::ClientRequest r;
+  r.set_request_id(9);
+  r.set_cluster_info(true);
+  handler_->handle(r);
+  ASSERT_EQ(answers_.size(), 1u);
+  EXPECT_EQ(answers_[0].cluster().cluster_id(), "t");
+  EXPECT_FALSE(from_log_[0]);
+}
+
+}  // namespace
+}  // namespace paxlock::service
