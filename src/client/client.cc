@@ -145,7 +145,9 @@ struct Client::Impl {
       armed.reset();
       return;
     }
-    if (armed && *armed == *next) return;
+    // A timer that fires early costs one idle tick; re-arming it on every
+    // answer costs a system call each, so only an earlier deadline re-arms.
+    if (armed && *armed <= *next) return;
     armed = *next;
     timer.expires_at(*next);
     timer.async_wait([this](const asio::error_code& ec) {

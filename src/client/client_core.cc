@@ -165,7 +165,9 @@ void ClientCore::attempt(Handle h, Time now) {
   r.req.set_request_id(rid);
   if (r.req.has_command()) r.req.mutable_command()->set_first_outstanding(first_outstanding());
   by_rid_[rid] = h;
+  if (r.attempts > 1) attempt_deadlines_.erase({r.attempt_deadline, h});
   r.attempt_deadline = std::max(now + Ms(1), std::min(now + r.attempt_timeout, r.deadline));
+  attempt_deadlines_.insert({r.attempt_deadline, h});
   sends_.push_back({r.replica, r.req, h});
 }
 
@@ -203,6 +205,7 @@ void ClientCore::finish(Handle h, Reply reply) {
   Request& r = it->second;
   outstanding_.erase(r.req.seq());
   by_rid_.erase(r.req.request_id());
+  attempt_deadlines_.erase({r.attempt_deadline, h});
   reply.attempts = r.attempts;
   reply.client_id = client_id_;
   reply.seq = r.req.seq();
@@ -255,9 +258,10 @@ void ClientCore::on_refused(size_t replica, const std::string& why, Time now) {
 
 void ClientCore::tick(Time now) {
   std::vector<Handle> due;
-  for (const auto& [h, r] : pending_) {
-    if (r.attempt_deadline <= now) due.push_back(h);
-  }
+  for (auto it = attempt_deadlines_.begin(); it != attempt_deadlines_.end() && it->first <= now;
+       ++it)
+    due.push_back(it->second);
+  std::sort(due.begin(), due.end());  // retried in submission order
   for (Handle h : due)
     retry(h, now, /*mark_down=*/true);
   for (auto& [id, s] : sessions_) {
@@ -334,8 +338,7 @@ std::optional<Time> ClientCore::next_tick() const {
   auto at = [&](Time x) {
     if (!t || x < *t) t = x;
   };
-  for (const auto& [h, r] : pending_)
-    at(r.attempt_deadline);
+  if (!attempt_deadlines_.empty()) at(attempt_deadlines_.begin()->first);
   for (const auto& [id, s] : sessions_) {
     if (s.wake) at(*s.wake);
   }

@@ -143,6 +143,9 @@ class ClientCore {
   Handle next_handle_ = 0;
   std::vector<Time> down_until_;
   std::map<Handle, Request> pending_;
+  // pending_'s attempt deadlines in time order, so that tick() and
+  // next_tick() do not scan every pending request on every event.
+  std::set<std::pair<Time, Handle>> attempt_deadlines_;
   std::map<uint64_t, Handle> by_rid_;  // request id of the current attempt
   std::set<uint64_t> outstanding_;     // seqs not yet answered
   std::map<uint64_t, SessionState> sessions_;

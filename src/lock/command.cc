@@ -99,8 +99,11 @@ paxlock::Result<Command> from_proto(const pb::LockCommand& in) {
   return c;
 }
 
+// The codec runs once per command on every replica: its messages are reused
+// per thread so that their strings keep their buffers between calls.
 std::string encode(const Command& c) {
-  pb::LockCommand m;
+  thread_local pb::LockCommand m;
+  m.Clear();
   to_proto(c, &m);
   return m.SerializeAsString();
 }
@@ -111,7 +114,7 @@ paxlock::Result<Command> decode_command(std::string_view bytes) {
     if (!legacy::decode(bytes, c)) return Status::error(EINVAL, "malformed legacy command");
     return c;
   }
-  pb::LockCommand m;
+  thread_local pb::LockCommand m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Status::error(EINVAL, "malformed command");
   }
@@ -147,7 +150,8 @@ Result from_proto(const pb::LockResult& in) {
 }
 
 std::string encode(const Result& r) {
-  pb::LockResult m;
+  thread_local pb::LockResult m;
+  m.Clear();
   to_proto(r, &m);
   return m.SerializeAsString();
 }
@@ -159,11 +163,24 @@ paxlock::Result<Result> decode_result(std::string_view bytes) {
     return r;
   }
   pb::LockResult m;
-  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-      m.code() > pb::DUPLICATE_IGNORED) {
+  Status s = decode_result(bytes, &m);
+  if (!s.ok()) return s;
+  return from_proto(m);
+}
+
+paxlock::Status decode_result(std::string_view bytes, pb::LockResult* out) {
+  if (legacy::is_legacy(bytes)) {
+    Result r;
+    if (!legacy::decode(bytes, r)) return Status::error(EINVAL, "malformed legacy result");
+    out->Clear();
+    to_proto(r, out);
+    return Status();
+  }
+  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+      out->code() > pb::DUPLICATE_IGNORED) {
     return Status::error(EINVAL, "malformed result");
   }
-  return from_proto(m);
+  return Status();
 }
 
 }  // namespace paxlock::lock

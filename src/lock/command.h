@@ -101,5 +101,7 @@ Result from_proto(const pb::LockResult& in);
 // The reply cache's form: an encoded pb::LockResult (or a legacy result).
 std::string encode(const Result& r);
 paxlock::Result<Result> decode_result(std::string_view bytes);
+// The same, straight into the wire's message (the answer path).
+paxlock::Status decode_result(std::string_view bytes, pb::LockResult* out);
 
 }  // namespace paxlock::lock

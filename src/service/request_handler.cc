@@ -78,12 +78,11 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
         if (st->pending.erase(rid) == 0) return;  // no longer waited for
         pb::ClientResponse r;
         r.set_request_id(rid);
-        auto result = lock::decode_result(reply);
-        if (result.ok()) {
-          lock::to_proto(*result, r.mutable_result());
-        } else {
+        const Status decoded = lock::decode_result(reply, r.mutable_result());
+        if (!decoded.ok()) {
+          r.mutable_result()->Clear();
           r.mutable_result()->set_code(pb::BAD_REQUEST);
-          r.set_error("undecodable answer: " + result.status().message());
+          r.set_error("undecodable answer: " + decoded.message());
         }
         st->respond(r, true);
       });
