@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/version.h"
 #include "daemon/daemon.h"
 #include "daemon/restore.h"
 
@@ -70,6 +71,7 @@ int daemon_main(int argc, char** argv) {
   DaemonOptions opt;
   std::string log_level = "info";
   std::string mutation = "none";
+  app.set_version_flag("--version", version_line("paxlockd"));
   app.add_option("--config", config_path, "cluster configuration (TOML)")->required();
   app.add_option("--id", opt.id, "this replica's node id in the config")->required();
   app.add_option("--data-dir", opt.data_dir, "data directory (overrides the config)");
