@@ -158,21 +158,38 @@ ClientCore::Handle ClientCore::submit(pb::ClientRequest req, Time now, Ms extra_
   return h;
 }
 
-void ClientCore::attempt(Handle h, Time now) {
+void ClientCore::attempt(Handle h, Time now, bool after_backoff) {
   Request& r = pending_.at(h);
+  if (r.attempts > 0 && !after_backoff && !up(r.replica, now)) {
+    // Every replica has failed recently: wait before trying again, so that a
+    // dead cluster costs a few attempts per second, not a busy loop.
+    park(h, r, now);
+    return;
+  }
+  r.parked = false;
   ++r.attempts;
   const uint64_t rid = ++next_rid_;
   r.req.set_request_id(rid);
   if (r.req.has_command()) r.req.mutable_command()->set_first_outstanding(first_outstanding());
   by_rid_[rid] = h;
-  if (r.attempts > 1) attempt_deadlines_.erase({r.attempt_deadline, h});
+  attempt_deadlines_.erase({r.attempt_deadline, h});
   r.attempt_deadline = std::max(now + Ms(1), std::min(now + r.attempt_timeout, r.deadline));
   attempt_deadlines_.insert({r.attempt_deadline, h});
   sends_.push_back({r.replica, r.req, h});
 }
 
+void ClientCore::park(Handle h, Request& r, Time now) {
+  r.backoff = std::clamp(r.backoff * 2, config_.retry_floor, config_.retry_ceiling);
+  const int64_t whole = r.backoff.count();
+  const Ms wait(rng_.uniform(std::max<int64_t>(whole / 2, 1), std::max<int64_t>(whole, 1)));
+  attempt_deadlines_.erase({r.attempt_deadline, h});
+  r.parked = true;
+  r.attempt_deadline = std::min(now + wait, r.deadline);
+  attempt_deadlines_.insert({r.attempt_deadline, h});
+}
+
 // Sends the same request (same client id and seq) to another replica.
-void ClientCore::retry(Handle h, Time now, bool mark_down) {
+void ClientCore::retry(Handle h, Time now, bool mark_down, bool after_backoff) {
   Request& r = pending_.at(h);
   by_rid_.erase(r.req.request_id());
   if (mark_down) down_until_[r.replica] = now + config_.down_for;
@@ -197,7 +214,7 @@ void ClientCore::retry(Handle h, Time now, bool mark_down) {
     outstanding_.insert(r.req.seq());
   }
 #endif
-  attempt(h, now);
+  attempt(h, now, after_backoff);
 }
 
 void ClientCore::finish(Handle h, Reply reply) {
@@ -238,7 +255,7 @@ void ClientCore::on_connection_lost(size_t replica, Time now) {
   down_until_[replica] = now + config_.down_for;
   std::vector<Handle> moved;
   for (const auto& [h, r] : pending_) {
-    if (r.replica == replica) moved.push_back(h);
+    if (r.replica == replica && !r.parked) moved.push_back(h);  // parked: not sent there
   }
   for (Handle h : moved)
     retry(h, now, /*mark_down=*/false);
@@ -262,8 +279,22 @@ void ClientCore::tick(Time now) {
        ++it)
     due.push_back(it->second);
   std::sort(due.begin(), due.end());  // retried in submission order
-  for (Handle h : due)
-    retry(h, now, /*mark_down=*/true);
+  for (Handle h : due) {
+    Request& r = pending_.at(h);
+    if (!r.parked) {
+      // No answer in attempt_timeout: this attempt already waited, so the
+      // next goes out at once even if every replica is marked down.
+      retry(h, now, /*mark_down=*/true, /*after_backoff=*/true);
+    } else if (now >= r.deadline) {
+      finish(h, unavailable("no replica answered in time; the request may or may not have "
+                            "taken effect"));
+    } else {
+      // The back-off is over: the next attempt goes to the best replica now,
+      // even if every one is still marked down.
+      r.replica = choose(r, now);
+      attempt(h, now, /*after_backoff=*/true);
+    }
+  }
   for (auto& [id, s] : sessions_) {
     if (s.wake && *s.wake <= now) step_session(id, s, now);
   }

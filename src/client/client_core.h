@@ -53,6 +53,11 @@ struct CoreConfig {
   uint64_t fallback_seed = 1;
   Ms down_for{300};            // after a failure, prefer other replicas this long
   Ms refused_down_for{10000};  // a replica that refused the hello (wrong cluster)
+  // When every replica is down (refused connections, BUSY, SHUTTING_DOWN), a
+  // request waits before its next attempt: exponential from retry_floor,
+  // doubling up to retry_ceiling, each wait drawn in [half, whole] (jitter).
+  Ms retry_floor{10};
+  Ms retry_ceiling{1000};
   Mutation mutation = Mutation::kNone;
 };
 
@@ -120,6 +125,8 @@ class ClientCore {
     size_t replica = 0;
     int attempts = 0;
     uint32_t only_member = 0;
+    Ms backoff{0};        // the next wait when every replica is down
+    bool parked = false;  // waiting out `backoff`; attempt_deadline is when it ends
   };
   struct SessionState {
     explicit SessionState(Lease l) : lease(l) {}
@@ -128,8 +135,12 @@ class ClientCore {
   };
 
   size_t choose(const Request& r, Time now);
-  void attempt(Handle h, Time now);
-  void retry(Handle h, Time now, bool mark_down);
+  // Sends the request's next attempt to r.replica, or parks it when that
+  // replica is down and `after_backoff` is false.
+  void attempt(Handle h, Time now, bool after_backoff = false);
+  void retry(Handle h, Time now, bool mark_down, bool after_backoff = false);
+  void park(Handle h, Request& r, Time now);
+  bool up(size_t replica, Time now) const { return down_until_[replica] <= now; }
   void finish(Handle h, Reply reply);
   void step_session(uint64_t id, SessionState& s, Time now);
   void keep_alive_done(uint64_t id, Time sent_at, const Reply& reply);

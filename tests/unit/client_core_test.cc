@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -345,6 +346,99 @@ TEST(ClientCore, ResponseConversion) {
   EXPECT_EQ(out.locks[0].waiters.at(0).owner, "w");
   r.mutable_result()->set_code(pb::BUSY);  // never a final answer
   EXPECT_EQ(to_reply(r).code, Code::kBadRequest);
+}
+
+// A dead cluster: every connection is refused at once. The core must back
+// off (exponential, jittered, at least retry_floor apart once every replica
+// has failed) instead of trying again in a busy loop. Before the back-off,
+// a 2 s request made tens of thousands of attempts (issue 15, item 4).
+TEST(ClientCore, ADeadClusterCostsAFewAttemptsNotABusyLoop) {
+  ClientOptions o = three();
+  o.attempt_timeout = 1000ms;
+  o.request_timeout = 2000ms;
+  ClientCore core(o);
+  const auto h = core.submit(lock_req("x"), kT0);
+  std::vector<Time> sent;
+  Time now = kT0;
+  bool done = false;
+  for (int steps = 0; steps < 100000 && !done; ++steps) {
+    // Each send is refused the moment it is made (as a refused connect is).
+    auto sends = core.take_sends();
+    for (const auto& s : sends) {
+      sent.push_back(now);
+      core.on_connection_lost(s.replica, now);
+    }
+    for (const auto& c : core.take_completions()) {
+      EXPECT_EQ(c.handle, h);
+      EXPECT_EQ(c.reply.code, Code::kUnavailable);
+      EXPECT_EQ(c.reply.attempts, static_cast<int>(sent.size()));
+      done = true;
+    }
+    if (!done && sends.empty()) {
+      const auto next = core.next_tick();
+      ASSERT_TRUE(next.has_value());
+      ASSERT_GT(*next, now);  // time moves: never a tick due "now" again and again
+      now = *next;
+      core.tick(now);
+    }
+  }
+  ASSERT_TRUE(done);
+  EXPECT_GE(now, kT0 + 2000ms);
+  EXPECT_LE(now, kT0 + 2001ms);
+  // A round tries each replica not marked down at once (at most 3 here);
+  // between rounds the core waits at least half the floor, and the waits
+  // grow toward the ceiling.
+  ASSERT_GE(sent.size(), 4u);
+  EXPECT_LE(sent.size(), 30u) << "attempts in 2 s against a dead cluster";
+  std::vector<Time> rounds = {sent[0]};
+  for (size_t i = 1; i < sent.size(); ++i) {
+    if (sent[i] != rounds.back()) rounds.push_back(sent[i]);
+  }
+  for (size_t i = 0; i < sent.size(); ++i)
+    EXPECT_LE(std::count(sent.begin(), sent.end(), sent[i]), 3) << "attempt " << i;
+  for (size_t i = 1; i < rounds.size(); ++i)
+    EXPECT_GE(rounds[i] - rounds[i - 1], 5ms) << "round " << i;
+  ASSERT_GE(rounds.size(), 4u);
+  EXPECT_GE(rounds.back() - rounds[rounds.size() - 2], 250ms);  // grown toward the ceiling
+}
+
+// BUSY from every replica is the same: back off, then try again, and a
+// replica that recovers gets the request.
+TEST(ClientCore, BusyEverywhereBacksOffThenSucceeds) {
+  ClientCore core(three());
+  const auto h = core.submit(lock_req("x"), kT0);
+  Time now = kT0;
+  std::vector<Time> sent;
+  while (sent.size() < 8) {
+    auto sends = core.take_sends();
+    if (sends.empty()) {
+      const auto next = core.next_tick();
+      ASSERT_TRUE(next.has_value());
+      ASSERT_GT(*next, now);
+      now = *next;
+      core.tick(now);
+      continue;
+    }
+    ASSERT_EQ(sends.size(), 1u);
+    sent.push_back(now);
+    core.on_response(sends[0].replica, answer(sends[0].request, pb::BUSY), now);
+  }
+  // Three at once (one per replica), then waits of at least half the floor.
+  EXPECT_EQ(sent[2], kT0);
+  for (size_t i = 3; i < sent.size(); ++i)
+    EXPECT_GE(sent[i] - sent[i - 1], 5ms) << "attempt " << i;
+  auto next = core.next_tick();
+  ASSERT_TRUE(next.has_value());
+  now = *next;
+  core.tick(now);
+  auto s = only_send(core);
+  core.on_response(s.replica, answer(s.request, pb::OK, 77), now + 1ms);
+  auto done = core.take_completions();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].handle, h);
+  EXPECT_EQ(done[0].reply.code, Code::kOk);
+  EXPECT_EQ(done[0].reply.attempts, 9);
+  EXPECT_EQ(done[0].reply.seq, 1u);  // one command throughout
 }
 
 }  // namespace
