@@ -130,14 +130,22 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
 
 struct LockOptions {
   uint64_t session = 0;               // hold the lock under this session
-  std::chrono::milliseconds wait{0};  // > 0: queue for up to this long
+  std::chrono::milliseconds wait{0};  // > 0: queue for up to this long (at most 1 h)
   bool will_retry = false;            // a HELD answer counts as waiting (deadlock detection)
+  // > 0: complete with kUnavailable if no answer came this long after the
+  // call (default: the request timeout plus `wait`).
+  std::chrono::milliseconds give_up_after{0};
 };
 
 struct AcquireOptions {
   uint64_t session = 0;
-  std::chrono::milliseconds max_wait{30000};  // give up (last answer returned) after this
-  std::chrono::milliseconds backoff_min{5};
+  // How long to wait in the lock's queue. The call returns by then: OK,
+  // TIMEOUT (still held), DEADLOCK (waiting would close a cycle; see
+  // reply.cycle), another refusal, or kUnavailable (no answer; the outcome
+  // is unknown).
+  std::chrono::milliseconds max_wait{30000};
+  // Back-off between tries while the cluster is unavailable.
+  std::chrono::milliseconds backoff_min{10};
   std::chrono::milliseconds backoff_max{1000};
   int max_attempts = 0;  // 0: no limit but max_wait
 };
@@ -176,9 +184,10 @@ class Client {
   std::future<Reply> list(const std::string& after, uint32_t limit);
   std::future<Reply> cluster_info(uint32_t replica = 0);
 
-  // Try-lock until acquired, with exponential back-off and jitter on HELD
-  // (and on kUnavailable), up to max_wait / max_attempts. Blocks the caller;
-  // returns the last answer.
+  // Takes the lock, waiting in its FIFO queue on the service for up to
+  // max_wait (a blocking `lock`; deadlock detection applies). Retries with
+  // exponential back-off and jitter only while no replica answers. Blocks
+  // the caller; returns the answer (reply.attempts: requests sent in all).
   Reply acquire(const std::string& name, const std::string& owner, const AcquireOptions& options);
 
   // A session kept alive in the background (see Session).

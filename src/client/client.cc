@@ -104,8 +104,10 @@ struct Client::Impl {
   // ------------------------------------------------------- on the I/O thread
 
   void submit(pb::ClientRequest req, Callback done, std::chrono::milliseconds extra_wait,
-              uint32_t only_member = 0) {
-    const auto h = core.submit(std::move(req), Clock::now(), extra_wait, only_member);
+              uint32_t only_member = 0,
+              std::chrono::milliseconds give_up_after = std::chrono::milliseconds(0)) {
+    const auto h =
+        core.submit(std::move(req), Clock::now(), extra_wait, only_member, give_up_after);
     if (done) callbacks[h] = std::move(done);
     pump();
   }
@@ -277,8 +279,9 @@ void Client::lock(const std::string& name, const std::string& owner, const LockO
   req.mutable_command()->set_session(o.session);
   req.mutable_command()->set_wait_ms(o.wait.count());
   req.mutable_command()->set_will_retry(o.will_retry);
-  const auto extra = o.wait;
-  PAXLOCK_SUBMIT(req, done, extra);
+  asio::post(impl_->io, [this, req = std::move(req), done = std::move(done), o]() mutable {
+    impl_->submit(std::move(req), std::move(done), o.wait, 0, o.give_up_after);
+  });
 }
 
 void Client::unlock(const std::string& name, const std::string& owner, uint64_t token,
@@ -356,23 +359,42 @@ std::future<Reply> Client::cluster_info(uint32_t replica) {
 }
 
 Reply Client::acquire(const std::string& name, const std::string& owner, const AcquireOptions& o) {
-  const auto deadline = Clock::now() + o.max_wait;
-  auto backoff = o.backoff_min;
+  // The wait is the service's: the owner joins the lock's FIFO queue (and
+  // deadlock detection) for up to max_wait. The answer is asked for a
+  // little before max_wait ends so that it arrives in time; only an
+  // unavailable cluster is retried here, with back-off.
+  constexpr auto kAnswerMargin = 50ms;
+  constexpr auto kLongestWait = std::chrono::milliseconds(3600 * 1000);  // LOCKS.md
+  const auto start = Clock::now();
+  const auto deadline = start + o.max_wait;
+  auto backoff = std::max(o.backoff_min, std::chrono::milliseconds(10));
   paxlock::Rng rng(impl_->core.client_id() ^ fnv1a(name));
   Reply last;
-  for (int attempt = 1;; ++attempt) {
+  int sent = 0;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     LockOptions lo;
     lo.session = o.session;
+    lo.wait = std::clamp(left - kAnswerMargin, std::chrono::milliseconds(0), kLongestWait);
+    // No answer by the end of max_wait: the outcome is unknown (kUnavailable).
+    lo.give_up_after = std::max(left, std::chrono::milliseconds(1));
+    const int before = last.attempts;
     last = lock(name, owner, lo).get();
-    if (last.code != Code::kHeld && last.code != Code::kUnavailable) return last;
-    if (o.max_attempts > 0 && attempt >= o.max_attempts) return last;
+    last.attempts += before;
+    ++sent;
+    const bool more_time = Clock::now() + kAnswerMargin < deadline;
+    if (last.code == Code::kTimeout && more_time && lo.wait == kLongestWait) continue;
+    if (last.code != Code::kUnavailable) break;
+    if (o.max_attempts > 0 && sent >= o.max_attempts) break;
     // Exponential back-off with jitter: sleep in [backoff/2, backoff].
     const auto sleep = std::chrono::milliseconds(
         rng.uniform(backoff.count() / 2, std::max<int64_t>(backoff.count(), 1)));
-    if (Clock::now() + sleep >= deadline) return last;
+    if (Clock::now() + sleep >= deadline) break;
     std::this_thread::sleep_for(sleep);
-    backoff = std::min(backoff * 2, o.backoff_max);
+    backoff = std::min(backoff * 2, std::max(o.backoff_max, backoff));
   }
+  return last;
 }
 
 // ---------------------------------------------------------------- sessions

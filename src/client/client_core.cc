@@ -139,7 +139,7 @@ size_t ClientCore::choose(const Request& r, Time now) {
 }
 
 ClientCore::Handle ClientCore::submit(pb::ClientRequest req, Time now, Ms extra_wait,
-                                      uint32_t only_member) {
+                                      uint32_t only_member, Ms give_up_after) {
   const Handle h = ++next_handle_;
   if (opt_.replicas.empty()) {
     completions_.push_back({h, unavailable("no replicas configured"), 0});
@@ -150,7 +150,7 @@ ClientCore::Handle ClientCore::submit(pb::ClientRequest req, Time now, Ms extra_
   req.set_seq(++next_seq_);
   outstanding_.insert(req.seq());
   r.req = std::move(req);
-  r.deadline = now + opt_.request_timeout + extra_wait;
+  r.deadline = now + (give_up_after > Ms(0) ? give_up_after : opt_.request_timeout + extra_wait);
   r.attempt_timeout = opt_.attempt_timeout + extra_wait;
   r.only_member = only_member;
   r.replica = choose(r, now);

@@ -89,9 +89,11 @@ class ClientCore {
   // client_id, seq, request_id and first_outstanding. `extra_wait`: a
   // blocking lock's wait, added to the attempt and request timeouts.
   // `only_member`: nonzero to ask that replica (by member id) first
-  // (cluster_info of one replica).
+  // (cluster_info of one replica). `give_up_after` > 0: the request
+  // completes with kUnavailable this long after `now` instead of after the
+  // request timeout plus `extra_wait`.
   Handle submit(pb::ClientRequest request, Time now, Ms extra_wait = Ms(0),
-                uint32_t only_member = 0);
+                uint32_t only_member = 0, Ms give_up_after = Ms(0));
   void on_response(size_t replica, const pb::ClientResponse& response, Time now);
   // The connection broke (or could not be made): its attempts go elsewhere.
   void on_connection_lost(size_t replica, Time now);

@@ -34,6 +34,7 @@ Status Replica::start(paxos::TimeMs now) {
     last_snapshot_next_ = snap.next;
   }
   node_.restore(loaded->log, now);
+  node_.set_state_deadline(state_machine_.next_deadline());
   log_bytes_at_snapshot_ = store_.log_bytes();
   pump();
   return {};
@@ -199,6 +200,7 @@ void Replica::apply(const paxos::Entry& entry) {
   state_machine_.apply(entry.instance, *entry.value, replies_);
   ++stats_.instances_applied;
   stats_.commands_applied += entry.value->commands.size();
+  node_.set_state_deadline(state_machine_.next_deadline());
   for (paxos::Reply& r : replies_) {
     auto it = waiting_.find(r.id);
     if (it == waiting_.end()) continue;

@@ -51,6 +51,7 @@ void Replica::on_snapshot_saved(const storage::Snapshot& snap, bool installed,
       // Validated before it was saved, so it parses.
       PAXLOCK_CHECK(state_machine_.restore(*snap.data));
       node_.install_snapshot(snap.next);
+      node_.set_state_deadline(state_machine_.next_deadline());
       ++stats_.snapshots_installed;
     } else if (!installed) {
       ++stats_.snapshots_taken;

@@ -26,6 +26,16 @@ void LockMachine::apply(paxos::Instance instance, const paxos::Batch& batch,
   replies_ = nullptr;
 }
 
+std::optional<paxos::TimeMs> LockMachine::next_deadline() const {
+  std::optional<paxos::TimeMs> t;
+  if (!session_expiry_.empty()) t = session_expiry_.begin()->first;
+  if (!wait_deadlines_.empty()) {
+    const paxos::TimeMs w = std::get<0>(*wait_deadlines_.begin());
+    if (!t || w < *t) t = w;
+  }
+  return t;
+}
+
 void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& cmd,
                                 std::vector<paxos::Reply>& replies) {
   Result r;

@@ -53,6 +53,7 @@ class LockMachine : public paxos::StateMachine {
  public:
   explicit LockMachine(MachineOptions options = {});
 
+  std::optional<paxos::TimeMs> next_deadline() const override;
   void apply(paxos::Instance instance, const paxos::Batch& batch,
              std::vector<paxos::Reply>& replies) override;
   std::string snapshot() const override;

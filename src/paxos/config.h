@@ -73,6 +73,7 @@ struct Config {
   TimeMs resend_ms = 100;            // unanswered prepare/accept/learn resent after this
   TimeMs command_retry_ms = 400;     // a pending command not chosen by then is re-sent
   TimeMs idle_tick_ms = 200;         // leader proposes a time tick when idle this long
+  TimeMs deadline_tick_gap_ms = 5;   // ...and at a state deadline, at most this often
 
   // Instances in flight beyond the first unchosen. Small on purpose: while
   // they are in flight, new commands queue and share the next instance, so

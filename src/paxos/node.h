@@ -113,6 +113,11 @@ class Node {
   ProposeStatus propose(Command cmd);
   // The client gave up on a command: stop re-sending it (it may still be chosen).
   void abandon(const CommandId& id);
+  // The state machine's next deadline in log time (StateMachine::
+  // next_deadline): a leader with nothing else to propose proposes a time
+  // tick once its clock reaches it, so that waits and leases end on time
+  // rather than at the next idle tick.
+  void set_state_deadline(std::optional<TimeMs> deadline) { state_deadline_ = deadline; }
   // Runs phase 1 now with a fresh ballot, whoever leads, without a pre-vote.
   // Safe at any time; the simulator uses it to make proposers duel.
   void campaign() { start_election(); }
@@ -275,6 +280,7 @@ class Node {
   TimeMs election_deadline_ = 0;
   TimeMs heartbeat_at_ = 0;
   TimeMs last_proposal_ms_ = 0;
+  std::optional<TimeMs> state_deadline_;
   std::map<NodeId, TimeMs> peer_ack_ms_;  // last answer to our ballot, per peer
   // Answers to our current ballot actually received (promises, Accepted,
   // CommitAck), unlike peer_ack_ms_, which become_leader() primes.

@@ -231,11 +231,16 @@ void Node::fill_batches() {
     propose_at(next_instance_++, std::move(batch));
   }
   // A time tick keeps the state machine's clock moving (lease expiry) when
-  // there is no traffic.
-  if (inflight_.empty() && queue_.empty() && now_ - last_proposal_ms_ >= config_.idle_tick_ms &&
+  // there is no traffic: every idle_tick_ms, and as soon as the clock passes
+  // the state machine's next deadline (a wait or a lease ending).
+  const TimeMs stamp = wall_ms_ >= 0 ? wall_ms_ : now_;
+  const bool deadline_due = state_deadline_ && stamp >= *state_deadline_ &&
+                            now_ - last_proposal_ms_ >= config_.deadline_tick_gap_ms;
+  if (inflight_.empty() && queue_.empty() &&
+      (now_ - last_proposal_ms_ >= config_.idle_tick_ms || deadline_due) &&
       next_instance_ < first_unchosen_ + config_.pipeline_window) {
     auto tick = std::make_shared<Batch>();
-    tick->timestamp_ms = wall_ms_ >= 0 ? wall_ms_ : now_;
+    tick->timestamp_ms = stamp;
     propose_at(next_instance_++, std::move(tick));
   }
 }

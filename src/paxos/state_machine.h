@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@ class StateMachine {
   virtual bool validate(std::string_view data) const = 0;
   // Replaces the state with a validated snapshot; false leaves it unchanged.
   virtual bool restore(std::string_view data) = 0;
+
+  // The earliest log time at which the machine changes by itself (a blocking
+  // wait ends, a lease runs out), if any: the leader proposes a time tick
+  // then (Node::set_state_deadline). A hint for timeliness only.
+  virtual std::optional<paxos::TimeMs> next_deadline() const { return std::nullopt; }
 
   // Tells the machine which commands a client waits for on this replica, so
   // that it may skip computing answers nobody will read (e.g. reads).

@@ -58,20 +58,21 @@ class CliTest(unittest.TestCase):
         code, out, _, _ = self.run_cli("--owner", "alice", "unlock", "cli-u")
         self.assertEqual((code, out["result"]), (1, "NOT_HELD"))
 
-    def test_acquire_waits_for_the_lock_with_backoff(self):
+    def test_acquire_waits_for_the_lock_in_its_queue(self):
         _, out, _, _ = self.run_cli("--owner", "alice", "lock", "cli-q")
         holder = subprocess.Popen([PAXLOCK, "--cluster", self.c.config, "--json", "--owner", "bob",
                                    "acquire", "cli-q", "--max-wait", "20"],
                                   stdout=subprocess.PIPE, text=True)
-        time.sleep(0.3)  # bob is backing off while alice holds it
+        # bob waits in the lock's queue while alice holds it.
+        wait_for(lambda: self.run_cli("status", "cli-q")[1]["waiters"], 10, "bob queued")
         self.assertIsNone(holder.poll())
         self.run_cli("--owner", "alice", "unlock", "cli-q")
         stdout, _ = holder.communicate(timeout=20)
         out = json.loads(stdout.splitlines()[-1])
         self.assertEqual((holder.returncode, out["result"]), (0, "OK"))
-        # A deadline while still held: exit 1, holder printed.
+        # A deadline while still held: TIMEOUT, exit 5.
         code, out, _, _ = self.run_cli("--owner", "carol", "acquire", "cli-q", "--max-wait", "0.3")
-        self.assertEqual((code, out["result"], out["holder"]), (1, "HELD", "bob"))
+        self.assertEqual((code, out["result"]), (5, "TIMEOUT"))
 
     def test_check_status_list_and_cluster(self):
         _, out, _, _ = self.run_cli("--owner", "dave", "lock", "cli-s")

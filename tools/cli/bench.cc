@@ -280,19 +280,20 @@ Json quantiles_json(const std::array<double, 4>& ms) {
 void print_summary(const Global& g, const BenchOptions& b, const Summary& s) {
   const Json errors = s.errors;
   if (g.json) {
-    std::cout << to_json_line({{"command", "bench"},
-                               {"clients", b.clients},
-                               {"locks", b.locks},
-                               {"contended", b.contended},
-                               {"replica", g.replica},
-                               {"seconds", rounded(s.seconds, 3)},
-                               {"cycles", s.cycles},
-                               {"cycles_per_s", rounded(s.rate, 1)},
-                               {"cycle_ms", quantiles_json(s.cycle_ms)},
-                               {"acquire_ms", quantiles_json(s.acquire_ms)},
-                               {"retries", s.retries},
-                               {"errors", errors}})
-              << std::endl;
+    Json j = json_head("bench", s.cycles > 0 ? Code::kOk : Code::kUnavailable,
+                       s.cycles > 0 ? kExitOk : kExitUnavailable);
+    j.update(Json{{"clients", b.clients},
+                  {"locks", b.locks},
+                  {"contended", b.contended},
+                  {"replica", g.replica},
+                  {"seconds", rounded(s.seconds, 3)},
+                  {"cycles", s.cycles},
+                  {"cycles_per_s", rounded(s.rate, 1)},
+                  {"cycle_ms", quantiles_json(s.cycle_ms)},
+                  {"acquire_ms", quantiles_json(s.acquire_ms)},
+                  {"retries", s.retries},
+                  {"errors", errors}});
+    print_json(j);
     return;
   }
   const auto& c = s.cycle_ms;
@@ -324,7 +325,7 @@ int cmd_bench(const Global& g, const BenchOptions& b) {
   if (!g.json) std::cerr << "\n";
   const Summary s = summarize(load.stats(), seconds);
   print_summary(g, b, s);
-  return s.cycles == 0 ? kExitUnknown : kExitOk;
+  return s.cycles == 0 ? kExitUnavailable : kExitOk;
 }
 
 }  // namespace paxlock::cli

@@ -1,11 +1,10 @@
 // The `paxlock` command line: shared options, output and exit codes.
-//
-// Exit codes: 0 done; 1 refused (held by another, not the owner, stale token,
-// deadlock, ...); 2 usage error; 3 outcome unknown (timeout, unreachable);
-// 4 a held lock was lost (hold). `--json` prints one JSON object per result.
+// docs/CLI.md is the user's reference (every command, flag, environment
+// variable, exit code and JSON schema); keep the two in step.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,30 +13,55 @@
 
 namespace paxlock::cli {
 
+// Exit codes (docs/CLI.md, "Exit codes"). `hold` exits with its command's
+// status once it held the lock.
 constexpr int kExitOk = 0;
-constexpr int kExitRefused = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitUnknown = 3;
-constexpr int kExitLost = 4;
+constexpr int kExitRefused = 1;      // held by another, not the owner, stale token, ...
+constexpr int kExitUsage = 2;        // bad flags, an invalid name or owner, no cluster file
+constexpr int kExitUnavailable = 3;  // no answer in time: the outcome is unknown
+constexpr int kExitLost = 4;         // hold: the lock was lost while the command ran
+constexpr int kExitTimeout = 5;      // acquire/hold: still held by another at --max-wait
+constexpr int kExitDeadlock = 6;     // acquire/hold: waiting would close a cycle
+
+// The JSON output's schema version ("v" in every object).
+constexpr int kJsonVersion = 1;
 
 struct Global {
   std::string cluster_file;
   std::string replica = "random";  // random, hash, leader or a node id
-  std::string owner;
-  double session_ttl_s = 0;
+  std::string owner;               // after main(): never empty
+  double ttl_s = 0;                // lock/acquire: a lease of this many seconds
   double timeout_s = 10;
+  bool timeout_given = false;  // --timeout on the command line: caps --max-wait too
   bool json = false;
+  bool quiet = false;
 };
 
 // Builds client options from the global flags; on error prints one line and
 // returns false.
 bool client_options(const Global& g, ClientOptions& out);
+// $PAXLOCK_OWNER, else user@host.
 std::string default_owner();
+// The cluster file to use: --cluster, else $PAXLOCK_CLUSTER, else
+// ./cluster.toml; a directory means its cluster.toml.
+std::string cluster_file_path(const Global& g);
 
 int exit_code(Code code);
-// Prints a result: human-readable, or one JSON object with --json.
-void print(const Global& g, const std::string& command, const std::string& name, const Reply& r);
-void fail(const std::string& message);  // one line on stderr
+// Why a name or owner would be refused, or nullopt if it is fine (the rules
+// of docs/LOCKS.md, checked before anything is sent).
+std::optional<std::string> invalid_name(const std::string& name);
+std::optional<std::string> invalid_owner(const std::string& owner);
+// `s` with control characters and invalid UTF-8 escaped, for a terminal.
+std::string printable(const std::string& s);
+// Milliseconds since the Unix epoch as RFC 3339 UTC ("2026-12-03T08:00:00.123Z").
+std::string rfc3339(int64_t epoch_ms);
+
+void fail(const std::string& message);                   // one line on stderr
+void note(const Global& g, const std::string& message);  // stderr unless --quiet or --json
+
+// The JSON object every command prints with --json starts with these fields.
+Json json_head(const std::string& command, Code code, int exit);
+void print_json(const Json& j);  // one line on stdout
 
 int cmd_lock(const Global& g, const std::string& name);
 int cmd_acquire(const Global& g, const std::string& name, double max_wait_s);
@@ -46,8 +70,14 @@ int cmd_check(const Global& g, const std::string& name, uint64_t token);
 int cmd_status(const Global& g, const std::string& name);
 int cmd_list(const Global& g, const std::string& after, uint32_t limit);
 int cmd_cluster(const Global& g);
-int cmd_hold(const Global& g, const std::string& name, double max_wait_s,
-             const std::vector<std::string>& command);
+
+struct HoldOptions {
+  double max_wait_s = 30;
+  double ttl_s = 10;
+  double kill_after_s = 5;
+  std::vector<std::string> command;
+};
+int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h);
 
 struct BenchOptions {
   int clients = 16;
@@ -70,5 +100,10 @@ struct LocalOptions {
   double wait_s = 20;
 };
 int cmd_local(const Global& g, const LocalOptions& l);
+
+// The effective wait of acquire/hold: --max-wait, capped by --timeout when
+// that was given.
+std::chrono::milliseconds effective_wait(const Global& g, double max_wait_s);
+std::chrono::milliseconds ms(double seconds);
 
 }  // namespace paxlock::cli

@@ -1,12 +1,9 @@
-// The lock commands of `paxlock`: lock, acquire, unlock, check, status, list,
-// cluster and hold.
+// The lock commands of `paxlock`: lock, acquire, unlock, check, status, list
+// and cluster (hold is in hold.cc). Each prints one JSON object with --json
+// (schemas in docs/CLI.md) or a short human answer, and exits with one of
+// the codes of cli.h.
 #include <fmt/format.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <iostream>
 
 #include "cli/cli.h"
@@ -14,274 +11,349 @@
 namespace paxlock::cli {
 namespace {
 
-std::atomic<pid_t> g_child{0};
+using Clock = std::chrono::steady_clock;
 
-void forward_signal(int sig) {
-  const pid_t child = g_child.load();
-  if (child > 0) ::kill(child, sig);
+int64_t elapsed_ms(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
 
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+// What every answered command adds to its JSON object.
+void add_tail(Json& j, const Reply& r, Clock::time_point start) {
+  j["served_by"] = r.served_by;
+  j["attempts"] = r.attempts;
+  j["elapsed_ms"] = elapsed_ms(start);
+  j["error"] = r.error;
 }
 
-}  // namespace
-
-void fail(const std::string& message) {
-  std::cerr << "paxlock: " << message << "\n";
-}
-
-std::string default_owner() {
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return fmt::format("{}:{}", host, ::getpid());
-}
-
-bool client_options(const Global& g, ClientOptions& out) {
-  std::string error;
-  std::string file = g.cluster_file;
-  if (file.empty()) {
-    const char* env = std::getenv("PAXLOCK_CLUSTER");
-    file = env ? env : "cluster.toml";
-  }
-  if (!load_cluster_file(file, out, &error)) {
-    fail(error);
-    return false;
-  }
-  out.request_timeout = ms(g.timeout_s);
-  out.attempt_timeout =
-      std::min(out.attempt_timeout, std::max(ms(g.timeout_s / 3), std::chrono::milliseconds(50)));
-  if (g.replica == "random") {
-    out.choice = ReplicaChoice::kRandom;
-  } else if (g.replica == "hash") {
-    out.choice = ReplicaChoice::kHash;
-  } else if (g.replica == "leader") {
-    Client probe(out);
-    const Reply r = probe.cluster_info().get();
-    if (r.code != Code::kOk || r.cluster.leader == 0) {
-      fail("no leader known: " + std::string(to_string(r.code)) + " " + r.error);
-      return false;
-    }
-    out.choice = ReplicaChoice::kFixed;
-    out.fixed_replica = r.cluster.leader;
-  } else {
-    char* end = nullptr;
-    const unsigned long id = std::strtoul(g.replica.c_str(), &end, 10);
-    bool known = false;
-    for (const Member& m : out.replicas)
-      known |= m.id == id;
-    if (*end != '\0' || !known) {
-      fail("--replica must be random, hash, leader or a node id of the cluster");
-      return false;
-    }
-    out.choice = ReplicaChoice::kFixed;
-    out.fixed_replica = static_cast<uint32_t>(id);
-  }
-  return true;
-}
-
-int exit_code(Code code) {
-  switch (code) {
-    case Code::kOk:
-      return kExitOk;
-    case Code::kInvalid:
-    case Code::kBadRequest:
-      return kExitUsage;
-    case Code::kUnavailable:
-      return kExitUnknown;
-    default:
-      return kExitRefused;
-  }
-}
-
-namespace {
-
-Json locks_json(const std::vector<LockInfo>& locks) {
+Json cycle_json(const std::vector<WaitEdge>& cycle) {
   Json out = Json::array();
-  for (const LockInfo& l : locks) {
-    Json waiters = Json::array();
-    for (const Waiter& w : l.waiters)
-      waiters.push_back({{"owner", w.owner}, {"session", w.session}});
-    out.push_back({{"name", l.name},
-                   {"holder", l.holder},
-                   {"token", l.token},
-                   {"session", l.session},
-                   {"since_ms", l.since_ms},
-                   {"waiters", std::move(waiters)}});
-  }
+  for (const WaitEdge& e : cycle)
+    out.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
   return out;
 }
 
-Json reply_json(const std::string& command, const std::string& name, const Reply& r) {
-  Json cycle = Json::array();
-  for (const WaitEdge& e : r.cycle)
-    cycle.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
-  return {{"command", command},           {"name", name},
-          {"result", to_string(r.code)},  {"token", r.token},
-          {"holder", r.holder},           {"session", r.session},
-          {"current", r.current},         {"applied_at", r.applied_at},
-          {"served_by", r.served_by},     {"attempts", r.attempts},
-          {"locks", locks_json(r.locks)}, {"next", r.next},
-          {"cycle", std::move(cycle)},    {"error", r.error}};
+Json lock_json(const LockInfo& l) {
+  Json waiters = Json::array();
+  for (const Waiter& w : l.waiters) {
+    waiters.push_back({{"owner", w.owner},
+                       {"session", w.session},
+                       {"deadline", w.deadline_ms > 0 ? Json(rfc3339(w.deadline_ms)) : Json()}});
+  }
+  return {{"name", l.name},
+          {"holder", l.holder},
+          {"token", l.token},
+          {"session", l.session},
+          {"since", l.since_ms > 0 ? Json(rfc3339(l.since_ms)) : Json()},
+          {"waiters", std::move(waiters)}};
+}
+
+// A refusal made before anything was sent (a bad name, no cluster file).
+int usage_error(const Global& g, const std::string& command, const std::string& message,
+                bool said = false) {
+  if (g.json) {
+    Json j = json_head(command, Code::kInvalid, kExitUsage);
+    j["result"] = "USAGE";
+    j["error"] = message;
+    print_json(j);
+  }
+  if (!said) fail(message);
+  return kExitUsage;
+}
+
+// client_options() has said what is wrong on stderr.
+int no_cluster(const Global& g, const std::string& command) {
+  return usage_error(g, command, "no usable cluster file (see the error above)", true);
+}
+
+int check_name(const Global& g, const std::string& command, const std::string& name) {
+  if (auto why = invalid_name(name)) return usage_error(g, command, *why);
+  return kExitOk;
+}
+
+int check_owner(const Global& g, const std::string& command) {
+  if (auto why = invalid_owner(g.owner)) {
+    return usage_error(g, command, *why + " (set by --owner or PAXLOCK_OWNER)");
+  }
+  return kExitOk;
+}
+
+// The words for an answer that is not a success, on stderr (human mode).
+std::string refusal_text(const std::string& command, const std::string& name, const Reply& r) {
+  const std::string n = printable(name);
+  switch (r.code) {
+    case Code::kHeld:
+      return fmt::format("{}: held by {}", n, printable(r.holder));
+    case Code::kNotOwner:
+      return fmt::format("{}: held by {}, not by this owner", n, printable(r.holder));
+    case Code::kNotHeld:
+      return fmt::format("{}: not held", n);
+    case Code::kStaleToken:
+      return fmt::format("{}: stale token (current: {})", n, r.token);
+    case Code::kTimeout:
+      return fmt::format("{}: timed out waiting; still held{}", n,
+                         r.holder.empty() ? "" : " by " + printable(r.holder));
+    case Code::kDeadlock: {
+      std::string text = fmt::format("{}: DEADLOCK: waiting would close a cycle:", n);
+      for (const WaitEdge& e : r.cycle) {
+        text += fmt::format(" {} waits for {} held by {};", printable(e.owner), printable(e.lock),
+                            printable(e.holder));
+      }
+      return text + " nothing was queued; release what you hold and retry";
+    }
+    case Code::kSessionExpired:
+      return fmt::format("{}: SESSION_EXPIRED: the session is unknown or its lease ran out", n);
+    case Code::kInvalid:
+      return fmt::format(
+          "{} {}: INVALID: the service refused the request (names are 1-512 bytes, owners 1-256, "
+          "TTLs 0.1 s-24 h, waits up to 1 h; a session must belong to the owner){}{}",
+          command, n, r.error.empty() ? "" : ": ", r.error);
+    case Code::kTooManyWaiters:
+      return fmt::format("{}: TOO_MANY_WAITERS: 1024 owners already queued", n);
+    case Code::kUnavailable:
+      return fmt::format(
+          "{} {}: UNAVAILABLE: no replica answered in time; the request may or may not have "
+          "taken effect ({})",
+          command, n, r.error);
+    default:
+      return fmt::format("{} {}: {}{}{}", command, n, to_string(r.code),
+                         r.error.empty() ? "" : ": ", r.error);
+  }
+}
+
+std::optional<Reply> open_session(const Global& g, Client& c, const std::string& command,
+                                  const std::string& name, int* exit) {
+  std::promise<Reply> p;
+  auto f = p.get_future();
+  c.open_session(g.owner, ms(g.ttl_s), [&p](const Reply& r) { p.set_value(r); });
+  Reply s = f.get();
+  if (s.code == Code::kOk) return s;
+  *exit = exit_code(s.code);
+  if (g.json) {
+    Json j = json_head(command, s.code, *exit);
+    j["name"] = name;
+    j["owner"] = g.owner;
+    j["error"] = "opening the session: " + s.error;
+    print_json(j);
+  } else {
+    fail("opening a session: " + refusal_text("open_session", name, s));
+  }
+  return std::nullopt;
+}
+
+// lock and acquire answer alike.
+int print_lock_answer(const Global& g, const std::string& command, const std::string& name,
+                      const Reply& r, uint64_t session, Clock::time_point start) {
+  const int exit = exit_code(r.code);
+  if (g.json) {
+    Json j = json_head(command, r.code, exit);
+    j["name"] = name;
+    j["owner"] = g.owner;
+    j["token"] = r.token;
+    j["holder"] = r.holder;
+    j["session"] = session;
+    j["ttl_ms"] = session != 0 ? ms(g.ttl_s).count() : 0;
+    j["cycle"] = cycle_json(r.cycle);
+    add_tail(j, r, start);
+    print_json(j);
+    return exit;
+  }
+  if (r.code == Code::kOk) {
+    std::cout << r.token << std::endl;
+    if (session == 0) {
+      note(g, fmt::format("{} locked by {} (token {}); held until `paxlock unlock {}` by the same "
+                          "owner",
+                          printable(name), printable(g.owner), r.token, printable(name)));
+    } else {
+      note(g, fmt::format("{} locked by {} (token {}) under session {}; released {} s after "
+                          "this command unless unlocked first (nothing renews it)",
+                          printable(name), printable(g.owner), r.token, session, g.ttl_s));
+    }
+    return exit;
+  }
+  if (r.code == Code::kHeld) {
+    std::cout << "held by " << printable(r.holder) << std::endl;  // scripts read this
+    return exit;
+  }
+  fail(refusal_text(command, name, r));
+  return exit;
 }
 
 }  // namespace
 
-void print(const Global& g, const std::string& command, const std::string& name, const Reply& r) {
-  if (g.json) {
-    std::cout << to_json_line(reply_json(command, name, r)) << std::endl;
-    return;
-  }
-  switch (r.code) {
-    case Code::kOk:
-      if (command == "lock" || command == "acquire") {
-        std::cout << r.token << std::endl;
-      } else if (command == "unlock") {
-        std::cout << "released " << name << std::endl;
-      } else if (command == "check") {
-        std::cout << "current (token " << r.token << ")" << std::endl;
-      }
-      return;
-    case Code::kHeld:
-    case Code::kNotOwner:
-      std::cout << "held by " << r.holder << std::endl;
-      return;
-    case Code::kNotHeld:
-      std::cout << "not held" << std::endl;
-      return;
-    case Code::kStaleToken:
-      std::cout << "stale token (current: " << r.token << ")" << std::endl;
-      return;
-    case Code::kDeadlock: {
-      std::string text = "deadlock:";
-      for (const WaitEdge& e : r.cycle) {
-        text += fmt::format(" {} waits for {} held by {};", e.owner, e.lock, e.holder);
-      }
-      std::cout << text << std::endl;
-      return;
-    }
-    default:
-      fail(fmt::format("{} {}: {}{}{}", command, name, to_string(r.code),
-                       r.error.empty() ? "" : ": ", r.error));
-  }
-}
-
 int cmd_lock(const Global& g, const std::string& name) {
+  if (int e = check_name(g, "lock", name)) return e;
+  if (int e = check_owner(g, "lock")) return e;
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "lock");
+  const auto start = Clock::now();
   Client c(o);
   LockOptions lo;
-  if (g.session_ttl_s > 0) {
-    // The lock lives until unlocked or until the session's TTL runs out
-    // (nobody renews it after this process exits).
-    const Reply s = [&] {
-      std::promise<Reply> p;
-      auto f = p.get_future();
-      c.open_session(g.owner, ms(g.session_ttl_s), [&p](const Reply& r) { p.set_value(r); });
-      return f.get();
-    }();
-    if (s.code != Code::kOk) {
-      print(g, "lock", name, s);
-      return exit_code(s.code);
-    }
-    lo.session = s.session;
+  if (g.ttl_s > 0) {
+    int exit = 0;
+    auto s = open_session(g, c, "lock", name, &exit);
+    if (!s) return exit;
+    lo.session = s->session;
   }
   const Reply r = c.lock(name, g.owner, lo).get();
-  print(g, "lock", name, r);
-  return exit_code(r.code);
+  return print_lock_answer(g, "lock", name, r, lo.session, start);
 }
 
 int cmd_acquire(const Global& g, const std::string& name, double max_wait_s) {
+  if (int e = check_name(g, "acquire", name)) return e;
+  if (int e = check_owner(g, "acquire")) return e;
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "acquire");
+  const auto start = Clock::now();
   Client c(o);
   AcquireOptions ao;
-  ao.max_wait = ms(max_wait_s);
-  if (g.session_ttl_s > 0) {
-    std::promise<Reply> p;
-    auto f = p.get_future();
-    c.open_session(g.owner, ms(g.session_ttl_s), [&p](const Reply& r) { p.set_value(r); });
-    const Reply s = f.get();
-    if (s.code != Code::kOk) {
-      print(g, "acquire", name, s);
-      return exit_code(s.code);
-    }
-    ao.session = s.session;
+  ao.max_wait = effective_wait(g, max_wait_s);
+  if (g.ttl_s > 0) {
+    int exit = 0;
+    auto s = open_session(g, c, "acquire", name, &exit);
+    if (!s) return exit;
+    ao.session = s->session;
+    ao.max_wait -= std::min(
+        ao.max_wait, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start));
   }
   const Reply r = c.acquire(name, g.owner, ao);
-  print(g, "acquire", name, r);
-  return exit_code(r.code);
+  return print_lock_answer(g, "acquire", name, r, ao.session, start);
 }
 
 int cmd_unlock(const Global& g, const std::string& name, uint64_t token) {
+  if (int e = check_name(g, "unlock", name)) return e;
+  if (int e = check_owner(g, "unlock")) return e;
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "unlock");
+  const auto start = Clock::now();
   Client c(o);
   const Reply r = c.unlock(name, g.owner, token).get();
-  print(g, "unlock", name, r);
-  return exit_code(r.code);
+  const int exit = exit_code(r.code);
+  if (g.json) {
+    Json j = json_head("unlock", r.code, exit);
+    j["name"] = name;
+    j["owner"] = g.owner;
+    j["token"] = r.token;
+    j["holder"] = r.holder;
+    add_tail(j, r, start);
+    print_json(j);
+  } else if (r.code == Code::kOk) {
+    std::cout << "released " << printable(name) << std::endl;
+  } else if (r.code == Code::kNotOwner) {
+    std::cout << "held by " << printable(r.holder) << std::endl;
+    note(g, fmt::format("{} is held by {}, not by {} (give --owner or PAXLOCK_OWNER)",
+                        printable(name), printable(r.holder), printable(g.owner)));
+  } else {
+    fail(refusal_text("unlock", name, r));
+  }
+  return exit;
 }
 
 int cmd_check(const Global& g, const std::string& name, uint64_t token) {
+  if (int e = check_name(g, "check", name)) return e;
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "check");
+  const auto start = Clock::now();
   Client c(o);
   const Reply r = c.check(name, token).get();
-  print(g, "check", name, r);
-  return exit_code(r.code);
+  const int exit = exit_code(r.code);
+  if (g.json) {
+    Json j = json_head("check", r.code, exit);
+    j["name"] = name;
+    j["token"] = r.token;
+    j["current"] = r.code == Code::kOk && r.current;
+    add_tail(j, r, start);
+    print_json(j);
+  } else if (r.code == Code::kOk) {
+    std::cout << "current (token " << r.token << ")" << std::endl;
+  } else if (r.code == Code::kStaleToken) {
+    std::cout << (r.token == 0 ? std::string("stale (the lock is free)")
+                               : fmt::format("stale (current: {})", r.token))
+              << std::endl;
+  } else {
+    fail(refusal_text("check", name, r));
+  }
+  return exit;
 }
 
 int cmd_status(const Global& g, const std::string& name) {
+  if (int e = check_name(g, "status", name)) return e;
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "status");
+  const auto start = Clock::now();
   Client c(o);
   const Reply r = c.status(name).get();
+  // A free lock is an answer, not a failure.
+  const bool free = r.code == Code::kNotHeld;
+  const int exit = free ? kExitOk : exit_code(r.code);
+  const bool held = r.code == Code::kOk && !r.locks.empty();
   if (g.json) {
-    print(g, "status", name, r);
-  } else if (r.code == Code::kNotHeld) {
-    std::cout << name << ": free" << std::endl;
-  } else if (r.code == Code::kOk && !r.locks.empty()) {
+    Json j = json_head("status", r.code, exit);
+    j["name"] = name;
+    j["held"] = held;
+    const Json l = held ? lock_json(r.locks[0]) : Json();
+    j["holder"] = held ? l["holder"] : Json("");
+    j["token"] = held ? l["token"] : Json(0);
+    j["session"] = held ? l["session"] : Json(0);
+    j["since"] = held ? l["since"] : Json();
+    j["waiters"] = held ? l["waiters"] : Json::array();
+    add_tail(j, r, start);
+    print_json(j);
+  } else if (free) {
+    std::cout << printable(name) << ": free" << std::endl;
+  } else if (held) {
     const LockInfo& l = r.locks[0];
-    std::cout << fmt::format("{}: held by {} token {} session {} waiters {}", l.name, l.holder,
-                             l.token, l.session, l.waiters.size())
+    std::cout << fmt::format("{}: held by {} token {} session {} since {} waiters {}",
+                             printable(l.name), printable(l.holder), l.token, l.session,
+                             l.since_ms > 0 ? rfc3339(l.since_ms) : "-", l.waiters.size())
               << std::endl;
     for (const Waiter& w : l.waiters)
-      std::cout << "  waiting: " << w.owner << std::endl;
+      std::cout << "  waiting: " << printable(w.owner) << std::endl;
   } else {
-    print(g, "status", name, r);
+    fail(refusal_text("status", name, r));
   }
-  return r.code == Code::kNotHeld ? kExitOk : exit_code(r.code);
+  return exit;
 }
 
 int cmd_list(const Global& g, const std::string& after, uint32_t limit) {
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "list");
+  const auto start = Clock::now();
   Client c(o);
   const Reply r = c.list(after, limit).get();
+  const int exit = exit_code(r.code);
   if (g.json) {
-    print(g, "list", after, r);
+    Json j = json_head("list", r.code, exit);
+    Json locks = Json::array();
+    for (const LockInfo& l : r.locks)
+      locks.push_back(lock_json(l));
+    j["locks"] = std::move(locks);
+    j["next"] = r.next;
+    add_tail(j, r, start);
+    print_json(j);
   } else if (r.code == Code::kOk) {
     for (const LockInfo& l : r.locks) {
-      std::cout << fmt::format("{}\t{}\ttoken={}\tsession={}\twaiters={}", l.name, l.holder,
-                               l.token, l.session, l.waiters.size())
+      std::cout << fmt::format("{}\t{}\ttoken={}\tsession={}\twaiters={}", printable(l.name),
+                               printable(l.holder), l.token, l.session, l.waiters.size())
                 << std::endl;
     }
-    if (!r.next.empty()) std::cout << "(more: --after " << r.next << ")" << std::endl;
+    if (!r.next.empty()) std::cout << "(more: --after " << printable(r.next) << ")" << std::endl;
   } else {
-    print(g, "list", after, r);
+    fail(refusal_text("list", after, r));
   }
-  return exit_code(r.code);
+  return exit;
 }
 
 int cmd_cluster(const Global& g) {
   ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
+  if (!client_options(g, o)) return no_cluster(g, "cluster");
+  const auto start = Clock::now();
   o.request_timeout = std::min(o.request_timeout, std::chrono::milliseconds(2000));
   Client c(o);
   std::vector<std::future<Reply>> answers;
   for (const Member& m : o.replicas)
     answers.push_back(c.cluster_info(m.id));
   int up = 0;
+  uint32_t leader = 0;
   Json members = Json::array();
   if (!g.json) std::cout << "id\tclient\tstate\trole\tleader\tfirst_unchosen\tapplied" << std::endl;
   for (size_t i = 0; i < o.replicas.size(); ++i) {
@@ -289,6 +361,7 @@ int cmd_cluster(const Global& g) {
     const Reply r = answers[i].get();
     const bool alive = r.code == Code::kOk && r.served_by == m.id;
     up += alive ? 1 : 0;
+    if (alive && r.cluster.role == "leader") leader = m.id;
     if (g.json) {
       members.push_back({{"id", m.id},
                          {"client", m.client_address},
@@ -305,76 +378,18 @@ int cmd_cluster(const Global& g) {
       std::cout << fmt::format("{}\t{}\tdown", m.id, m.client_address) << std::endl;
     }
   }
+  const bool majority = up * 2 > static_cast<int>(o.replicas.size());
+  const int exit = majority ? kExitOk : kExitUnavailable;
   if (g.json) {
-    std::cout << to_json_line({{"command", "cluster"}, {"up", up}, {"members", std::move(members)}})
-              << std::endl;
+    Json j = json_head("cluster", majority ? Code::kOk : Code::kUnavailable, exit);
+    j["up"] = up;
+    j["size"] = o.replicas.size();
+    j["leader"] = leader;
+    j["members"] = std::move(members);
+    j["elapsed_ms"] = elapsed_ms(start);
+    print_json(j);
   }
-  return up * 2 > static_cast<int>(o.replicas.size()) ? kExitOk : kExitUnknown;
-}
-
-int cmd_hold(const Global& g, const std::string& name, double max_wait_s,
-             const std::vector<std::string>& command) {
-  if (command.empty()) {
-    fail("hold needs a command after --");
-    return kExitUsage;
-  }
-  ClientOptions o;
-  if (!client_options(g, o)) return kExitUsage;
-  Client c(o);
-  const double ttl_s = g.session_ttl_s > 0 ? g.session_ttl_s : 10;
-  std::atomic<bool> lost{false};
-  Reply opened;
-  auto session = c.start_session(
-      g.owner, ms(ttl_s),
-      [&lost] {
-        lost = true;
-        forward_signal(SIGTERM);  // the lock is gone: stop the command
-      },
-      &opened);
-  if (!session) {
-    print(g, "hold", name, opened);
-    return exit_code(opened.code);
-  }
-  AcquireOptions ao;
-  ao.max_wait = ms(max_wait_s);
-  ao.session = session->id();
-  const Reply r = c.acquire(name, g.owner, ao);
-  if (r.code != Code::kOk) {
-    print(g, "hold", name, r);
-    return exit_code(r.code);
-  }
-  ::signal(SIGINT, forward_signal);
-  ::signal(SIGTERM, forward_signal);
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    fail("fork failed");
-    return kExitUnknown;
-  }
-  if (pid == 0) {
-    ::setenv("PAXLOCK_TOKEN", std::to_string(r.token).c_str(), 1);
-    ::setenv("PAXLOCK_LOCK", name.c_str(), 1);
-    std::vector<char*> argv;
-    for (const std::string& a : command)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    std::cerr << "paxlock: cannot run " << command[0] << std::endl;
-    ::_exit(127);
-  }
-  g_child = pid;
-  if (lost) ::kill(pid, SIGTERM);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  g_child = 0;
-  const int child_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  if (lost) {
-    fail("lock " + name + " was lost while the command ran (its session could not be renewed)");
-    return kExitLost;
-  }
-  c.unlock(name, g.owner, r.token).get();
-  session.reset();  // closes the session
-  return child_code;
+  return exit;
 }
 
 }  // namespace paxlock::cli

@@ -220,21 +220,38 @@ std::vector<uint32_t> member_ids(const cluster::ClusterFile& cfg) {
   return ids;
 }
 
+// The JSON object of `local`: the action, the directory and every node.
+Json local_json(const LocalOptions& l, const cluster::ClusterFile& cfg, int exit,
+                const std::string& config_path) {
+  Json j = json_head("local", exit == kExitOk ? Code::kOk : Code::kUnavailable, exit);
+  j["action"] = l.action;
+  j["dir"] = l.dir;
+  j["cluster"] = config_path;
+  Json nodes = Json::array();
+  for (const cluster::Member& m : cfg.members) {
+    const pid_t pid = read_pid(l, m.id);
+    const bool alive = running(pid);
+    nodes.push_back({{"id", m.id},
+                     {"running", alive},
+                     {"pid", alive ? Json(pid) : Json()},
+                     {"client", m.client.to_string()},
+                     {"http", m.http.to_string()}});
+  }
+  j["nodes"] = std::move(nodes);
+  return j;
+}
+
 // Starts every node that is not running and waits until all serve.
 int local_up(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg,
              const std::string& config_path) {
   const std::vector<uint32_t> all = member_ids(cfg);
   for (uint32_t id : all) {
     if (running(read_pid(l, id))) continue;
-    if (!start_node(l, cfg, id)) return kExitUnknown;
+    if (!start_node(l, cfg, id)) return kExitUnavailable;
   }
-  if (!wait_serving(l, cfg, all)) return kExitUnknown;
+  if (!wait_serving(l, cfg, all)) return kExitUnavailable;
   if (!g.json) {
     std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
-              << std::endl;
-  } else {
-    std::cout << to_json_line(
-                     {{"command", "local up"}, {"nodes", all.size()}, {"cluster", config_path}})
               << std::endl;
   }
   return kExitOk;
@@ -248,13 +265,14 @@ int local_down(const Global& g, const LocalOptions& l, const cluster::ClusterFil
 }
 
 // One line per node; kExitOk while a majority runs.
-int local_status(const LocalOptions& l, const cluster::ClusterFile& cfg) {
+int local_status(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg) {
   int up = 0;
   for (const cluster::Member& m : cfg.members) {
     const pid_t pid = read_pid(l, m.id);
     const bool alive = running(pid);
-    const std::optional<Json> st = alive ? node_status(m) : std::nullopt;
     up += alive ? 1 : 0;
+    if (g.json) continue;
+    const std::optional<Json> st = alive ? node_status(m) : std::nullopt;
     std::cout << fmt::format("node {}: {}", m.id, alive ? fmt::format("pid {}", pid) : "down");
     if (st) {
       std::cout << fmt::format(" role {} leader {} applied {}", field_text(*st, "role"),
@@ -262,7 +280,7 @@ int local_status(const LocalOptions& l, const cluster::ClusterFile& cfg) {
     }
     std::cout << std::endl;
   }
-  return up * 2 > static_cast<int>(cfg.members.size()) ? kExitOk : kExitUnknown;
+  return up * 2 > static_cast<int>(cfg.members.size()) ? kExitOk : kExitUnavailable;
 }
 
 int local_kill(const Global& g, const LocalOptions& l) {
@@ -276,9 +294,25 @@ int local_restart(const Global& g, const LocalOptions& l, const cluster::Cluster
     fail(fmt::format("node {} is running", l.id));
     return kExitRefused;
   }
-  if (!start_node(l, cfg, l.id) || !wait_serving(l, cfg, {l.id})) return kExitUnknown;
+  if (!start_node(l, cfg, l.id) || !wait_serving(l, cfg, {l.id})) return kExitUnavailable;
   if (!g.json) std::cout << fmt::format("node {} restarted", l.id) << std::endl;
   return kExitOk;
+}
+
+int local_action(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg,
+                 const std::string& config_path) {
+  if (l.action == "up") return local_up(g, l, cfg, config_path);
+  if (l.action == "down") return local_down(g, l, cfg);
+  if (l.action == "status") return local_status(g, l, cfg);
+  if (l.action == "kill" || l.action == "restart") {
+    if (!cfg.member(l.id)) {
+      fail(fmt::format("no node {} in {}", l.id, config_path));
+      return kExitUsage;
+    }
+    return l.action == "kill" ? local_kill(g, l) : local_restart(g, l, cfg);
+  }
+  fail("local needs an action: up, down, status, kill ID or restart ID");
+  return kExitUsage;
 }
 
 }  // namespace
@@ -300,18 +334,9 @@ int cmd_local(const Global& g, const LocalOptions& l) {
     fail(cfg.status().message());
     return kExitUsage;
   }
-  if (l.action == "up") return local_up(g, l, *cfg, config_path);
-  if (l.action == "down") return local_down(g, l, *cfg);
-  if (l.action == "status") return local_status(l, *cfg);
-  if (l.action == "kill" || l.action == "restart") {
-    if (!cfg->member(l.id)) {
-      fail(fmt::format("no node {} in {}", l.id, config_path));
-      return kExitUsage;
-    }
-    return l.action == "kill" ? local_kill(g, l) : local_restart(g, l, *cfg);
-  }
-  fail("local needs an action: up, down, status, kill ID or restart ID");
-  return kExitUsage;
+  const int exit = local_action(g, l, *cfg, config_path);
+  if (g.json) print_json(local_json(l, *cfg, exit, config_path));
+  return exit;
 }
 
 }  // namespace paxlock::cli

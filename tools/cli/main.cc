@@ -1,39 +1,112 @@
-// paxlock: the command-line client and local cluster launcher.
+// paxlock: the command-line client and local cluster launcher (docs/CLI.md).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
 #include "cli/cli.h"
+#include "common/version.h"
+
+namespace {
+
+using namespace paxlock::cli;
+
+const std::vector<std::string> kCommands = {"lock", "acquire", "unlock", "check", "status",
+                                            "list", "cluster", "hold",   "bench", "local"};
+// Global options that take a value (the value is the next word unless
+// written --opt=value).
+const std::vector<std::string> kValued = {"--cluster", "--replica",     "--owner", "--ttl",
+                                          "--timeout", "--session-ttl", "-o",      "--output"};
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The first word that should be a command, if it is not one: an error that
+// names it and the closest command. CLI11 alone says only "A subcommand is
+// required".
+std::optional<std::string> unknown_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return std::nullopt;
+    if (!a.empty() && a[0] == '-') {
+      if (std::find(kValued.begin(), kValued.end(), a) != kValued.end()) ++i;
+      continue;
+    }
+    if (std::find(kCommands.begin(), kCommands.end(), a) != kCommands.end()) return std::nullopt;
+    std::string best;
+    size_t best_d = 3;
+    for (const std::string& c : kCommands) {
+      const size_t d = edit_distance(a, c);
+      if (d < best_d) {
+        best_d = d;
+        best = c;
+      }
+    }
+    std::string msg = "unknown command '" + paxlock::cli::printable(a) + "'";
+    if (!best.empty()) msg += "; did you mean '" + best + "'?";
+    return msg + " (paxlock --help lists the commands)";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  using namespace paxlock::cli;
-  CLI::App app{"paxlock: locks from a paxlock cluster"};
+  CLI::App app{"paxlock: locks from a paxlock cluster (docs/CLI.md)"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options also after the command
+  app.set_version_flag("--version", paxlock::version_line("paxlock"));
   Global g;
+  std::string output = "text";
   app.add_option("--cluster", g.cluster_file,
-                 "cluster file (default: $PAXLOCK_CLUSTER or ./cluster.toml)");
+                 "cluster file, or a directory holding cluster.toml (default: $PAXLOCK_CLUSTER "
+                 "or ./cluster.toml)");
   app.add_option("--replica", g.replica, "random, hash, leader or a node id")
       ->capture_default_str();
-  app.add_option("--owner", g.owner, "lock owner name (default: host:pid)");
-  app.add_option("--session-ttl", g.session_ttl_s,
-                 "hold locks under a session of this many seconds")
+  app.add_option("--owner", g.owner, "lock owner (default: $PAXLOCK_OWNER or user@host)");
+  app.add_option("--ttl,--session-ttl", g.ttl_s,
+                 "lock, acquire: take the lock under a lease of this many seconds, released "
+                 "then unless unlocked first (default: held until unlocked); hold: its "
+                 "session's TTL (default 10)")
       ->check(CLI::Range(0.1, 86400.0));
-  app.add_option("--timeout", g.timeout_s, "give up (exit 3) after this many seconds")
-      ->check(CLI::Range(0.05, 3600.0))
-      ->capture_default_str();
-  app.add_flag("--json", g.json, "print one JSON object per result");
+  auto* timeout =
+      app.add_option("--timeout", g.timeout_s,
+                     "seconds to wait for the cluster to answer (exit 3 after); with acquire "
+                     "and hold it also caps --max-wait")
+          ->check(CLI::Range(0.05, 3600.0))
+          ->capture_default_str();
+  app.add_flag("--json", g.json, "print one JSON object (schemas: docs/CLI.md)");
+  app.add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("-q,--quiet", g.quiet, "no notes on stderr");
 
   std::string name;
   uint64_t token = 0;
   double max_wait = 30;
+  HoldOptions h;
 
-  auto* lock = app.add_subcommand("lock", "try once to take a lock (prints the fencing token)");
+  auto* lock = app.add_subcommand(
+      "lock", "try once to take a lock; prints the fencing token (exit 1 if held)");
   lock->add_option("NAME", name, "lock name")->required();
-  auto* acquire = app.add_subcommand("acquire", "take a lock, retrying with back-off");
+  auto* acquire = app.add_subcommand(
+      "acquire", "take a lock, waiting in its queue (exit 5 on timeout, 6 on deadlock)");
   acquire->add_option("NAME", name, "lock name")->required();
-  acquire->add_option("--max-wait", max_wait, "give up after this many seconds")
-      ->check(CLI::Range(0.0, 86400.0));
-  auto* unlock = app.add_subcommand("unlock", "release a lock");
+  acquire->add_option("--max-wait,--wait", max_wait, "seconds to wait in the queue (0 to 3600)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  auto* unlock = app.add_subcommand("unlock", "release a lock held by this owner");
   unlock->add_option("NAME", name, "lock name")->required();
   unlock->add_option("--token", token, "only if this is still the current token");
   auto* check = app.add_subcommand("check", "is a fencing token still current?");
@@ -48,12 +121,19 @@ int main(int argc, char** argv) {
   list->add_option("--limit", limit, "at most this many")->check(CLI::Range(1, 1000));
   auto* cluster = app.add_subcommand("cluster", "members, leader, indices, up or down");
 
-  std::vector<std::string> command;
-  auto* hold =
-      app.add_subcommand("hold", "run a command while holding a lock: hold NAME -- CMD...");
+  auto* hold = app.add_subcommand(
+      "hold",
+      "run a command while holding a lock: hold NAME -- CMD... (exits with the command's "
+      "status; 4 if the lock was lost)");
   hold->add_option("NAME", name, "lock name")->required();
-  hold->add_option("--max-wait", max_wait, "give up acquiring after this many seconds");
-  hold->add_option("command", command, "the command and its arguments (after --)");
+  hold->add_option("--max-wait,--wait", h.max_wait_s, "seconds to wait for the lock (0 to 3600)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  hold->add_option("--kill-after", h.kill_after_s,
+                   "seconds between SIGTERM and SIGKILL when the command must stop")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  hold->add_option("command", h.command, "the command and its arguments (after --)");
 
   BenchOptions b;
   auto* bench = app.add_subcommand("bench", "load generator: lock-then-unlock cycles");
@@ -85,12 +165,18 @@ int main(int argc, char** argv) {
   local->add_option("--wait", l.wait_s, "seconds to wait for nodes to serve");
   local->add_option("--tuning", l.tuning, "key=value for the generated config's [tuning]");
 
+  if (auto bad = unknown_command(argc, argv)) {
+    std::cerr << "paxlock: " << *bad << std::endl;
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
+  g.json = g.json || output == "json";
+  g.timeout_given = timeout->count() > 0;
   if (g.owner.empty()) g.owner = default_owner();
   if (*lock) return cmd_lock(g, name);
   if (*acquire) return cmd_acquire(g, name, max_wait);
@@ -99,11 +185,14 @@ int main(int argc, char** argv) {
   if (*status) return name.empty() ? cmd_list(g, "", 100) : cmd_status(g, name);
   if (*list) return cmd_list(g, after, limit);
   if (*cluster) return cmd_cluster(g);
-  if (*hold) return cmd_hold(g, name, max_wait, command);
+  if (*hold) {
+    h.ttl_s = g.ttl_s > 0 ? g.ttl_s : 10;
+    return cmd_hold(g, name, h);
+  }
   if (*bench) return cmd_bench(g, b);
   if (*local) {
     if ((l.action == "kill" || l.action == "restart") && l.id == 0) {
-      fail("local " + l.action + " needs a node id");
+      std::cerr << "paxlock: local " << l.action << " needs a node id" << std::endl;
       return kExitUsage;
     }
     std::istringstream in(daemon_args);

@@ -1,0 +1,349 @@
+// `paxlock hold NAME -- CMD...`: take a lock under a session, run a command
+// while it is held, release it when the command ends. The command must not
+// outlive the lock:
+//
+//  * it runs in a process group of its own, so every process it starts gets
+//    the signals (SIGTERM, then SIGKILL after --kill-after);
+//  * if the session is lost (no keep-alive acknowledged in time), the group
+//    is stopped before the service can give the lock to someone else
+//    (the client gives up a margin before the lease's end, docs/LOCKS.md);
+//  * if `paxlock hold` itself dies, even by SIGKILL, a watchdog process stops
+//    the group: it waits on a pipe whose only writer is this process, and
+//    the kernel closes the pipe when this process dies. The command itself
+//    also gets SIGTERM from PR_SET_PDEATHSIG;
+//  * when the command exits, anything left in its group (background jobs)
+//    is stopped too, before the lock is released.
+//
+// Signals: SIGINT, SIGTERM, SIGHUP and SIGQUIT to `paxlock hold` are passed
+// on to the command's group. The command sees PAXLOCK_LOCK, PAXLOCK_TOKEN,
+// PAXLOCK_OWNER, PAXLOCK_SESSION and PAXLOCK_CLUSTER.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/cli.h"
+
+extern char** environ;
+
+namespace paxlock::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Written by signal handlers and the client's I/O thread, read by the main
+// loop: one byte per event (the signal number, or kLostByte).
+int g_events_w = -1;
+std::atomic<pid_t> g_group{0};  // the command's process group, once it runs
+constexpr char kLostByte = 'L';
+constexpr int kHandled[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
+
+void on_signal(int sig) {
+  if (g_group.load() == 0 && sig != SIGCHLD) {
+    // Still waiting for the lock: stop here. A wait still queued on the
+    // service ends with the session's lease.
+    ::_exit(128 + sig);
+  }
+  const char b = static_cast<char>(sig);
+  const int saved = errno;
+  [[maybe_unused]] auto n = ::write(g_events_w, &b, 1);
+  errno = saved;
+}
+
+bool group_alive(pid_t group) {
+  return ::kill(-group, 0) == 0 || errno == EPERM;
+}
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+// SIGTERM to the group, SIGKILL if anything is left after `grace`. Only
+// async-signal-safe calls: the watchdog runs this in a forked child.
+void stop_group(pid_t group, long grace_ms) {
+  if (!group_alive(group)) return;
+  ::kill(-group, SIGTERM);
+  for (long waited = 0; waited < grace_ms && group_alive(group); waited += 20)
+    sleep_ms(20);
+  if (group_alive(group)) ::kill(-group, SIGKILL);
+}
+
+// The watchdog: returns (exits) when this process says "done" on the pipe,
+// or stops the group when the pipe closes without it (this process died).
+[[noreturn]] void watchdog(int done_r, pid_t group, long grace_ms) {
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+    ::signal(s, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
+  ::setpgid(0, 0);  // out of the terminal's foreground group: Ctrl-C is not for us
+  char b = 0;
+  ssize_t n;
+  while ((n = ::read(done_r, &b, 1)) < 0 && errno == EINTR) {
+  }
+  if (n == 1 && b == 'd') ::_exit(0);
+  stop_group(group, grace_ms);
+  ::_exit(0);
+}
+
+struct Outcome {
+  Code code = Code::kOk;
+  int exit = kExitOk;
+  std::optional<int> child_exit;
+  std::optional<int> child_signal;
+  bool lost = false;
+  std::string error;
+};
+
+}  // namespace
+
+int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
+  const auto start = Clock::now();
+  uint64_t token = 0;
+  uint64_t session_id = 0;
+  Clock::time_point held_at{};
+  Outcome out;
+  std::vector<WaitEdge> cycle;
+  std::string holder;
+
+  auto report = [&]() {
+    if (g.json) {
+      Json j = json_head("hold", out.code, out.exit);
+      j["name"] = name;
+      j["owner"] = g.owner;
+      j["token"] = token;
+      j["holder"] = holder;
+      j["session"] = session_id;
+      j["ttl_ms"] = ms(h.ttl_s).count();
+      j["lost"] = out.lost;
+      j["child_exit_code"] = out.child_exit ? Json(*out.child_exit) : Json();
+      j["child_signal"] = out.child_signal ? Json(*out.child_signal) : Json();
+      j["held_ms"] =
+          held_at == Clock::time_point{}
+              ? 0
+              : std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - held_at)
+                    .count();
+      Json c = Json::array();
+      for (const WaitEdge& e : cycle)
+        c.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
+      j["cycle"] = std::move(c);
+      j["elapsed_ms"] =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+      j["error"] = out.error;
+      print_json(j);
+    } else if (!out.error.empty()) {
+      fail(out.error);
+    }
+    return out.exit;
+  };
+  auto usage = [&](const std::string& why) {
+    out.code = Code::kInvalid;
+    out.exit = kExitUsage;
+    out.error = why;
+    if (g.json) {
+      report();
+      return kExitUsage;
+    }
+    fail(why);
+    return kExitUsage;
+  };
+
+  if (h.command.empty()) return usage("hold needs a command after --: hold NAME -- CMD [ARGS...]");
+  if (auto why = invalid_name(name)) return usage(*why);
+  if (auto why = invalid_owner(g.owner)) return usage(*why);
+  ClientOptions o;
+  if (!client_options(g, o)) return usage("no usable cluster file");
+
+  int events[2];
+  if (::pipe2(events, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return usage(std::string("pipe: ") + std::strerror(errno));
+  }
+  g_events_w = events[1];
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (int s : kHandled)
+    ::sigaction(s, &sa, nullptr);
+
+  Client c(o);
+  Reply opened;
+  auto session = c.start_session(
+      g.owner, ms(h.ttl_s),
+      [] {
+        const char b = kLostByte;
+        [[maybe_unused]] auto n = ::write(g_events_w, &b, 1);
+      },
+      &opened);
+  if (!session) {
+    out.code = opened.code;
+    out.exit = exit_code(opened.code);
+    out.error = "opening a session: " + std::string(to_string(opened.code)) +
+                (opened.error.empty() ? "" : ": " + opened.error);
+    return report();
+  }
+  session_id = session->id();
+  AcquireOptions ao;
+  ao.session = session_id;
+  ao.max_wait = effective_wait(g, h.max_wait_s);
+  const Reply r = c.acquire(name, g.owner, ao);
+  token = r.token;
+  holder = r.holder;
+  cycle = r.cycle;
+  if (r.code != Code::kOk) {
+    out.code = r.code;
+    out.exit = exit_code(r.code);
+    out.error = fmt::format("{}: {}{}{}", printable(name), to_string(r.code),
+                            r.holder.empty() ? "" : " (held by " + printable(r.holder) + ")",
+                            r.error.empty() ? "" : ": " + r.error);
+    if (r.code == Code::kDeadlock) {
+      for (const WaitEdge& e : r.cycle) {
+        out.error += fmt::format("; {} waits for {} held by {}", printable(e.owner),
+                                 printable(e.lock), printable(e.holder));
+      }
+    }
+    return report();
+  }
+  held_at = Clock::now();
+  if (session->lost()) {
+    out.code = Code::kSessionExpired;
+    out.exit = kExitLost;
+    out.lost = true;
+    out.error = fmt::format("lock {} was lost before the command started", printable(name));
+    return report();
+  }
+
+  // Everything the child needs, built before fork (only async-signal-safe
+  // calls between fork and exec).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "PAXLOCK_", 8) != 0) env_strings.emplace_back(*e);
+  }
+  std::error_code ec;
+  const std::string cluster_abs = std::filesystem::absolute(cluster_file_path(g), ec).string();
+  env_strings.push_back("PAXLOCK_LOCK=" + name);
+  env_strings.push_back("PAXLOCK_TOKEN=" + std::to_string(token));
+  env_strings.push_back("PAXLOCK_OWNER=" + g.owner);
+  env_strings.push_back("PAXLOCK_SESSION=" + std::to_string(session_id));
+  env_strings.push_back("PAXLOCK_CLUSTER=" + cluster_abs);
+  std::vector<char*> envp;
+  for (std::string& s : env_strings)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> args = h.command;
+  std::vector<char*> argv;
+  for (std::string& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const long grace_ms = static_cast<long>(h.kill_after_s * 1000);
+  int done[2];
+  if (::pipe2(done, O_CLOEXEC) != 0) {
+    out.code = Code::kUnavailable;
+    out.exit = kExitUnavailable;
+    out.error = std::string("pipe: ") + std::strerror(errno);
+    return report();
+  }
+  const pid_t self = ::getpid();
+
+  const pid_t child = ::fork();
+  if (child < 0) {
+    out.code = Code::kUnavailable;
+    out.exit = kExitUnavailable;
+    out.error = std::string("fork: ") + std::strerror(errno);
+    return report();
+  }
+  if (child == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != self) ::_exit(127);  // paxlock hold is already gone
+    for (int s : kHandled)
+      ::signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvpe(argv[0], argv.data(), envp.data());
+    const char msg[] = "paxlock: cannot run the command\n";
+    [[maybe_unused]] auto n = ::write(2, msg, sizeof msg - 1);
+    ::_exit(127);
+  }
+  ::setpgid(child, child);  // also here: whichever runs first
+  g_group = child;
+  const pid_t dog = ::fork();
+  if (dog == 0) {
+    ::close(done[1]);
+    watchdog(done[0], child, grace_ms);
+  }
+  ::close(done[0]);
+
+  // Wait for the command, passing on signals and stopping it on lock loss.
+  std::optional<Clock::time_point> kill_at;
+  int status = 0;
+  bool exited = false;
+  while (!exited) {
+    pollfd p{events[0], POLLIN, 0};
+    ::poll(&p, 1, 100);
+    char buf[64];
+    ssize_t n;
+    while ((n = ::read(events[0], buf, sizeof buf)) > 0) {
+      for (ssize_t i = 0; i < n; ++i) {
+        const int ev = buf[i];
+        if (ev == kLostByte) {
+          if (!out.lost) {
+            out.lost = true;
+            std::cerr << "paxlock: lock " << printable(name)
+                      << " was lost (its session could not be renewed); stopping the command"
+                      << std::endl;
+            ::kill(-child, SIGTERM);
+            kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+          }
+        } else if (ev != SIGCHLD) {
+          ::kill(-child, ev);
+          if (!kill_at) kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+        }
+      }
+    }
+    if (kill_at && Clock::now() >= *kill_at) {
+      ::kill(-child, SIGKILL);
+      kill_at.reset();
+    }
+    const pid_t w = ::waitpid(child, &status, WNOHANG);
+    exited = w == child || (w < 0 && errno == ECHILD);
+  }
+  // Whatever the command left in its group goes too, before the release.
+  stop_group(child, grace_ms);
+  [[maybe_unused]] auto n = ::write(done[1], "d", 1);
+  ::close(done[1]);
+  while (::waitpid(dog, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) out.child_exit = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) out.child_signal = WTERMSIG(status);
+  const int child_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
+  if (out.lost || session->lost()) {
+    out.lost = true;
+    out.code = Code::kSessionExpired;
+    out.exit = kExitLost;
+    out.error = fmt::format("lock {} was lost while the command ran", printable(name));
+    return report();
+  }
+  const Reply u = c.unlock(name, g.owner, token).get();
+  session.reset();  // closes the session
+  out.code = Code::kOk;
+  out.exit = child_code;
+  if (u.code != Code::kOk) {
+    out.error = fmt::format("releasing {}: {}{}", printable(name), to_string(u.code),
+                            u.error.empty() ? "" : ": " + u.error);
+  }
+  return report();
+}
+
+}  // namespace paxlock::cli

@@ -1,0 +1,230 @@
+// What every `paxlock` command shares: the cluster file and client options,
+// the owner, name checks, exit codes, and the output helpers (docs/CLI.md).
+#include <fmt/format.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/cli.h"
+
+namespace paxlock::cli {
+
+namespace fs = std::filesystem;
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+void fail(const std::string& message) {
+  std::cerr << "paxlock: " << message << "\n";
+}
+
+void note(const Global& g, const std::string& message) {
+  if (!g.quiet && !g.json) std::cerr << "paxlock: " << message << "\n";
+}
+
+std::string default_owner() {
+  if (const char* env = std::getenv("PAXLOCK_OWNER"); env && *env) return env;
+  std::string user;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) user = pw->pw_name;
+  if (user.empty()) {
+    const char* env = std::getenv("USER");
+    user = env && *env ? env : fmt::format("uid{}", ::geteuid());
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return user + "@" + host;
+}
+
+std::string cluster_file_path(const Global& g) {
+  std::string file = g.cluster_file;
+  if (file.empty()) {
+    const char* env = std::getenv("PAXLOCK_CLUSTER");
+    file = env && *env ? env : "cluster.toml";
+  }
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) return (fs::path(file) / "cluster.toml").string();
+  return file;
+}
+
+bool client_options(const Global& g, ClientOptions& out) {
+  const std::string file = cluster_file_path(g);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    const fs::path p(file);
+    if (p.filename() == "cluster.toml" &&
+        fs::is_directory(p.parent_path().empty() ? fs::path(".") : p.parent_path(), ec)) {
+      fail(
+          fmt::format("no cluster file: {} does not exist (give --cluster FILE or a directory "
+                      "holding cluster.toml, or set PAXLOCK_CLUSTER; `paxlock local up --dir "
+                      "DIR` writes one)",
+                      file));
+    } else {
+      fail(fmt::format("no cluster file: {} does not exist", file));
+    }
+    return false;
+  }
+  std::string error;
+  if (!load_cluster_file(file, out, &error)) {
+    fail(fmt::format("cannot use cluster file {}: {}", file, error));
+    return false;
+  }
+  out.request_timeout = ms(g.timeout_s);
+  out.attempt_timeout =
+      std::min(out.attempt_timeout, std::max(ms(g.timeout_s / 3), std::chrono::milliseconds(50)));
+  if (g.replica == "random") {
+    out.choice = ReplicaChoice::kRandom;
+  } else if (g.replica == "hash") {
+    out.choice = ReplicaChoice::kHash;
+  } else if (g.replica == "leader") {
+    Client probe(out);
+    const Reply r = probe.cluster_info().get();
+    if (r.code != Code::kOk || r.cluster.leader == 0) {
+      fail("no leader known: " + std::string(to_string(r.code)) + " " + r.error);
+      return false;
+    }
+    out.choice = ReplicaChoice::kFixed;
+    out.fixed_replica = r.cluster.leader;
+  } else {
+    char* end = nullptr;
+    const unsigned long id = std::strtoul(g.replica.c_str(), &end, 10);
+    bool known = false;
+    for (const Member& m : out.replicas)
+      known |= m.id == id;
+    if (*end != '\0' || !known) {
+      fail("--replica must be random, hash, leader or a node id of the cluster");
+      return false;
+    }
+    out.choice = ReplicaChoice::kFixed;
+    out.fixed_replica = static_cast<uint32_t>(id);
+  }
+  return true;
+}
+
+std::chrono::milliseconds effective_wait(const Global& g, double max_wait_s) {
+  const double s = g.timeout_given ? std::min(max_wait_s, g.timeout_s) : max_wait_s;
+  return ms(s);
+}
+
+int exit_code(Code code) {
+  switch (code) {
+    case Code::kOk:
+      return kExitOk;
+    case Code::kInvalid:
+    case Code::kBadRequest:
+      return kExitUsage;
+    case Code::kUnavailable:
+      return kExitUnavailable;
+    case Code::kTimeout:
+      return kExitTimeout;
+    case Code::kDeadlock:
+      return kExitDeadlock;
+    default:
+      return kExitRefused;
+  }
+}
+
+namespace {
+
+// The length of the UTF-8 sequence at s[i], or 0 if it is not valid there.
+size_t utf8_length(const std::string& s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7F;
+}
+
+std::optional<std::string> invalid_text(const std::string& what, const std::string& s, size_t max) {
+  if (s.empty()) return fmt::format("{} cannot be empty", what);
+  if (s.size() > max) {
+    return fmt::format("{} is at most {} bytes; this one has {}", what, max, s.size());
+  }
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (is_control(c)) {
+      return fmt::format("{} cannot contain control characters (byte 0x{:02x} at offset {})", what,
+                         c, i);
+    }
+    const size_t n = utf8_length(s, i);
+    if (n == 0) return fmt::format("{} must be valid UTF-8 (bad byte at offset {})", what, i);
+    i += n;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> invalid_name(const std::string& name) {
+  return invalid_text("a lock name", name, 512);
+}
+
+std::optional<std::string> invalid_owner(const std::string& owner) {
+  return invalid_text("an owner", owner, 256);
+}
+
+std::string printable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = is_control(c) ? 0 : utf8_length(s, i);
+    if (n == 0) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else {
+      if (c == '\\') out += '\\';
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string rfc3339(int64_t epoch_ms) {
+  const std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(epoch_ms % 1000));
+}
+
+Json json_head(const std::string& command, Code code, int exit) {
+  return {
+      {"v", kJsonVersion}, {"command", command}, {"result", to_string(code)}, {"exit_code", exit}};
+}
+
+void print_json(const Json& j) {
+  std::cout << to_json_line(j) << std::endl;
+}
+
+}  // namespace paxlock::cli
