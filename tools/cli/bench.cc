@@ -286,7 +286,7 @@ void print_summary(const Global& g, const BenchOptions& b, const Summary& s) {
                   {"locks", b.locks},
                   {"contended", b.contended},
                   {"replica", g.replica},
-                  {"seconds", rounded(s.seconds, 3)},
+                  {"measured_ms", std::llround(s.seconds * 1000)},
                   {"cycles", s.cycles},
                   {"cycles_per_s", rounded(s.rate, 1)},
                   {"cycle_ms", quantiles_json(s.cycle_ms)},

@@ -120,24 +120,14 @@ std::string refusal_text(const std::string& command, const std::string& name, co
   }
 }
 
-std::optional<Reply> open_session(const Global& g, Client& c, const std::string& command,
-                                  const std::string& name, int* exit) {
+// A session for --ttl: its reply (OK with the id, or why not).
+Reply open_session(const Global& g, Client& c) {
   std::promise<Reply> p;
   auto f = p.get_future();
   c.open_session(g.owner, ms(g.ttl_s), [&p](const Reply& r) { p.set_value(r); });
   Reply s = f.get();
-  if (s.code == Code::kOk) return s;
-  *exit = exit_code(s.code);
-  if (g.json) {
-    Json j = json_head(command, s.code, *exit);
-    j["name"] = name;
-    j["owner"] = g.owner;
-    j["error"] = "opening the session: " + s.error;
-    print_json(j);
-  } else {
-    fail("opening a session: " + refusal_text("open_session", name, s));
-  }
-  return std::nullopt;
+  if (s.code != Code::kOk) s.error = "opening the session: " + s.error;
+  return s;
 }
 
 // lock and acquire answer alike.
@@ -189,10 +179,9 @@ int cmd_lock(const Global& g, const std::string& name) {
   Client c(o);
   LockOptions lo;
   if (g.ttl_s > 0) {
-    int exit = 0;
-    auto s = open_session(g, c, "lock", name, &exit);
-    if (!s) return exit;
-    lo.session = s->session;
+    const Reply s = open_session(g, c);
+    if (s.code != Code::kOk) return print_lock_answer(g, "lock", name, s, 0, start);
+    lo.session = s.session;
   }
   const Reply r = c.lock(name, g.owner, lo).get();
   return print_lock_answer(g, "lock", name, r, lo.session, start);
@@ -208,10 +197,9 @@ int cmd_acquire(const Global& g, const std::string& name, double max_wait_s) {
   AcquireOptions ao;
   ao.max_wait = effective_wait(g, max_wait_s);
   if (g.ttl_s > 0) {
-    int exit = 0;
-    auto s = open_session(g, c, "acquire", name, &exit);
-    if (!s) return exit;
-    ao.session = s->session;
+    const Reply s = open_session(g, c);
+    if (s.code != Code::kOk) return print_lock_answer(g, "acquire", name, s, 0, start);
+    ao.session = s.session;
     ao.max_wait -= std::min(
         ao.max_wait, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start));
   }
