@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,11 +18,13 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cluster/cluster_file.h"
 #include "common/json.h"
 #include "common/rng.h"
+#include "common/version.h"
 #include "paxlock/client.h"
 
 namespace {
@@ -118,16 +121,39 @@ std::vector<std::string> check_mutual_exclusion(const std::vector<Op>& history) 
   return violations;
 }
 
-Options parse_args(int argc, char** argv) {
+constexpr int kExitUsage = 2;
+constexpr int kMinDuration = 20;  // a third before the kills, a third after the restarts
+
+// The options, or the exit code: 0 after --help or --version, kExitUsage for
+// a usage error (CLI11 said what).
+std::variant<Options, int> parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--dir") o.dir = argv[i + 1];
-    if (a == "--duration") o.duration_s = std::atoi(argv[i + 1]);
-    if (a == "--clients") o.clients = std::atoi(argv[i + 1]);
-    if (a == "--locks") o.locks = std::atoi(argv[i + 1]);
+  CLI::App app{
+      "paxlock-demo: a 5-node local cluster under load for --duration seconds, with a live "
+      "view, kill -9 of the leader and one more node a third of the way in, their restarts two "
+      "thirds in, and a mutual-exclusion verdict (exit 1 if it fails). `make demo` runs it."};
+  app.set_version_flag("--version", paxlock::version_line("paxlock-demo"));
+  app.add_option("--dir", o.dir, "directory for the cluster's config, data, logs and history")
+      ->capture_default_str();
+  app.add_option("--duration", o.duration_s,
+                 fmt::format("seconds of load (at least {})", kMinDuration))
+      ->check(CLI::Range(kMinDuration, 86400))
+      ->capture_default_str();
+  app.add_option("--clients", o.clients, "concurrent clients")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--locks", o.locks, "lock names the clients pick from")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  o.duration_s = std::max(o.duration_s, 20);
+  if (o.dir.empty()) {
+    std::cerr << "paxlock-demo: --dir must not be empty" << std::endl;
+    return kExitUsage;
+  }
   return o;
 }
 
@@ -366,7 +392,9 @@ void print_verdict(const Options& o, const Cli& cli, const Load& load,
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse_args(argc, argv);
+  const auto parsed = parse_args(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  const Options& o = std::get<Options>(parsed);
   const Cli cli(o.dir);
   cli.local("down", ">/dev/null 2>&1");
   run(fmt::format("rm -rf {}", o.dir));
