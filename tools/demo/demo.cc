@@ -2,30 +2,44 @@
 // runs clients on many locks spread over every replica with a live view,
 // kills the leader and one more node with kill -9 mid-run, restarts them,
 // and ends with a verdict: a mutual-exclusion check of the recorded history.
+//
+// It deletes only a directory it made: it leaves a marker file (.paxlock-demo)
+// in its --dir, and a later run wipes the directory only if the marker is
+// there. It runs `paxlock local` with an argument vector, never a shell.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "cluster/cluster_file.h"
 #include "common/json.h"
 #include "common/rng.h"
+#include "common/version.h"
 #include "paxlock/client.h"
 
 namespace {
 
+namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using paxlock::Json;
@@ -57,9 +71,36 @@ std::string bin_dir() {
   return self.substr(0, self.rfind('/'));
 }
 
-int run(const std::string& cmd) {
-  const int r = std::system(cmd.c_str());
-  return WIFEXITED(r) ? WEXITSTATUS(r) : 1;
+// What a command run by the demo may print.
+enum class Output { kAll, kErrors, kNothing };
+
+// Runs args[0] with these arguments (no shell) and waits; its exit code, or 1
+// if it could not start or died of a signal.
+int run(const std::vector<std::string>& args, Output output = Output::kAll) {
+  std::vector<char*> argv;
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (output != Output::kAll) {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  }
+  if (output == Output::kNothing) posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::cout.flush();  // its output after ours
+  pid_t pid = 0;
+  const int err = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) {
+    std::cerr << fmt::format("paxlock-demo: cannot run {}: {}", args[0], std::strerror(err))
+              << std::endl;
+    return 1;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 // The node's /status, or null if it does not answer (with JSON).
@@ -118,37 +159,105 @@ std::vector<std::string> check_mutual_exclusion(const std::vector<Op>& history) 
   return violations;
 }
 
-Options parse_args(int argc, char** argv) {
+constexpr int kExitUsage = 2;
+constexpr const char* kMarker = ".paxlock-demo";
+constexpr int kMinDuration = 20;  // a third before the kills, a third after the restarts
+
+// The options, or the exit code: 0 after --help or --version, kExitUsage for
+// a usage error (CLI11 said what).
+std::variant<Options, int> parse_args(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--dir") o.dir = argv[i + 1];
-    if (a == "--duration") o.duration_s = std::atoi(argv[i + 1]);
-    if (a == "--clients") o.clients = std::atoi(argv[i + 1]);
-    if (a == "--locks") o.locks = std::atoi(argv[i + 1]);
+  CLI::App app{
+      "paxlock-demo: a 5-node local cluster under load for --duration seconds, with a live "
+      "view, kill -9 of the leader and one more node a third of the way in, their restarts two "
+      "thirds in, and a mutual-exclusion verdict (exit 1 if it fails). `make demo` runs it.\n"
+      "It deletes and recreates --dir only if an earlier run made it (a .paxlock-demo file in "
+      "it); it refuses any other non-empty directory (exit 2)."};
+  app.set_version_flag("--version", paxlock::version_line("paxlock-demo"));
+  app.add_option("--dir", o.dir, "directory for the cluster's config, data, logs and history")
+      ->capture_default_str();
+  app.add_option("--duration", o.duration_s,
+                 fmt::format("seconds of load (at least {})", kMinDuration))
+      ->check(CLI::Range(kMinDuration, 86400))
+      ->capture_default_str();
+  app.add_option("--clients", o.clients, "concurrent clients")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--locks", o.locks, "lock names the clients pick from")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  o.duration_s = std::max(o.duration_s, 20);
+  if (o.dir.empty()) {
+    std::cerr << "paxlock-demo: --dir must not be empty" << std::endl;
+    return kExitUsage;
+  }
   return o;
 }
 
-// The `paxlock` command next to this binary, run through the shell.
+// The `paxlock` command next to this binary.
 class Cli {
  public:
   explicit Cli(std::string dir) : paxlock_(bin_dir() + "/paxlock"), dir_(std::move(dir)) {}
   const std::string& dir() const { return dir_; }
   std::string cluster_file() const { return dir_ + "/cluster.toml"; }
-  // `paxlock local ARGS --dir DIR` plus `redirect`; its exit code.
-  int local(const std::string& args, const std::string& redirect = "") const {
-    return run(fmt::format("{} local {} --dir {} {}", paxlock_, args, dir_, redirect));
+  // `paxlock local ARGS... --dir DIR`; its exit code.
+  int local(std::vector<std::string> args, Output output = Output::kAll) const {
+    args.insert(args.begin(), {paxlock_, "local"});
+    args.insert(args.end(), {"--dir", dir_});
+    return run(args, output);
   }
-  void print_cluster() const {
-    run(fmt::format("{} --cluster {} cluster", paxlock_, cluster_file()));
-  }
+  void print_cluster() const { run({paxlock_, "--cluster", cluster_file(), "cluster"}); }
 
  private:
   std::string paxlock_;
   std::string dir_;
 };
+
+// Makes o.dir ready for a new cluster: creates it if it does not exist, uses
+// it if it is an empty directory, and if an earlier run made it (the marker
+// is in it) stops that run's nodes, deletes it and creates it again. Anything
+// else is refused. Leaves the marker in it. 0, or the exit code (it said why).
+int prepare_dir(const Cli& cli) {
+  const fs::path dir = cli.dir();
+  auto fail = [&](int code, const std::string& why) {
+    std::cerr << fmt::format("paxlock-demo: {}: {}", dir.string(), why) << std::endl;
+    return code;
+  };
+  std::error_code ec;
+  const fs::file_status st = fs::status(dir, ec);
+  if (ec && st.type() != fs::file_type::not_found) return fail(1, ec.message());
+  if (fs::exists(st)) {
+    if (!fs::is_directory(st)) return fail(kExitUsage, "exists and is not a directory; refused");
+    const bool ours = fs::is_regular_file(fs::symlink_status(dir / kMarker, ec));
+    if (ours) {
+      // The nodes of an earlier run that did not stop, then its files.
+      if (fs::exists(dir / "cluster.toml", ec)) cli.local({"down"}, Output::kNothing);
+      fs::remove_all(dir, ec);
+      if (ec) return fail(1, "cannot delete the previous run's directory: " + ec.message());
+    } else {
+      const bool empty = fs::is_empty(dir, ec);
+      if (ec) return fail(1, ec.message());
+      if (!empty) {
+        return fail(kExitUsage,
+                    fmt::format("not empty and not made by paxlock-demo (no {} file in it); "
+                                "refused, nothing deleted. Give a new or empty directory, or "
+                                "delete this one yourself (a demo before the marker made it?)",
+                                kMarker));
+      }
+    }
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return fail(1, "cannot create it: " + ec.message());
+  std::ofstream marker(dir / kMarker);
+  marker << "Made by paxlock-demo; its next run with --dir here deletes this directory.\n";
+  marker.close();
+  if (!marker) return fail(1, fmt::format("cannot write {}", (dir / kMarker).string()));
+  return 0;
+}
 
 // o.clients threads on one client: each tries to lock a random lock; if
 // granted, holds it 0-50 ms, then unlocks with the token; if held, moves on
@@ -286,8 +395,8 @@ std::vector<uint32_t> kill_leader_and_one(const Cli& cli, uint32_t leader) {
   const uint32_t other = leader % 5 + 1;
   std::cout << fmt::format("== kill -9 the leader (node {}) and node {}", leader, other)
             << std::endl;
-  cli.local(fmt::format("kill {}", leader), ">/dev/null");
-  cli.local(fmt::format("kill {}", other), ">/dev/null");
+  cli.local({"kill", std::to_string(leader)}, Output::kErrors);
+  cli.local({"kill", std::to_string(other)}, Output::kErrors);
   return {leader, other};
 }
 
@@ -295,7 +404,7 @@ void restart_nodes(const Cli& cli, const std::vector<uint32_t>& killed) {
   std::cout << fmt::format("== restarting nodes {} and {} from their disks", killed[0], killed[1])
             << std::endl;
   for (uint32_t id : killed)
-    cli.local(fmt::format("restart {}", id), ">/dev/null");
+    cli.local({"restart", std::to_string(id)}, Output::kErrors);
 }
 
 // The live view, one line a second for o.duration_s, with the kills a third
@@ -366,14 +475,21 @@ void print_verdict(const Options& o, const Cli& cli, const Load& load,
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse_args(argc, argv);
+  const auto parsed = parse_args(argc, argv);
+  if (const int* code = std::get_if<int>(&parsed)) return *code;
+  const Options& o = std::get<Options>(parsed);
   const Cli cli(o.dir);
-  cli.local("down", ">/dev/null 2>&1");
-  run(fmt::format("rm -rf {}", o.dir));
+  if (const int code = prepare_dir(cli); code != 0) return code;
   std::cout << "== starting a 5-node cluster in " << o.dir << std::endl;
-  if (cli.local("up --nodes 5") != 0) return 1;
+  if (cli.local({"up", "--nodes", "5"}) != 0) {
+    cli.local({"down"}, Output::kNothing);
+    return 1;
+  }
   auto config = paxlock::cluster::load_cluster_file(cli.cluster_file());
-  if (!config.ok()) return 1;
+  if (!config.ok()) {
+    cli.local({"down"}, Output::kNothing);
+    return 1;
+  }
 
   Load load(o, cli.cluster_file());
   load.start();
@@ -386,7 +502,7 @@ int main(int argc, char** argv) {
   const auto totals = write_history(o.dir + "/history.jsonl", load.history());
   const auto violations = check_mutual_exclusion(load.history());
   print_verdict(o, cli, load, totals, violations);
-  cli.local("down", ">/dev/null");
+  cli.local({"down"}, Output::kErrors);
   std::cout << "cluster stopped" << std::endl;
   return violations.empty() ? 0 : 1;
 }
