@@ -38,10 +38,13 @@ void Node::route(Pending& p) {
   }
   p.state = Pending::State::kUnsent;
   // No live leader known: run phase 1 here soon. Not at once: a node that
-  // just restarted may simply not have heard the leader's heartbeat yet.
+  // just restarted may simply not have heard the leader's heartbeat yet, and
+  // never within its restart hold-off (DESIGN.md section 10): until then a
+  // follower that has not heard the new leader yet would grant its pre-vote
+  // and promise it, and the restarted node would depose a working leader.
   if (role_ == Role::kFollower) {
-    election_deadline_ = std::min(
-        election_deadline_, now_ + rng_.uniform(config_.heartbeat_ms, 2 * config_.heartbeat_ms));
+    const TimeMs soon = now_ + rng_.uniform(config_.heartbeat_ms, 2 * config_.heartbeat_ms);
+    election_deadline_ = std::min(election_deadline_, std::max(soon, quiet_until_));
   }
 }
 

@@ -85,7 +85,14 @@ void Node::restore(const Restored& state, TimeMs now) {
   next_instance_ = first_unchosen_;
   // A restarted node first listens for the current leader, a little longer
   // than a follower that lost one: connections to it are being re-established.
+  // The hold-off counts from the first tick (start_holdoff).
+  start_holdoff();
+  holdoff_pending_ = true;
+}
+
+void Node::start_holdoff() {
   reset_election_timer(2 * config_.election_timeout_ms, 3 * config_.election_timeout_ms);
+  quiet_until_ = now_ + 2 * config_.election_timeout_ms;
 }
 
 std::optional<NodeId> Node::leader() const {
@@ -162,6 +169,12 @@ void Node::tick(TimeMs now, TimeMs wall_ms) {
   PAXLOCK_CHECK(now >= now_);
   now_ = now;
   if (wall_ms >= 0) wall_ms_ = wall_ms;
+  if (holdoff_pending_) {
+    // The first tick after restore(): the hold-off starts now, unless the
+    // node already heard a leader (which set its own timer).
+    holdoff_pending_ = false;
+    if (role_ == Role::kFollower && !leader_alive()) start_holdoff();
+  }
   switch (role_) {
     case Role::kFollower:
       if (now_ >= election_deadline_) election_timeout();

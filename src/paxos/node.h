@@ -192,6 +192,7 @@ class Node {
   bool leader_alive() const;
   void heard_from_leader(NodeId from, const Ballot& b);
   void reset_election_timer(TimeMs min_ms, TimeMs max_ms);
+  void start_holdoff();
   void raise_promise(const Ballot& b);
   void step_down(const Ballot& seen);
   void send(Message msg, bool after_sync);
@@ -278,6 +279,12 @@ class Node {
   Instance next_instance_ = 1;
   Instance commit_broadcast_ = 0;
   TimeMs election_deadline_ = 0;
+  // A restarted node's hold-off (DESIGN.md section 10): it campaigns no
+  // earlier than this, whatever its commands ask. Drawn at its first tick,
+  // not at restore(): the driver reads the clock before it loads the disk,
+  // and recovery time must not eat the hold-off.
+  TimeMs quiet_until_ = 0;
+  bool holdoff_pending_ = false;
   TimeMs heartbeat_at_ = 0;
   TimeMs last_proposal_ms_ = 0;
   std::optional<TimeMs> state_deadline_;

@@ -153,6 +153,14 @@ struct NodeInspector {
     h.add(n.commit_broadcast_);
     timer(n.election_deadline_);
     timer(n.heartbeat_at_);
+    // The restart hold-off: whether it still holds, and whether it is yet to
+    // be drawn at the first tick.
+    if (exact_timers) {
+      timer(n.quiet_until_);
+    } else {
+      h.add(now < n.quiet_until_ ? 1 : 0);
+    }
+    h.add(n.holdoff_pending_ ? 1 : 0);
     if (exact_timers) {
       timer(n.last_proposal_ms_);
     } else {

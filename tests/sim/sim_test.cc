@@ -172,6 +172,28 @@ TEST(SimReplay, PrintedCommandReplaysTheSameRun) {
   EXPECT_EQ(a.events, b.events);
 }
 
+// Issue 15 item 11: the leader is killed three times; each time another node
+// leads, the old one restarts 0-1000 ms later and must neither campaign nor
+// lead, and nobody starts phase 1 within two election timeouts of its
+// restart (the check is in the simulator, after every event).
+TEST(SimRestart, RestartedLeaderDoesNotDisturbTheNewOne) {
+  for (int nodes : {3, 5}) {
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+      Options o;
+      o.seed = seed;
+      o.nodes = nodes;
+      o.randomize_faults = false;
+      o.restart_leader = 3;
+      o.fault_ms = 12000;
+      o.commands_per_client = 200;
+      const Outcome r = run(o);
+      ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
+      EXPECT_EQ(r.leader_restarts, 3u);
+      EXPECT_TRUE(parsed(replay_command(o)) == o);
+    }
+  }
+}
+
 TEST(SimFaults, HeavyLossStillMakesProgress) {
   Options o;
   o.seed = 77;

@@ -46,6 +46,7 @@ enum class EventKind : uint8_t {
   kDiskFull,
   kDiskBack,
   kIsolate,
+  kRestartLeader,  // restart_leader's script (token: its step)
 };
 
 struct Event {
@@ -154,6 +155,8 @@ class World {
   void check_chosen(int i, Instance from, const char* when);
   int current_leader() const;
   void track_rejoin_leader();
+  void restart_leader_step(uint64_t step);
+  void check_restarted_leader();
   std::string sticky_mix() const;
   bool all_clients_done() const;
   bool converged() const;
@@ -173,6 +176,14 @@ class World {
   std::vector<bool> sticky_per_node_;  // drawn per run: mixed sticky rules
   int isolated_ = -1;                  // isolate_one: the node cut off
   int rejoin_leader_ = -1;             // who led since the isolated node rejoined
+  // restart_leader's script: the killed leader, who leads since, at which
+  // ballot, when the old one restarted, and each node's elections by then.
+  int restarted_ = -1;
+  int new_leader_ = -1;
+  paxos::Ballot new_leader_ballot_;
+  TimeMs restarted_at_ = -1;
+  bool watching_window_ = false;
+  std::vector<uint64_t> elections_at_restart_;
   Outcome result_;
   uint64_t hash_ = kFnvOffsetBasis;
 
@@ -790,6 +801,103 @@ void World::track_rejoin_leader() {
   rejoin_leader_ = now_leading;
 }
 
+// restart_leader's script. Step 0: kill the leader. Step 1: wait until
+// another node leads. Step 2: restart the old leader (0-1000 ms after that).
+// Step 3: two election timeouts later, the window closes; next round.
+void World::restart_leader_step(uint64_t step) {
+  if (healed_) return;
+  const TimeMs election_ms = node_config(0).election_timeout_ms;
+  switch (step) {
+    case 0: {
+      const int leader = current_leader();
+      if (leader < 0) {
+        schedule(now_ + 10, EventKind::kRestartLeader, 0, 0);
+        return;
+      }
+      crash_node(leader);
+      restarted_ = leader;
+      new_leader_ = -1;
+      restarted_at_ = -1;
+      schedule(now_ + 10, EventKind::kRestartLeader, 0, 1);
+      return;
+    }
+    case 1: {
+      const int leader = current_leader();
+      if (leader < 0 || leader == restarted_) {
+        schedule(now_ + 10, EventKind::kRestartLeader, 0, 1);
+        return;
+      }
+      schedule(now_ + rng_.uniform(0, 1000), EventKind::kRestartLeader, 0, 2);
+      return;
+    }
+    case 2: {
+      const int leader = current_leader();
+      if (leader < 0) {  // lost again meanwhile: wait for the next one
+        schedule(now_ + 10, EventKind::kRestartLeader, 0, 1);
+        return;
+      }
+      new_leader_ = leader;
+      new_leader_ballot_ = nodes_[leader].replica->node().ballot();
+      start_node(restarted_);
+      restarted_at_ = now_;
+      watching_window_ = true;
+      elections_at_restart_.assign(static_cast<size_t>(opt_.nodes), 0);
+      for (int i = 0; i < opt_.nodes; ++i) {
+        if (nodes_[i].up) {
+          elections_at_restart_[static_cast<size_t>(i)] =
+              nodes_[i].replica->node().stats().elections_started;
+        }
+      }
+      schedule(now_ + 2 * election_ms, EventKind::kRestartLeader, 0, 3);
+      return;
+    }
+    default: {
+      watching_window_ = false;
+      ++result_.leader_restarts;
+      if (result_.leader_restarts < static_cast<uint64_t>(opt_.restart_leader)) {
+        schedule(now_ + 100, EventKind::kRestartLeader, 0, 0);
+      }
+      return;
+    }
+  }
+}
+
+void World::check_restarted_leader() {
+  if (restarted_at_ < 0 || !nodes_[restarted_].up || new_leader_ < 0) return;
+  const paxos::Node& old = nodes_[restarted_].replica->node();
+  const SimNode& lead = nodes_[new_leader_];
+  const bool leads_on = lead.up && lead.replica->node().role() == paxos::Role::kLeader &&
+                        lead.replica->node().ballot() == new_leader_ballot_;
+  const TimeMs since = now_ - restarted_at_;
+  if (leads_on && old.role() != paxos::Role::kFollower) {
+    fail(fmt::format(
+        "restart: node {}, restarted {} ms ago, is {} at ballot {} while node {} leads at {}",
+        restarted_ + 1, since, paxos::to_string(old.role()), old.ballot().to_string(),
+        new_leader_ + 1, new_leader_ballot_.to_string()));
+    return;
+  }
+  if (!watching_window_) return;
+  if (!leads_on) {
+    fail(fmt::format("restart: node {} no longer leads at ballot {}, {} ms after node {} restarted",
+                     new_leader_ + 1, new_leader_ballot_.to_string(), since, restarted_ + 1));
+    return;
+  }
+  if (old.stats().pre_votes_started > 0) {
+    fail(fmt::format("restart: node {} asked for a pre-vote {} ms after its restart",
+                     restarted_ + 1, since));
+    return;
+  }
+  for (int i = 0; i < opt_.nodes; ++i) {
+    if (!nodes_[i].up) continue;
+    const uint64_t started = nodes_[i].replica->node().stats().elections_started;
+    if (started != elections_at_restart_[static_cast<size_t>(i)]) {
+      fail(fmt::format("restart: node {} started phase 1 {} ms after node {} restarted", i + 1,
+                       since, restarted_ + 1));
+      return;
+    }
+  }
+}
+
 void World::on_durable(int node, const storage::WriteBatch& batch) {
   for (const paxos::Entry& e : batch.entries) {
     nodes_[node].durable[e.instance] = SimNode::DurableRecord{e.ballot, e.chosen};
@@ -1036,6 +1144,9 @@ void World::process(const Event& e) {
       }
       break;
     }
+    case EventKind::kRestartLeader:
+      restart_leader_step(e.token);
+      break;
     case EventKind::kCampaign: {
       if (healed_) break;
       SimNode& n = nodes_[e.node];
@@ -1132,6 +1243,7 @@ Outcome World::run() {
   }
   if (opt_.partitions) schedule(rng_.uniform(0, 500), EventKind::kPartition, 0);
   if (opt_.isolate_one) schedule(opt_.isolate_at_ms, EventKind::kIsolate, 0);
+  if (opt_.restart_leader > 0) schedule(opt_.restart_leader_at_ms, EventKind::kRestartLeader, 0);
   if (opt_.crashes) {
     schedule(rng_.uniform(100, 1000), EventKind::kCrash,
              static_cast<int>(rng_.uniform(0, opt_.nodes - 1)));
@@ -1163,6 +1275,7 @@ Outcome World::run() {
     }
     check_steps();
     if (opt_.isolate_one && healed_) track_rejoin_leader();
+    if (opt_.restart_leader > 0) check_restarted_leader();
     if (healed_ && all_clients_done() && converged() && now_ >= opt_.run_at_least_ms) break;
   }
   result_.end_ms = now_;
@@ -1196,6 +1309,10 @@ Outcome World::run() {
                       "(a healthy leader was deposed)",
                       changes, isolated_ + 1));
     }
+  }
+  if (result_.ok && result_.leader_restarts < static_cast<uint64_t>(opt_.restart_leader)) {
+    fail(fmt::format("restart: only {} of {} leader restarts watched before the heal",
+                     result_.leader_restarts, opt_.restart_leader));
   }
   if (result_.ok) final_checks();
   if (locks_) {

@@ -31,7 +31,9 @@
 //   (d) the commit point on disk (Commit records and segment checkpoints)
 //       never covers an instance whose newest acceptance is not on disk.
 // With `isolate_one`, a follower is cut off during the fault window and
-// rejoins at the heal; no other node may lead after that (pre-vote).
+// rejoins at the heal; no other node may lead after that (pre-vote). With
+// `restart_leader`, a killed leader that restarts while another node leads
+// must not disturb it (no phase 1 anywhere for two election timeouts).
 #pragma once
 
 #include <cstdint>
@@ -97,6 +99,14 @@ struct Options {
   bool isolate_one = false;
   paxos::TimeMs isolate_at_ms = 500;
   paxos::TimeMs run_at_least_ms = 0;
+  // Scripted restart check (off by default): `restart_leader` times, from
+  // `restart_leader_at_ms` on, the leader is killed; once another node leads,
+  // the old one restarts 0-1000 ms later. From its restart on it must not
+  // campaign or lead while that leader leads, and for two election timeouts
+  // no node may start phase 1 and the leader keeps its ballot (DESIGN.md
+  // section 10). Meant for runs without other faults.
+  int restart_leader = 0;
+  paxos::TimeMs restart_leader_at_ms = 500;
   // Storage: the real WAL and snapshot code over a simulated disk.
   paxos::Instance snapshot_every = 40;  // instances between snapshots
   uint64_t wal_segment_bytes = 4096;
@@ -144,6 +154,7 @@ struct Outcome {
   uint64_t log_bytes_written = 0;    // by the incarnations alive at the end
   uint64_t acks_while_disk_failed = 0;
   uint64_t leader_changes_after_rejoin = 0;  // isolate_one
+  uint64_t leader_restarts = 0;              // restart_leader: restarts watched to the end
   uint64_t chosen_checks = 0;                // instances checked against the ground truth
   uint64_t power_losses_after_append = 0;
   uint64_t stale_leader_faults = 0;
