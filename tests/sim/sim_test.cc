@@ -203,6 +203,9 @@ TEST(SimFaults, HeavyLossStillMakesProgress) {
   o.delay_max_ms = 30;
   o.crashes = true;
   o.partitions = true;
+  // Long enough that the faults outlast the restarted replicas' hold-off
+  // (a cold start elects no leader before 600 ms): there is traffic to lose.
+  o.fault_ms = 6000;
   const Outcome r = run(o);
   ASSERT_TRUE(r.ok) << r.violation << "\n  replay: " << replay_command(o);
   // About half of what was sent during the fault window was dropped.
