@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include "net/wire.h"
-#include "service/request_handler.h"
 
 namespace paxlock::daemon {
 
@@ -18,13 +17,15 @@ struct ClientService::Conn {
 
 ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
                              driver::Replica& replica, ClusterInfoFn cluster_info,
-                             net::NetStats& stats, Histogram& latency)
+                             net::NetStats& stats, Histogram& latency,
+                             service::RequestCounts& counts)
     : io_(io),
       options_(std::move(options)),
       replica_(replica),
       cluster_info_(std::move(cluster_info)),
       stats_(stats),
       latency_(latency),
+      counts_(counts),
       acceptor_(io) {}
 
 Status ClientService::start() {
@@ -86,6 +87,7 @@ asio::awaitable<void> ClientService::accept_loop() {
     service::RequestHandlerOptions ho;
     ho.pending_max = options_.pending_max;
     ho.withhold_replies = options_.withhold_replies;
+    ho.counts = &counts_;
     conn->handler = std::make_unique<service::RequestHandler>(
         replica_, ho, cluster_info_, [this, weak](pb::ClientResponse& resp, bool from_log) {
           auto c = weak.lock();

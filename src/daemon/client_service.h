@@ -17,6 +17,7 @@
 #include "net/connection.h"
 #include "net/stats.h"
 #include "paxlock.pb.h"
+#include "service/request_handler.h"
 
 namespace paxlock::daemon {
 
@@ -36,7 +37,8 @@ class ClientService {
   using ClusterInfoFn = std::function<void(pb::ClusterInfo*)>;
 
   ClientService(asio::io_context& io, ClientServiceOptions options, driver::Replica& replica,
-                ClusterInfoFn cluster_info, net::NetStats& stats, Histogram& latency);
+                ClusterInfoFn cluster_info, net::NetStats& stats, Histogram& latency,
+                service::RequestCounts& counts);
 
   Status start();
   // Stops accepting, answers what is pending with SHUTTING_DOWN, closes.
@@ -57,6 +59,7 @@ class ClientService {
   ClusterInfoFn cluster_info_;
   net::NetStats& stats_;
   Histogram& latency_;
+  service::RequestCounts& counts_;
   net::RateLimiter log_limit_;
   net::tcp::acceptor acceptor_;
   std::vector<std::weak_ptr<Conn>> conns_;

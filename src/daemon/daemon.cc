@@ -5,12 +5,16 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <filesystem>
 #include <future>
 #include <random>
 
 #include "common/hash.h"
 #include "common/json.h"
+#include "common/version.h"
+#include "daemon/process_metrics.h"
 #include "paxos/value_codec.h"
+#include "storage/snapshot_store.h"
 
 namespace paxlock::daemon {
 namespace {
@@ -133,7 +137,25 @@ Status Daemon::recover() {
   spdlog::info("recovered: promised {}, log {}..{}, first unchosen {}, snapshot at {}",
                node.promised().to_string(), node.log_start(), node.log_end(), node.first_unchosen(),
                replica_->snapshot_next());
+  note_snapshot(true);
   return {};
+}
+
+void Daemon::note_snapshot(bool recovered) {
+  const paxos::Instance next = replica_->snapshot_next();
+  if (next == snapshot_next_seen_) return;
+  snapshot_next_seen_ = next;
+  snapshot_wall_ms_ = wall_ms();
+  if (!recovered || next == 0) return;
+  // Made before this process started: its file's time says when.
+  std::error_code ec;
+  const auto path =
+      std::filesystem::path(data_dir_) / "snap" / storage::SnapshotStore::file_name(next);
+  const auto mtime = std::filesystem::last_write_time(path, ec);
+  if (ec) return;  // dated by the recovery, the best known
+  snapshot_wall_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::file_clock::to_sys(mtime).time_since_epoch())
+                          .count();
 }
 
 Status Daemon::start_client_service() {
@@ -146,7 +168,7 @@ Status Daemon::start_client_service() {
   co.withhold_replies = options_.withhold_replies;
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
-      client_latency_);
+      client_latency_, request_counts_);
   return clients_->start();
 }
 
@@ -162,7 +184,13 @@ Status Daemon::start_http() {
     serve_chosen(req, res);
   });
   http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(on_loop(&Daemon::metrics_text), "text/plain; version=0.0.4");
+    std::string text = on_loop(&Daemon::metrics_text);
+    if (!stopping_) {
+      PrometheusText process;
+      process_metrics(process);
+      text += process.text();
+    }
+    res.set_content(std::move(text), "text/plain; version=0.0.4");
   });
   if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
     return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
@@ -246,6 +274,7 @@ void Daemon::on_tick() {
     wal_broken_logged_ = true;  // once: the state does not change until a restart
     spdlog::error("{}", wal_broken_message(disk_health()));
   }
+  note_snapshot(false);
   std::vector<uint32_t> syncs;
   store_->take_sync_latencies(syncs);
   for (uint32_t us : syncs)
@@ -297,11 +326,13 @@ Json Daemon::status() {
   Json peers = Json::array();
   for (const Member& m : config_.members) {
     if (m.id == options_.id) continue;
+    // Since the last message or keepalive from the peer; null if none came
+    // since this process started.
     const auto heard = transport_->last_heard(m.id);
-    const int64_t ago =
+    const Json ago =
         heard.time_since_epoch().count() == 0
-            ? -1
-            : std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count();
+            ? Json(nullptr)
+            : Json(std::chrono::duration_cast<std::chrono::milliseconds>(now - heard).count());
     peers.push_back(
         {{"id", m.id}, {"connected", transport_->connected(m.id)}, {"last_heard_ms_ago", ago}});
   }
@@ -363,7 +394,11 @@ std::string Daemon::metrics_text() {
   const paxos::NodeStats& c = replica_->node().stats();
   const driver::ReplicaStats& r = replica_->stats();
   const net::NetStats& n = net_stats_;
+  const paxos::Node& node = replica_->node();
   PrometheusText out;
+  out.family("paxlock_build_info", "The build: release, git revision and build type.", "gauge");
+  out.sample("paxlock_build_info", uint64_t{1},
+             {{"version", version()}, {"revision", git_revision()}, {"build_type", build_type()}});
   out.counter("paxlock_proposals_total", "Instances this node proposed as leader.",
               c.instances_proposed);
   out.counter("paxlock_instances_chosen_total", "Instances chosen and applied here.",
@@ -387,7 +422,17 @@ std::string Daemon::metrics_text() {
   out.counter("paxlock_snapshots_taken_total", "Snapshots taken.", r.snapshots_taken);
   out.counter("paxlock_snapshots_installed_total", "Snapshots installed from peers.",
               r.snapshots_installed);
+  out.counter("paxlock_snapshot_save_failures_total", "Snapshots that could not be saved.",
+              r.snapshot_save_failures);
   out.counter("paxlock_client_requests_total", "Client requests received.", n.client_requests);
+  out.family("paxlock_requests_total", "Client requests answered, by op and result.", "counter");
+  for (size_t op = 0; op < service::RequestCounts::kOps.size(); ++op) {
+    for (size_t res = 0; res < service::RequestCounts::kResults.size(); ++res) {
+      out.sample("paxlock_requests_total", request_counts_.count(op, res),
+                 {{"op", service::RequestCounts::kOps[op]},
+                  {"result", service::RequestCounts::kResults[res]}});
+    }
+  }
   out.counter("paxlock_peer_messages_sent_total", "Messages sent to peers.", n.peer_frames_out);
   out.counter("paxlock_peer_messages_received_total", "Messages received from peers.",
               n.peer_frames_in);
@@ -397,6 +442,10 @@ std::string Daemon::metrics_text() {
   out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_down, {{"reason", "down"}});
   out.sample("paxlock_peer_messages_dropped_total", n.peer_dropped_fault,
              {{"reason", "fault_injection"}});
+  out.counter("paxlock_peer_keepalives_sent_total",
+              "Keepalives sent to peers on connections otherwise idle.", n.peer_keepalives_out);
+  out.counter("paxlock_peer_keepalives_received_total", "Keepalives received from peers.",
+              n.peer_keepalives_in);
   out.family("paxlock_connection_errors_total", "Connections closed for what the other side did.",
              "counter");
   for (const auto& [reason, count] : n.connection_errors) {
@@ -405,9 +454,30 @@ std::string Daemon::metrics_text() {
   out.gauge("paxlock_locks_held", "Locks held.", static_cast<double>(machine_->locks_held()));
   out.gauge("paxlock_sessions", "Open sessions.", static_cast<double>(machine_->sessions()));
   out.gauge("paxlock_first_unchosen", "First instance not known chosen.",
-            static_cast<double>(replica_->node().first_unchosen()));
+            static_cast<double>(node.first_unchosen()));
+  out.gauge("paxlock_chosen_index", "Every instance up to this one is known chosen here.",
+            static_cast<double>(node.first_unchosen() - 1));
+  out.gauge("paxlock_applied_index", "Every instance up to this one is applied here.",
+            static_cast<double>(node.next_apply() - 1));
+  out.gauge("paxlock_known_commit_index",
+            "The highest instance any replica reported chosen to this one.",
+            static_cast<double>(node.known_commit() - 1));
   out.gauge("paxlock_is_leader", "1 if this node leads.",
-            replica_->node().role() == paxos::Role::kLeader ? 1 : 0);
+            node.role() == paxos::Role::kLeader ? 1 : 0);
+  out.gauge("paxlock_leader_id", "The node this one knows as the live leader (0: none).",
+            static_cast<double>(node.leader().value_or(0)));
+  const paxos::Instance snap = replica_->snapshot_next();
+  out.gauge("paxlock_snapshot_index", "The last instance the newest snapshot covers (0: none).",
+            static_cast<double>(snap > 0 ? snap - 1 : 0));
+  out.gauge(
+      "paxlock_snapshot_timestamp_seconds",
+      "When the newest snapshot was taken or installed, since the Unix epoch (0: none).",
+      snapshot_wall_ms_ < 0 || snap == 0 ? 0.0 : static_cast<double>(snapshot_wall_ms_) / 1e3);
+  out.gauge("paxlock_snapshot_age_seconds",
+            "Seconds since the newest snapshot was taken or installed (-1: none yet).",
+            snapshot_wall_ms_ < 0 || snap == 0
+                ? -1.0
+                : static_cast<double>(std::max<int64_t>(0, wall_ms() - snapshot_wall_ms_)) / 1e3);
   disk_metrics(out, disk_health());
   fsync_latency_.write(out, "paxlock_fsync_seconds", "WAL fdatasync latency.");
   client_latency_.write(out, "paxlock_client_request_seconds",

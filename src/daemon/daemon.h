@@ -58,6 +58,8 @@ class Daemon {
   std::string status_json();
   std::string status_json_with_hash();
   std::string chosen_json(uint64_t from, uint64_t to);
+  // The replica's metrics (on the loop) and then the process's (read from
+  // /proc on the HTTP thread).
   std::string metrics_text();
 
  private:
@@ -74,6 +76,7 @@ class Daemon {
   void on_tick();
   void fill_cluster_info(pb::ClusterInfo* info);
   DiskHealth disk_health() const;
+  void note_snapshot(bool recovered);
   std::string on_loop(std::string (Daemon::*render)());
   nlohmann::ordered_json status();
   void shutdown();
@@ -101,6 +104,12 @@ class Daemon {
   net::NetStats net_stats_;
   Histogram fsync_latency_;
   Histogram client_latency_;
+  service::RequestCounts request_counts_;
+  // The newest snapshot (taken or installed) that this process knows of:
+  // its first instance not covered, and when it was made (wall clock, ms;
+  // -1 if there is none). One recovered from disk is dated by its file.
+  paxos::Instance snapshot_next_seen_ = 0;
+  int64_t snapshot_wall_ms_ = -1;
   uint64_t leader_changes_ = 0;
   std::optional<paxos::NodeId> last_leader_;
   paxos::Role last_role_ = paxos::Role::kFollower;

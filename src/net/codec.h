@@ -16,7 +16,17 @@ namespace paxlock::net {
 // drop the connection on them; a mixed cluster is refused at the hello).
 // 3: commands in the log are LockCommand messages (a replica of version 2
 // would read them as invalid and answer differently).
-constexpr uint32_t kPeerProtocolVersion = 3;
+// 4: transport keepalives (kPeerKeepaliveType; a replica of version 3 would
+// close the connection on each as an unknown message type).
+constexpr uint32_t kPeerProtocolVersion = 4;
+
+// A PeerMessage of this type is the transport's keepalive, never a message of
+// the core: `from` and `to` set, every other field ignored. A replica sends
+// one on each outgoing connection that carried nothing else for a keepalive
+// interval (PeerTransport), so that every connected peer is heard from
+// regularly, followers too (they exchange no core messages). Outside the
+// core's MessageType range.
+constexpr uint32_t kPeerKeepaliveType = 64;
 
 void to_proto(const paxos::Ballot& in, pb::Ballot* out);
 paxos::Ballot from_proto(const pb::Ballot& in);

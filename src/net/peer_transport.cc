@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "net/codec.h"
 
@@ -40,7 +41,8 @@ PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options,
       deliver_(std::move(deliver)),
       stats_(stats),
       rng_(options_.fault_seed),
-      acceptor_(io) {}
+      acceptor_(io),
+      keepalive_timer_(io) {}
 
 Status PeerTransport::start() {
   for (const auto& [id, addr] : options_.peers) {
@@ -71,6 +73,7 @@ Status PeerTransport::start() {
     (void)addr;
     asio::co_spawn(io_, dial_loop(id), asio::detached);
   }
+  asio::co_spawn(io_, keepalive_loop(), asio::detached);
   return {};
 }
 
@@ -78,6 +81,7 @@ void PeerTransport::stop() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  keepalive_timer_.cancel();
   for (auto& [id, c] : out_) {
     if (c) c->close();
   }
@@ -104,17 +108,45 @@ void PeerTransport::send(const paxos::Message& msg) {
   to_proto(msg, &pm);
   std::string frame = make_frame(pm);
   const size_t bytes = frame.size();
-  if (!it->second->send(std::move(frame))) {
-    ++stats_.peer_dropped_queue_full;
-    // A queue that stopped draining long ago belongs to a dead connection.
-    if (Clock::now() - it->second->write_pending_since() > kStallTimeout) {
-      ++stats_.connection_errors["stalled"];
-      it->second->close();
-    }
-    return;
-  }
+  if (!enqueue(msg.to, *it->second, std::move(frame))) return;
   ++stats_.peer_frames_out;
   stats_.peer_bytes_out += bytes;
+}
+
+bool PeerTransport::enqueue(paxos::NodeId peer, Connection& conn, std::string frame) {
+  if (!conn.send(std::move(frame))) {
+    ++stats_.peer_dropped_queue_full;
+    // A queue that stopped draining long ago belongs to a dead connection.
+    if (Clock::now() - conn.write_pending_since() > kStallTimeout) {
+      ++stats_.connection_errors["stalled"];
+      conn.close();
+    }
+    return false;
+  }
+  sent_since_keepalive_[peer] = true;
+  return true;
+}
+
+asio::awaitable<void> PeerTransport::keepalive_loop() {
+  while (!stopped_) {
+    keepalive_timer_.expires_after(options_.keepalive_interval);
+    asio::error_code ec;
+    co_await keepalive_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) break;
+    for (auto& [peer, conn] : out_) {
+      if (!conn || conn->closed()) continue;
+      // Whatever went out since the last round already tells the peer we live.
+      if (std::exchange(sent_since_keepalive_[peer], false)) continue;
+      pb::PeerMessage pm;
+      pm.set_type(kPeerKeepaliveType);
+      pm.set_from(options_.self);
+      pm.set_to(peer);
+      if (enqueue(peer, *conn, make_frame(pm))) {
+        sent_since_keepalive_[peer] = false;  // a keepalive does not excuse the next one
+        ++stats_.peer_keepalives_out;
+      }
+    }
+  }
 }
 
 void PeerTransport::reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
@@ -202,6 +234,15 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
     if (!pm.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
       reject(conn, "bad_frame", "frame does not parse from node " + std::to_string(from));
       break;
+    }
+    if (pm.type() == kPeerKeepaliveType) {
+      if (pm.from() != from || pm.to() != options_.self) {
+        reject(conn, "bad_message", "misaddressed keepalive from node " + std::to_string(from));
+        break;
+      }
+      ++stats_.peer_keepalives_in;
+      last_heard_[from] = Clock::now();
+      continue;
     }
     auto decoded = from_proto(pm);
     if (!decoded.ok()) {

@@ -7,8 +7,18 @@
 // type. Outgoing connections reconnect with exponential back-off and jitter;
 // send queues are bounded, and what does not fit is dropped: the protocol
 // resends what matters.
+//
+// Keepalives: an outgoing connection that carried nothing for a keepalive
+// interval gets a keepalive frame (kPeerKeepaliveType, never handed to the
+// core), so that every connected peer is heard from at least every two
+// intervals, followers too, which exchange no core messages. last_heard()
+// then means something for every peer, and a dead connection between two
+// followers is noticed (stall detection) before one of them needs it. The
+// cost is bounded: at most one small frame per peer per interval, through
+// the same bounded queue.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +40,7 @@ struct PeerTransportOptions {
   size_t queue_bytes = 32 << 20;
   double drop_rate = 0.0;  // test option: drop this share of outgoing messages
   uint64_t fault_seed = 1;
+  std::chrono::milliseconds keepalive_interval{500};
 };
 
 class PeerTransport : public paxos::Transport {
@@ -45,7 +56,7 @@ class PeerTransport : public paxos::Transport {
   void send(const paxos::Message& msg) override;
   // Peers with a live outgoing connection.
   bool connected(paxos::NodeId peer) const;
-  // When a message from `peer` last arrived (epoch 0 if never).
+  // When a message or a keepalive from `peer` last arrived (epoch 0 if never).
   std::chrono::steady_clock::time_point last_heard(paxos::NodeId peer) const {
     auto it = last_heard_.find(peer);
     return it == last_heard_.end() ? std::chrono::steady_clock::time_point{} : it->second;
@@ -55,6 +66,10 @@ class PeerTransport : public paxos::Transport {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> inbound(std::shared_ptr<Connection> conn);
   asio::awaitable<void> dial_loop(paxos::NodeId peer);
+  asio::awaitable<void> keepalive_loop();
+  // Queues `frame` on the outgoing connection to `peer`; false (counted as
+  // dropped) if its queue is full, closing a connection that stalled.
+  bool enqueue(paxos::NodeId peer, Connection& conn, std::string frame);
   void reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
               const std::string& detail);
 
@@ -71,6 +86,9 @@ class PeerTransport : public paxos::Transport {
   std::map<paxos::NodeId, std::weak_ptr<Connection>> inbound_by_node_;
   std::map<paxos::NodeId, std::chrono::steady_clock::time_point> last_heard_;
   std::map<paxos::NodeId, std::shared_ptr<asio::steady_timer>> backoff_timers_;
+  // Peers sent something since the last keepalive round (no keepalive due).
+  std::map<paxos::NodeId, bool> sent_since_keepalive_;
+  asio::steady_timer keepalive_timer_;
   bool stopped_ = false;
 };
 

@@ -1,26 +1,50 @@
 // Counters of the network side, for /metrics. Touched only on the event loop.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace paxlock::net {
 
+// Every reason a connection is closed for (the peer transport's, then the
+// client service's): /metrics exports each from zero, so that an alert on a
+// rise has a series to compare with before the first error.
+inline constexpr std::array<std::string_view, 12> kConnectionErrorReasons = {"wrong_cluster",
+                                                                             "bad_version",
+                                                                             "unknown_node",
+                                                                             "frame_too_big",
+                                                                             "bad_frame",
+                                                                             "bad_message",
+                                                                             "stalled",
+                                                                             "client_bad_hello",
+                                                                             "client_wrong_cluster",
+                                                                             "client_frame_too_big",
+                                                                             "client_bad_frame",
+                                                                             "client_slow_reader"};
+
 struct NetStats {
-  uint64_t peer_frames_in = 0;
+  NetStats() {
+    for (std::string_view reason : kConnectionErrorReasons)
+      connection_errors.emplace(reason, 0);
+  }
+
+  uint64_t peer_frames_in = 0;  // core messages (keepalives are counted apart)
   uint64_t peer_frames_out = 0;
   uint64_t peer_bytes_out = 0;
   uint64_t peer_dropped_queue_full = 0;  // send queue over its limit
   uint64_t peer_dropped_down = 0;        // no connection to the peer
   uint64_t peer_dropped_fault = 0;       // --drop-rate fault injection
+  uint64_t peer_keepalives_in = 0;       // transport keepalives (PeerTransport)
+  uint64_t peer_keepalives_out = 0;
   uint64_t peer_connects = 0;
   uint64_t client_connections = 0;
   uint64_t client_requests = 0;
-  // Connections closed because of what the other side did, by reason:
-  // "wrong_cluster", "bad_version", "unknown_node", "frame_too_big",
-  // "bad_frame", "bad_message", "stalled", ...
+  // Connections closed because of what the other side did, by reason: every
+  // one of kConnectionErrorReasons (from zero), and only those.
   std::map<std::string, uint64_t> connection_errors;
 };
 

@@ -4,6 +4,34 @@
 
 namespace paxlock::service {
 
+static_assert(pb::LOCK == 1 && pb::UNLOCK == 2 && pb::CHECK == 3 && pb::STATUS == 4 &&
+              pb::LIST == 5 && pb::OPEN_SESSION == 6 && pb::KEEP_ALIVE == 7 &&
+              pb::CLOSE_SESSION == 8 && RequestCounts::kOps.size() == 10);
+static_assert(pb::OK == 0 && pb::HELD == 1 && pb::NOT_OWNER == 2 && pb::NOT_HELD == 3 &&
+              pb::STALE_TOKEN == 4 && pb::TIMEOUT == 5 && pb::DEADLOCK == 6 &&
+              pb::SESSION_EXPIRED == 7 && pb::INVALID == 8 && pb::TOO_MANY_WAITERS == 9 &&
+              pb::DUPLICATE_IGNORED == 10 && pb::BUSY == 20 && pb::BAD_REQUEST == 21 &&
+              pb::SHUTTING_DOWN == 22 && RequestCounts::kResults.size() == 15);
+
+size_t RequestCounts::op_of(const pb::ClientRequest& request) {
+  if (request.body_case() == pb::ClientRequest::kClusterInfo) return kOps.size() - 1;
+  if (request.body_case() != pb::ClientRequest::kCommand) return 0;
+  const int op = request.command().op();
+  return op >= pb::LOCK && op <= pb::CLOSE_SESSION ? static_cast<size_t>(op) : 0;
+}
+
+size_t RequestCounts::result_of(int code) {
+  if (code >= pb::OK && code <= pb::DUPLICATE_IGNORED) return static_cast<size_t>(code);
+  if (code >= pb::BUSY && code <= pb::SHUTTING_DOWN)
+    return static_cast<size_t>(code - pb::BUSY) + 11;
+  return kResults.size() - 1;
+}
+
+void RequestHandler::State::answer(size_t op, pb::ClientResponse& response, bool from_log) {
+  if (counts) counts->add(op, RequestCounts::result_of(response.result().code()));
+  respond(response, from_log);
+}
+
 RequestHandler::RequestHandler(driver::Replica& replica, RequestHandlerOptions options,
                                ClusterInfoFn cluster_info, Respond respond)
     : replica_(replica),
@@ -12,6 +40,7 @@ RequestHandler::RequestHandler(driver::Replica& replica, RequestHandlerOptions o
       state_(std::make_shared<State>()) {
   state_->respond = std::move(respond);
   state_->withhold = options.withhold_replies;
+  state_->counts = options.counts;
 }
 
 // Destroying the handler only stops answering (the replica may already be
@@ -20,7 +49,7 @@ RequestHandler::~RequestHandler() = default;
 
 void RequestHandler::cancel_all() {
   for (auto& [rid, wait] : state_->pending)
-    replica_.cancel(wait.first, wait.second);
+    replica_.cancel(wait.id, wait.tag);
   state_->pending.clear();
 }
 
@@ -32,28 +61,29 @@ void RequestHandler::shut_down() {
     pb::ClientResponse resp;
     resp.set_request_id(rid);
     resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
-    state_->respond(resp, false);
-    replica_.cancel(wait.first, wait.second);
+    state_->answer(wait.op, resp, false);
+    replica_.cancel(wait.id, wait.tag);
   }
 }
 
 void RequestHandler::handle(const pb::ClientRequest& req) {
   pb::ClientResponse resp;
   resp.set_request_id(req.request_id());
+  const size_t op = RequestCounts::op_of(req);
   if (stopped_) {
     resp.mutable_result()->set_code(pb::SHUTTING_DOWN);
-    state_->respond(resp, false);
+    state_->answer(op, resp, false);
     return;
   }
   if (req.body_case() == pb::ClientRequest::kClusterInfo) {
     if (cluster_info_) cluster_info_(resp.mutable_cluster());
-    state_->respond(resp, false);
+    state_->answer(op, resp, false);
     return;
   }
   auto refuse = [&](const std::string& why) {
     resp.mutable_result()->set_code(pb::BAD_REQUEST);
     resp.set_error(why);
-    state_->respond(resp, false);
+    state_->answer(op, resp, false);
   };
   if (req.body_case() != pb::ClientRequest::kCommand) return refuse("no command");
   if (req.client_id() == 0 || req.seq() == 0) return refuse("client_id and seq must be nonzero");
@@ -64,15 +94,15 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
     resp.mutable_result()->set_code(pb::BUSY);
     resp.set_error(pending.count(req.request_id()) ? "request id in use"
                                                    : "too many requests in flight");
-    state_->respond(resp, false);
+    state_->answer(op, resp, false);
     return;
   }
   const paxos::CommandId id{req.client_id(), req.seq()};
   const uint64_t rid = req.request_id();
   std::weak_ptr<State> weak = state_;
-  pending[rid] = {id, 0};  // before submit, in case the answer comes at once
+  pending[rid] = {id, 0, op};  // before submit, in case the answer comes at once
   const Result<uint64_t> tag = replica_.submit(
-      paxos::Command{id, lock::encode(*cmd)}, [weak, rid](const std::string& reply) {
+      paxos::Command{id, lock::encode(*cmd)}, [weak, rid, op](const std::string& reply) {
         auto st = weak.lock();
         if (!st || st->withhold) return;
         if (st->pending.erase(rid) == 0) return;  // no longer waited for
@@ -84,17 +114,17 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
           r.mutable_result()->set_code(pb::BAD_REQUEST);
           r.set_error("undecodable answer: " + decoded.message());
         }
-        st->respond(r, true);
+        st->answer(op, r, true);
       });
   if (!tag.ok()) {
     pending.erase(rid);
     resp.mutable_result()->set_code(pb::BUSY);
     resp.set_error(tag.status().message());
-    state_->respond(resp, false);
+    state_->answer(op, resp, false);
     return;
   }
   auto it = pending.find(rid);
-  if (it != pending.end()) it->second.second = *tag;
+  if (it != pending.end()) it->second.tag = *tag;
 }
 
 }  // namespace paxlock::service

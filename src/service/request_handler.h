@@ -6,20 +6,63 @@
 // (or a refusal: BAD_REQUEST, BUSY, SHUTTING_DOWN). No sockets, no clock.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <string_view>
 
 #include "driver/replica.h"
 #include "paxlock.pb.h"
 
 namespace paxlock::service {
 
+// Answers given, by the request's op and the answer's code: what
+// paxlock_requests_total{op,result} exports (every pair, from zero). The
+// tables are fixed, so nothing a client sends can add a series.
+class RequestCounts {
+ public:
+  // Index 0 is any op the schema does not name (answered BAD_REQUEST or
+  // INVALID); 1..8 are pb::Op's values; the last a cluster_info request.
+  static constexpr std::array<std::string_view, 10> kOps = {
+      "unknown", "lock",         "unlock",     "check",         "status",
+      "list",    "open_session", "keep_alive", "close_session", "cluster_info"};
+  // pb::Code's names in lower case (0..10, then 20..22), and "other" for a
+  // code the schema does not name.
+  static constexpr std::array<std::string_view, 15> kResults = {"ok",
+                                                                "held",
+                                                                "not_owner",
+                                                                "not_held",
+                                                                "stale_token",
+                                                                "timeout",
+                                                                "deadlock",
+                                                                "session_expired",
+                                                                "invalid",
+                                                                "too_many_waiters",
+                                                                "duplicate_ignored",
+                                                                "busy",
+                                                                "bad_request",
+                                                                "shutting_down",
+                                                                "other"};
+
+  static size_t op_of(const pb::ClientRequest& request);
+  static size_t result_of(int code);
+
+  void add(size_t op, size_t result) { ++counts_.at(op).at(result); }
+  uint64_t count(size_t op, size_t result) const { return counts_.at(op).at(result); }
+
+ private:
+  std::array<std::array<uint64_t, kResults.size()>, kOps.size()> counts_{};
+};
+
 struct RequestHandlerOptions {
   size_t pending_max = 10000;  // requests in flight on one connection
   // Test option: apply commands but never answer them, as if the replica
   // died between applying and answering (the client must retry elsewhere).
   bool withhold_replies = false;
+  // Counts every answer given (a withheld one is not); null: not counted.
+  RequestCounts* counts = nullptr;
 };
 
 class RequestHandler {
@@ -48,11 +91,18 @@ class RequestHandler {
   bool waiting_for(uint64_t request_id) const { return state_->pending.count(request_id) != 0; }
 
  private:
+  struct Wait {
+    paxos::CommandId id;
+    uint64_t tag = 0;  // the replica's name for the wait
+    size_t op = 0;     // RequestCounts::kOps index
+  };
   struct State {
-    // request id -> the command it waits for, and the wait's tag
-    std::map<uint64_t, std::pair<paxos::CommandId, uint64_t>> pending;
+    std::map<uint64_t, Wait> pending;  // by request id
     Respond respond;
     bool withhold = false;
+    RequestCounts* counts = nullptr;
+    // Counts the answer, then gives it.
+    void answer(size_t op, pb::ClientResponse& response, bool from_log);
   };
   driver::Replica& replica_;
   RequestHandlerOptions options_;

@@ -18,7 +18,7 @@ from harness import (Cluster, closed_by_peer, connect, frame, pb_field, read_fra
 
 
 # net::kPeerProtocolVersion (src/net/codec.h).
-PEER_PROTOCOL_VERSION = 3
+PEER_PROTOCOL_VERSION = 4
 # net::kProtocolVersion, the client protocol.
 CLIENT_PROTOCOL_VERSION = 2
 

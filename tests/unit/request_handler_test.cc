@@ -30,6 +30,7 @@ class RequestHandlerTest : public ::testing::Test, public paxos::Transport {
     ASSERT_TRUE(replica_->start(now_).ok());
     RequestHandlerOptions o;
     o.pending_max = 2;
+    o.counts = &counts_;
     handler_ = std::make_unique<RequestHandler>(
         *replica_, o, [](pb::ClusterInfo* info) { info->set_cluster_id("t"); },
         [this](pb::ClientResponse& r, bool from_log) {
@@ -80,6 +81,7 @@ class RequestHandlerTest : public ::testing::Test, public paxos::Transport {
   std::unique_ptr<sim::SimLogStore> store_;
   lock::LockMachine machine_;
   std::unique_ptr<driver::Replica> replica_;
+  RequestCounts counts_;
   std::unique_ptr<RequestHandler> handler_;
   std::vector<pb::ClientResponse> answers_;
   std::vector<bool> from_log_;
@@ -138,6 +140,81 @@ TEST_F(RequestHandlerTest, ClusterInfoIsAnsweredAtOnce) {
   ASSERT_EQ(answers_.size(), 1u);
   EXPECT_EQ(answers_[0].cluster().cluster_id(), "t");
   EXPECT_FALSE(from_log_[0]);
+}
+
+size_t op_index(std::string_view name) {
+  for (size_t i = 0; i < RequestCounts::kOps.size(); ++i)
+    if (RequestCounts::kOps[i] == name) return i;
+  ADD_FAILURE() << "no op " << name;
+  return 0;
+}
+
+size_t result_index(std::string_view name) {
+  for (size_t i = 0; i < RequestCounts::kResults.size(); ++i)
+    if (RequestCounts::kResults[i] == name) return i;
+  ADD_FAILURE() << "no result " << name;
+  return 0;
+}
+
+uint64_t total(const RequestCounts& c) {
+  uint64_t n = 0;
+  for (size_t op = 0; op < RequestCounts::kOps.size(); ++op)
+    for (size_t res = 0; res < RequestCounts::kResults.size(); ++res)
+      n += c.count(op, res);
+  return n;
+}
+
+TEST_F(RequestHandlerTest, EveryAnswerIsCountedByOpAndResult) {
+  auto held_by_bob = lock_request(20, 1, "x");
+  handler_->handle(held_by_bob);
+  run();
+  auto second = lock_request(21, 2, "x");
+  second.mutable_command()->set_owner("bob");
+  handler_->handle(second);  // held by alice
+  run();
+  auto unlock = lock_request(22, 3, "nobody-holds-this");
+  unlock.mutable_command()->set_op(pb::UNLOCK);
+  handler_->handle(unlock);
+  run();
+  auto bad_op = lock_request(23, 4, "x");
+  bad_op.mutable_command()->set_op(static_cast<pb::Op>(77));  // a client's garbage
+  handler_->handle(bad_op);
+  pb::ClientRequest info;
+  info.set_request_id(24);
+  info.set_cluster_info(true);
+  handler_->handle(info);
+  ASSERT_EQ(answers_.size(), 5u);
+
+  EXPECT_EQ(counts_.count(op_index("lock"), result_index("ok")), 1u);
+  EXPECT_EQ(counts_.count(op_index("lock"), result_index("held")), 1u);
+  EXPECT_EQ(counts_.count(op_index("unlock"), result_index("not_held")), 1u);
+  EXPECT_EQ(counts_.count(op_index("unknown"), result_index("bad_request")), 1u);
+  EXPECT_EQ(counts_.count(op_index("cluster_info"), result_index("ok")), 1u);
+  EXPECT_EQ(total(counts_), 5u);
+
+  // What is pending when the handler shuts down is answered and counted too.
+  handler_->handle(lock_request(25, 5, "y"));
+  handler_->shut_down();
+  EXPECT_EQ(counts_.count(op_index("lock"), result_index("shutting_down")), 1u);
+  EXPECT_EQ(total(counts_), 6u);
+}
+
+TEST(RequestCounts, CodesAndOpsOutsideTheSchemaMapToFixedLabels) {
+  EXPECT_EQ(RequestCounts::result_of(pb::OK), result_index("ok"));
+  EXPECT_EQ(RequestCounts::result_of(pb::DUPLICATE_IGNORED), result_index("duplicate_ignored"));
+  EXPECT_EQ(RequestCounts::result_of(pb::BUSY), result_index("busy"));
+  EXPECT_EQ(RequestCounts::result_of(pb::SHUTTING_DOWN), result_index("shutting_down"));
+  EXPECT_EQ(RequestCounts::result_of(11), result_index("other"));
+  EXPECT_EQ(RequestCounts::result_of(-3), result_index("other"));
+  EXPECT_EQ(RequestCounts::result_of(1 << 30), result_index("other"));
+  pb::ClientRequest r;
+  EXPECT_EQ(RequestCounts::op_of(r), op_index("unknown"));
+  r.mutable_command()->set_op(pb::CLOSE_SESSION);
+  EXPECT_EQ(RequestCounts::op_of(r), op_index("close_session"));
+  r.mutable_command()->set_op(static_cast<pb::Op>(-5));
+  EXPECT_EQ(RequestCounts::op_of(r), op_index("unknown"));
+  r.set_cluster_info(true);
+  EXPECT_EQ(RequestCounts::op_of(r), op_index("cluster_info"));
 }
 
 }  // namespace
