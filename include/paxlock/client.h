@@ -208,7 +208,10 @@ class Client {
 // docs/LOCKS.md), or the service says it expired, `on_lost` runs once (on the
 // client's I/O thread): every lock held under it must be treated as lost.
 // The deadline has a timer of its own: on_lost runs at the deadline, not at
-// the next renewal tick after it (src/client/lease.h).
+// the next renewal tick after it (src/client/lease.h). An answer that arrives
+// after the deadline reaches its callback only after on_lost ran, even if it
+// was read before the timer fired: a grant under this session delivered with
+// lost() true is not to be used (docs/LOCKS.md).
 // Destroying the Session closes it (releasing its locks).
 class Session {
  public:

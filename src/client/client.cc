@@ -122,19 +122,22 @@ struct Client::Impl {
       if (sends.empty() && completions.empty() && lost.empty()) break;
       for (auto& s : sends)
         send(s.replica, net::make_frame(s.request));
-      for (auto& c : completions) {
-        auto it = callbacks.find(c.handle);
-        if (it == callbacks.end()) continue;
-        Callback done = std::move(it->second);
-        callbacks.erase(it);
-        done(c.reply);
-      }
+      // Losses before answers: an answer the core completed after a lease's
+      // deadline (a grant under it, say) reaches its callback with the
+      // Session already lost and on_lost already run.
       for (uint64_t id : lost) {
         auto it = session_lost.find(id);
         if (it == session_lost.end()) continue;
         auto fn = std::move(it->second);
         session_lost.erase(it);
         if (fn) fn();
+      }
+      for (auto& c : completions) {
+        auto it = callbacks.find(c.handle);
+        if (it == callbacks.end()) continue;
+        Callback done = std::move(it->second);
+        callbacks.erase(it);
+        done(c.reply);
       }
     }
     arm_timer();

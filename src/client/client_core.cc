@@ -248,7 +248,8 @@ void ClientCore::on_response(size_t replica, const pb::ClientResponse& resp, Tim
   }
   Reply out = to_reply(resp);
   out.served_by = opt_.replicas[replica].id;
-  finish(h, std::move(out));
+  finish(h, std::move(out));  // a keep-alive's acknowledgement first moves its deadline
+  lose_overdue_sessions(now);
 }
 
 void ClientCore::on_connection_lost(size_t replica, Time now) {
@@ -259,6 +260,7 @@ void ClientCore::on_connection_lost(size_t replica, Time now) {
   }
   for (Handle h : moved)
     retry(h, now, /*mark_down=*/false);
+  lose_overdue_sessions(now);
 }
 
 // A replica that refuses the hello (wrong cluster) will not start working:
@@ -271,6 +273,7 @@ void ClientCore::on_refused(size_t replica, const std::string& why, Time now) {
   }
   for (Handle h : failed)
     finish(h, unavailable(why));
+  lose_overdue_sessions(now);
 }
 
 void ClientCore::tick(Time now) {
@@ -338,6 +341,16 @@ void ClientCore::step_session(uint64_t id, SessionState& s, Time now) {
     if (pending_.count(h)) keep_alives_[h] = {id, now};
   }
   s.wake = step.wake_at;
+}
+
+// The tick at a lease's deadline may not have run yet when an answer comes
+// (the answer was read first, or the process did not run for a while): the
+// lease is lost all the same, and reported before the answer reaches the
+// caller, so that a grant under it is never taken for a valid one.
+void ClientCore::lose_overdue_sessions(Time now) {
+  for (auto& [id, s] : sessions_) {
+    if (!s.lease.lost() && !s.lease.closed() && now >= s.lease.deadline()) step_session(id, s, now);
+  }
 }
 
 void ClientCore::keep_alive_done(uint64_t id, Time sent_at, const Reply& reply) {

@@ -104,7 +104,12 @@ class ClientCore {
   void close();
 
   // Sessions kept alive by the core: keep-alives every TTL/3, lost at the
-  // lease's deadline or when the service says the session expired.
+  // lease's deadline or when the service says the session expired. Every
+  // input that may complete a request (an answer, a lost connection, a
+  // refusal) first looks at the deadlines too: a session whose deadline has
+  // passed is reported lost along with that completion, even if the tick at
+  // its deadline has not run yet (the shell reports losses before it runs
+  // the callbacks of completions).
   void start_session(uint64_t id, Ms ttl, Time opened_at, Time now);
   void close_session(uint64_t id);
   bool session_lost(uint64_t id) const;
@@ -145,6 +150,7 @@ class ClientCore {
   bool up(size_t replica, Time now) const { return down_until_[replica] <= now; }
   void finish(Handle h, Reply reply);
   void step_session(uint64_t id, SessionState& s, Time now);
+  void lose_overdue_sessions(Time now);
   void keep_alive_done(uint64_t id, Time sent_at, const Reply& reply);
 
   ClientOptions opt_;

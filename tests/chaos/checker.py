@@ -219,10 +219,15 @@ def sessions_check(ops, sess):
 # ------------------------------------------------------- mutual exclusion
 
 def grants(ops, sess=None):
-    """Per lock, the known grants: (owner, token, from, to, op) with `to` the
-    invocation of the owner's next release, or, for a lock held under a
-    session, the earliest time the lease may have ended or a close of it
-    was sent, if earlier."""
+    """Per lock, the known grants: (owner, token, from, to, op) with `from`
+    the answer and `to` the invocation of the owner's next release, or, for a
+    lock held under a session, the earliest time the lease may have ended or
+    a close of it was sent, if earlier. A grant whose answer comes at or
+    after that end is left out: docs/LOCKS.md has the client treat a lock as
+    lost once its lease may have run out (or it closed the session), so one
+    answered later was never the client's to use, not even at the answer's
+    instant. (That the service granted it only while the session lived is
+    the linearizability check's business.)"""
     by_lock = collections.defaultdict(list)
     releases = collections.defaultdict(list)  # (lock, owner) -> unlock invocations
     for op in ops:
@@ -241,10 +246,12 @@ def grants(ops, sess=None):
             k = bisect.bisect_left(times, g.complete)
             to = times[k] if k < len(times) else INF
             if g.session and sess is not None:
-                to = min(to, max(g.complete, sess.end_bound(g.session)))
+                to = min(to, sess.end_bound(g.session))
                 for c in sess.closes.get(g.session, ()):
                     if c.type != "fail" and c.complete > g.invoke:
-                        to = min(to, max(c.invoke, g.complete))
+                        to = min(to, c.invoke)
+                if to <= g.complete:
+                    continue  # lost on arrival: never held
             items.append((g.owner, g.token, g.complete, to, g))
         out[lock] = items
     return out

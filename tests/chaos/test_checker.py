@@ -280,6 +280,51 @@ class TheWholeApi(unittest.TestCase):
         self.assertIn("a and b held it at once", "\n".join(r["mutual_exclusion"]))
         self.assertTrue(r["linearizable"])
 
+    def late_grant_history(self, renew_at=None, close_at=None):
+        """The chaos failure of 2026-12-03 (seed 20261127, 5 nodes; hot-0,
+        tokens 6111 and 6113), times in ms: b0 queues for L under session 6
+        (TTL 2 s, last renewal sent at 0) while w4 holds it; w4's unlock hands
+        L to b0, then every replica loses power. b0's next keep-alive (sent at
+        700) is not applied in time, the lease runs out, and the first batch
+        after the restart ends session 6 and grants L to w5's try-lock. Both
+        answers reach their clients only after the restart, w5's first; b0's
+        arrives 950 ms after b0's own lease deadline (0 + 2000 - 700)."""
+        h = H()
+        session(h, "b0#0", 6, 0, 1, ttl=2000)
+        ok_lock(h, "w4#0", "L", 10, 11, 1)
+        h.op("w5#0", "lock", "L", 100, 2248, code="OK", token=3, holder="w5",
+             inv={"wait_ms": 0})
+        h.op("b0#0", "lock", "L", 200, 2250, code="OK", token=2, holder="b0", session=6,
+             inv={"session": 6, "wait_ms": 627})
+        h.op("w4#0", "unlock", "L", 380, 2249, code="OK", token=1)
+        if renew_at is not None:
+            h.op("b0.ka#6.0", "keep_alive", "", renew_at, renew_at + 5, owner="b0", code="OK",
+                 inv={"session": 6})
+        h.op("b0.ka#6.1", "keep_alive", "", 1500, 2253, owner="b0", type="fail",
+             code="SESSION_EXPIRED", inv={"session": 6})
+        if close_at is not None:
+            h.op("b0.c#0", "close_session", "", close_at, 2255, owner="b0", code="OK",
+                 inv={"session": 6})
+        h.op("w5#0", "unlock", "L", 2251, 2254, code="OK", token=3)
+        return h.run()
+
+    def test_a_grant_answered_after_its_lease_ran_out_was_never_held(self):
+        # b0 must treat L as lost when the answer arrives (docs/LOCKS.md), so
+        # it held L at no time, not even at the answer's instant.
+        self.assertEqual(problems(self.late_grant_history()), {})
+        # Renewed at 1000 (the lease lasts until 2300 at least) but closed
+        # by b0 at 2200, before the answer: never held either. (Only
+        # mutual_exclusion: the linearizability search places a close that
+        # changes nothing at once, and its model does not remember ended
+        # sessions, so a close racing a blocking grant under the same session
+        # is beyond it; the chaos clients never send one.)
+        r = self.late_grant_history(renew_at=1000, close_at=2200)
+        self.assertEqual(r["mutual_exclusion"], [])
+        # Renewed at 1000: the lease lasts until 2300 at least, so b0 may use
+        # L from 2250 on while w5 holds it from 2248 on.
+        r = self.late_grant_history(renew_at=1000)
+        self.assertIn("w5 and b0 held it at once", "\n".join(r["mutual_exclusion"]))
+
     def test_session_expired_too_early_is_reported(self):
         for at, valid in ((100, False), (400, True)):
             h = H()

@@ -465,14 +465,16 @@ void World::client_pump(int c) {
   for (;;) {
     auto sends = cl.core->take_sends();
     auto done = cl.core->take_completions();
-    if (sends.empty() && done.empty()) break;
+    auto lost = cl.core->take_lost_sessions();
+    if (sends.empty() && done.empty() && lost.empty()) break;
     for (const auto& snd : sends)
       client_send(c, snd);
-    for (const auto& d : done)
-      client_completed(c, d);
-    for (uint64_t session : cl.core->take_lost_sessions()) {
+    // Losses before answers, as the library's shell does (src/client/client.cc).
+    for (uint64_t session : lost) {
       if (locks_) locks_->session_lost(c, session);
     }
+    for (const auto& d : done)
+      client_completed(c, d);
   }
   const auto next = cl.core->next_tick();
   if (!next) return;

@@ -317,6 +317,46 @@ TEST(ClientCore, SessionExpiredAnswerLosesTheSession) {
   EXPECT_TRUE(core.session_lost(5));
 }
 
+// docs/LOCKS.md: a grant whose lease the client cannot vouch for must not be
+// taken for a valid one. An answer that arrives after the lease's deadline,
+// before the tick at the deadline ran (the answer was read first, or the
+// process did not run for a while), comes with the loss; a keep-alive's
+// acknowledgement, though, first moves the deadline.
+TEST(ClientCore, AnAnswerAfterTheLeaseDeadlineComesWithItsLossBeforeAnyTick) {
+  ClientCore core(three());
+  core.start_session(5, 3000ms, kT0, kT0);
+  auto ka = only_send(core);
+  core.on_response(ka.replica, answer(ka.request, pb::OK), kT0 + 10ms);
+  core.take_completions();  // deadline: kT0 + 3000 - 700
+
+  pb::ClientRequest req = lock_req("L");
+  req.mutable_command()->set_session(5);
+  req.mutable_command()->set_wait_ms(1000);
+  core.submit(req, kT0 + 2000ms, 1000ms);
+  auto lock = only_send(core);
+  // No tick at kT0 + 2300: the grant is read first, at kT0 + 2400.
+  core.on_response(lock.replica, answer(lock.request, pb::OK, 9), kT0 + 2400ms);
+  auto done = core.take_completions();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].reply.token, 9u);
+  EXPECT_EQ(core.take_lost_sessions(), std::vector<uint64_t>{5});
+  EXPECT_TRUE(core.session_lost(5));
+  core.tick(kT0 + 2500ms);
+  EXPECT_TRUE(core.take_lost_sessions().empty());  // reported once
+
+  // A renewal sent at kT0 + 1000 and acknowledged after the old deadline
+  // moves it to kT0 + 3300 first: not lost.
+  ClientCore renewed(three());
+  renewed.start_session(6, 3000ms, kT0, kT0);
+  ka = only_send(renewed);
+  renewed.on_response(ka.replica, answer(ka.request, pb::OK), kT0 + 10ms);
+  renewed.tick(kT0 + 1000ms);
+  auto ka2 = only_send(renewed);
+  renewed.on_response(ka2.replica, answer(ka2.request, pb::OK), kT0 + 2400ms);
+  EXPECT_TRUE(renewed.take_lost_sessions().empty());
+  EXPECT_FALSE(renewed.session_lost(6));
+}
+
 TEST(ClientCore, AClosedSessionSendsNothingMore) {
   ClientCore core(three());
   core.start_session(5, 3000ms, kT0, kT0);
