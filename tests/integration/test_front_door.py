@@ -306,7 +306,7 @@ class FrontDoorTest(unittest.TestCase):
         rev = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"],
                              capture_output=True, text=True,
                              cwd=os.path.dirname(__file__)).stdout.strip()
-        for binary in ["paxlock", "paxlockd", "paxlock-demo"]:
+        for binary in ["paxlock", "paxlockd", "paxlock-demo", "paxlock-chaos-client"]:
             r = subprocess.run([os.path.join(BIN, binary), "--version"], capture_output=True,
                                text=True, timeout=10)
             self.assertEqual(r.returncode, 0, f"{binary}: {r.stderr}")

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -53,6 +54,7 @@
 
 #include "common/json.h"
 #include "common/rng.h"
+#include "common/version.h"
 #include "paxlock/client.h"
 
 namespace {
@@ -628,42 +630,38 @@ class Worker {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const std::string v = argv[i + 1];
-    if (k == "--cluster")
-      a.cluster = v;
-    else if (k == "--replica")
-      a.replica = v;
-    else if (k == "--owner")
-      a.owner = v;
-    else if (k == "--workload")
-      a.workload = v;
-    else if (k == "--duration")
-      a.duration_s = std::stod(v);
-    else if (k == "--seed")
-      a.seed = std::stoull(v);
-    else if (k == "--history")
-      a.history = v;
-    else if (k == "--resource")
-      a.resource = v;
-    else if (k == "--timeout")
-      a.timeout_s = std::stod(v);
-    else if (k == "--ttl-ms")
-      a.ttl_ms = std::stoll(v);
-    else if (k == "--state")
-      a.state = v;
-    else if (k == "--locks") {
-      std::stringstream ss(v);
-      for (std::string l; std::getline(ss, l, ',');)
-        a.locks.push_back(l);
-    } else {
-      std::fprintf(stderr, "chaos-client: unknown option %s\n", k.c_str());
-      return 2;
-    }
+  std::string locks;
+  CLI::App app{"paxlock-chaos-client: one client process of the chaos test bed"};
+  app.set_version_flag("--version", paxlock::version_line("paxlock-chaos-client"));
+  app.add_option("--cluster", a.cluster, "cluster file")->required();
+  app.add_option("--replica", a.replica, "a node id, or all")->capture_default_str();
+  app.add_option("--owner", a.owner, "lock owner (and process name)")->required();
+  app.add_option("--locks", locks, "lock names, comma-separated")->required();
+  app.add_option("--workload", a.workload, "the workload")
+      ->check(CLI::IsMember(
+          {"mutex", "counter", "durable", "final", "session", "blocking", "deadlock", "pause"}))
+      ->capture_default_str();
+  app.add_option("--duration", a.duration_s, "seconds")->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--seed", a.seed, "seed of the workload's choices");
+  app.add_option("--history", a.history, "history file (JSON lines)")->required();
+  app.add_option("--resource", a.resource, "host:port of the counter server");
+  app.add_option("--timeout", a.timeout_s, "request timeout, seconds")
+      ->check(CLI::Range(0.05, 3600.0));
+  app.add_option("--ttl-ms", a.ttl_ms, "session TTL (session workloads)")
+      ->check(CLI::Range(int64_t{100}, int64_t{86400000}));
+  app.add_option("--state", a.state, "pause: file holding the token while the lock is held");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
-  if (a.cluster.empty() || a.owner.empty() || a.locks.empty() || a.history.empty()) {
-    std::fprintf(stderr, "chaos-client: --cluster, --owner, --locks and --history are required\n");
+  std::stringstream ss(locks);
+  for (std::string l; std::getline(ss, l, ',');) {
+    if (!l.empty()) a.locks.push_back(l);
+  }
+  if (a.locks.empty()) {
+    std::fprintf(stderr, "chaos-client: --locks names no lock\n");
     return 2;
   }
   return Worker(a).run();

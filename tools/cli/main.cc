@@ -98,10 +98,14 @@ int main(int argc, char** argv) {
   HoldOptions h;
 
   auto* lock = app.add_subcommand(
-      "lock", "try once to take a lock; prints the fencing token (exit 1 if held)");
+      "lock",
+      "try once to take a lock; prints the fencing token (exit 1 if held). The lock is held "
+      "until `paxlock unlock` by the same owner, or for --ttl seconds");
   lock->add_option("NAME", name, "lock name")->required();
   auto* acquire = app.add_subcommand(
-      "acquire", "take a lock, waiting in its queue (exit 5 on timeout, 6 on deadlock)");
+      "acquire",
+      "take a lock, waiting in its FIFO queue (exit 5 on timeout, 6 on deadlock); held until "
+      "unlocked, or for --ttl seconds");
   acquire->add_option("NAME", name, "lock name")->required();
   acquire->add_option("--max-wait,--wait", max_wait, "seconds to wait in the queue (0 to 3600)")
       ->check(CLI::Range(0.0, 3600.0))
