@@ -285,7 +285,8 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   ::close(done[0]);
 
   // Wait for the command, passing on signals and stopping it on lock loss.
-  std::optional<Clock::time_point> kill_at;
+  constexpr Clock::time_point kNever = Clock::time_point::max();
+  Clock::time_point kill_at = kNever;  // when SIGKILL follows a SIGTERM
   int status = 0;
   bool exited = false;
   while (!exited) {
@@ -307,13 +308,13 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
           }
         } else if (ev != SIGCHLD) {
           ::kill(-child, ev);
-          if (!kill_at) kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+          if (kill_at == kNever) kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
         }
       }
     }
-    if (kill_at && Clock::now() >= *kill_at) {
+    if (kill_at != kNever && Clock::now() >= kill_at) {
       ::kill(-child, SIGKILL);
-      kill_at.reset();
+      kill_at = kNever;
     }
     const pid_t w = ::waitpid(child, &status, WNOHANG);
     exited = w == child || (w < 0 && errno == ECHILD);
