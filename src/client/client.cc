@@ -380,8 +380,13 @@ Reply Client::acquire(const std::string& name, const std::string& owner, const A
     LockOptions lo;
     lo.session = o.session;
     lo.wait = std::clamp(left - kAnswerMargin, std::chrono::milliseconds(0), kLongestWait);
-    // No answer by the end of max_wait: the outcome is unknown (kUnavailable).
-    lo.give_up_after = std::max(left, std::chrono::milliseconds(1));
+    // The answer to a wait comes about kAnswerMargin before max_wait ends; it
+    // is waited for up to kAnswerMargin after. A try (no time left to wait)
+    // gets the request timeout for its answer: a grant must never be
+    // reported as "unknown" only because the round trip took 1 ms.
+    lo.give_up_after = lo.wait > std::chrono::milliseconds(0)
+                           ? left + kAnswerMargin
+                           : std::max(left + kAnswerMargin, impl_->core.options().request_timeout);
     const int before = last.attempts;
     last = lock(name, owner, lo).get();
     last.attempts += before;

@@ -1,6 +1,10 @@
 #include "net/connection.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace paxlock::net {
@@ -142,6 +146,17 @@ asio::awaitable<asio::error_code> connect_with_timeout(tcp::socket& socket,
     socket.cancel(ignored);
   });
   asio::error_code ec;
+  if (!socket.is_open()) {
+    // Opened close-on-exec: a process the caller starts (paxlock hold's
+    // command) must not inherit the connection.
+    const int fd = ::socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) co_return asio::error_code(errno, asio::system_category());
+    socket.assign(endpoint.protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      co_return ec;
+    }
+  }
   co_await socket.async_connect(endpoint, asio::redirect_error(asio::use_awaitable, ec));
   timer->cancel();
   if (*timed_out) co_return asio::error::timed_out;

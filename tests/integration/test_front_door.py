@@ -252,6 +252,45 @@ class FrontDoorTest(unittest.TestCase):
         self.assertEqual(os.path.realpath(env["PAXLOCK_CLUSTER"]), os.path.realpath(self.c.config))
         self.assertEqual(obj["ttl_ms"], 10000)  # the documented default TTL
 
+    def test_a_stopped_hold_cannot_keep_its_command_running(self):
+        # SIGSTOP freezes paxlock hold (no renewals); the watchdog's dead-man
+        # timer (max(1 s, TTL/3)) stops the command before the lease can end.
+        p, pids = self.hold_with_background_job("fd-hstop", "--ttl", "3")
+        try:
+            p.send_signal(signal.SIGSTOP)
+            wait_for(lambda: not any(pid_alive(x) for x in pids), 5,
+                     "the command of a stopped hold to be stopped")
+        finally:
+            p.send_signal(signal.SIGCONT)
+            p.kill()
+            p.communicate()
+
+    def test_hold_forwards_sighup_without_killing_the_command(self):
+        ready = os.path.join(self.tmp, "hup.ready")
+        script = (f'trap "echo got-hup" HUP; touch {ready}; i=0; '
+                  'while [ $i -lt 15 ]; do sleep 0.1; i=$((i+1)); done; exit 0')
+        p = subprocess.Popen([PAXLOCK, "--json", "hold", "fd-hup", "--kill-after", "0.3", "--",
+                              "sh", "-c", script], stdout=subprocess.PIPE, text=True,
+                             env=self.env())
+        wait_for(lambda: os.path.exists(ready), 10, "the command to start")
+        p.send_signal(signal.SIGHUP)
+        out, _ = p.communicate(timeout=20)
+        self.assertIn("got-hup", out)
+        obj = json.loads(out.splitlines()[-1])
+        self.assertEqual((p.returncode, obj["child_exit_code"]), (0, 0))
+
+    def test_the_command_does_not_inherit_the_clients_connections(self):
+        code, _, out, _ = self.run_cli("hold", "fd-fds", "--", "sh", "-c", "ls -l /proc/$$/fd")
+        self.assertEqual(code, 0)
+        self.assertNotIn("socket:", out)
+
+    def test_acquire_with_no_wait_reports_the_grant(self):
+        # A try (--max-wait 0) waits for its answer for the request timeout,
+        # not 1 ms: a granted lock is never reported as UNAVAILABLE.
+        for i in range(30):
+            code, obj, _, _ = self.run_cli("--json", "acquire", f"fd-nw{i}", "--max-wait", "0")
+            self.assertEqual((code, obj["result"]), (0, "OK"), i)
+
     # 6. JSON: after the command too, every command, documented schemas
     def test_json_after_the_command_and_for_every_command(self):
         code, obj, _, _ = self.run_cli("lock", "fd-j", "--json")
@@ -273,9 +312,12 @@ class FrontDoorTest(unittest.TestCase):
             self.assertEqual(obj["exit_code"], code, args)
         code, obj, _, _ = self.run_cli("--json", "status", "fd-free")
         self.assertEqual((code, obj["result"], obj["held"]), (0, "NOT_HELD", False))
+        code, obj, _, _ = self.run_cli("--json", "hold", "", "--", "true")
+        self.assertEqual((code, obj["result"]), (2, "USAGE"))
 
     def test_an_invalid_name_says_why(self):
         for name, reason in [("", "cannot be empty"), ("x" * 600, "at most 512 bytes"),
+                             ("a\u009bb", "control characters"),
                              ("a\nb", "control characters"), ("a\x1b[31m", "control characters")]:
             code, obj, _, err = self.run_cli("lock", name)
             self.assertEqual(code, 2, name)

@@ -43,12 +43,16 @@ using Clock = std::chrono::steady_clock;
 // Written by signal handlers and the client's I/O thread, read by the main
 // loop: one byte per event (the signal number, or kLostByte).
 int g_events_w = -1;
-std::atomic<pid_t> g_group{0};  // the command's process group, once it runs
+std::atomic<bool> g_starting{false};  // set just before the command is forked
 constexpr char kLostByte = 'L';
 constexpr int kHandled[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD};
+// Job control is not for `paxlock hold` itself: a stopped hold cannot renew
+// its lock (the watchdog's dead-man timer covers SIGSTOP, which cannot be
+// ignored).
+constexpr int kIgnored[] = {SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU};
 
 void on_signal(int sig) {
-  if (g_group.load() == 0 && sig != SIGCHLD) {
+  if (!g_starting.load() && sig != SIGCHLD) {
     // Still waiting for the lock: stop here. A wait still queued on the
     // service ends with the session's lease.
     ::_exit(128 + sig);
@@ -79,18 +83,28 @@ void stop_group(pid_t group, long grace_ms) {
   if (group_alive(group)) ::kill(-group, SIGKILL);
 }
 
-// The watchdog: returns (exits) when this process says "done" on the pipe,
-// or stops the group when the pipe closes without it (this process died).
-[[noreturn]] void watchdog(int done_r, pid_t group, long grace_ms) {
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT})
+// The watchdog: exits when this process says "done" ('d') on the pipe;
+// stops the group when the pipe closes without it (this process died), or
+// when no heartbeat ('h', every ~100 ms) came for `deadman_ms` (this process
+// is stopped, e.g. SIGSTOP, and cannot renew the lock).
+[[noreturn]] void watchdog(int done_r, pid_t group, long grace_ms, int deadman_ms) {
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU})
     ::signal(s, SIG_IGN);
   ::signal(SIGCHLD, SIG_DFL);
   ::setpgid(0, 0);  // out of the terminal's foreground group: Ctrl-C is not for us
-  char b = 0;
-  ssize_t n;
-  while ((n = ::read(done_r, &b, 1)) < 0 && errno == EINTR) {
+  for (;;) {
+    pollfd p{done_r, POLLIN, 0};
+    const int r = ::poll(&p, 1, deadman_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r == 0) break;  // no heartbeat: paxlock hold is stopped
+    char buf[64];
+    const ssize_t n = ::read(done_r, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;  // paxlock hold died
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == 'd') ::_exit(0);
+    }
   }
-  if (n == 1 && b == 'd') ::_exit(0);
   stop_group(group, grace_ms);
   ::_exit(0);
 }
@@ -101,6 +115,7 @@ struct Outcome {
   std::optional<int> child_exit;
   std::optional<int> child_signal;
   bool lost = false;
+  bool usage = false;  // refused before anything was sent
   std::string error;
 };
 
@@ -118,6 +133,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   auto report = [&]() {
     if (g.json) {
       Json j = json_head("hold", out.code, out.exit);
+      if (out.usage) j["result"] = "USAGE";
       j["name"] = name;
       j["owner"] = g.owner;
       j["token"] = token;
@@ -148,6 +164,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   auto usage = [&](const std::string& why) {
     out.code = Code::kInvalid;
     out.exit = kExitUsage;
+    out.usage = true;
     out.error = why;
     if (g.json) {
       report();
@@ -174,6 +191,8 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   sigemptyset(&sa.sa_mask);
   for (int s : kHandled)
     ::sigaction(s, &sa, nullptr);
+  for (int s : kIgnored)
+    ::signal(s, SIG_IGN);
 
   Client c(o);
   Reply opened;
@@ -195,6 +214,8 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   AcquireOptions ao;
   ao.session = session_id;
   ao.max_wait = effective_wait(g, h.max_wait_s);
+  ao.max_wait -= std::min(
+      ao.max_wait, std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start));
   const Reply r = c.acquire(name, g.owner, ao);
   token = r.token;
   holder = r.holder;
@@ -245,6 +266,13 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
     argv.push_back(a.data());
   argv.push_back(nullptr);
   const long grace_ms = static_cast<long>(h.kill_after_s * 1000);
+  // After the lock is lost, or paxlock hold died, the service may give the
+  // lock away within the lease's margin: SIGKILL follows SIGTERM sooner then.
+  const long lost_grace_ms = std::min<long>(grace_ms, 500);
+  const int deadman_ms = static_cast<int>(std::max<long>(1000, ms(h.ttl_s).count() / 3));
+  // The terminal goes to the command if it is ours (an interactive command
+  // must be able to read it), and comes back afterwards.
+  const bool foreground = ::isatty(0) && ::tcgetpgrp(0) == ::getpgrp();
   int done[2];
   if (::pipe2(done, O_CLOEXEC) != 0) {
     out.code = Code::kUnavailable;
@@ -254,6 +282,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   }
   const pid_t self = ::getpid();
 
+  g_starting = true;  // from here a signal is passed on to the command, not fatal
   const pid_t child = ::fork();
   if (child < 0) {
     out.code = Code::kUnavailable;
@@ -263,9 +292,12 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   }
   if (child == 0) {
     ::setpgid(0, 0);
+    if (foreground) ::tcsetpgrp(0, ::getpid());  // SIGTTOU is still ignored here
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != self) ::_exit(127);  // paxlock hold is already gone
     for (int s : kHandled)
+      ::signal(s, SIG_DFL);
+    for (int s : kIgnored)
       ::signal(s, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -276,13 +308,24 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
     ::_exit(127);
   }
   ::setpgid(child, child);  // also here: whichever runs first
-  g_group = child;
   const pid_t dog = ::fork();
   if (dog == 0) {
     ::close(done[1]);
-    watchdog(done[0], child, grace_ms);
+    watchdog(done[0], child, lost_grace_ms, deadman_ms);
   }
   ::close(done[0]);
+  ::fcntl(done[1], F_SETFL, O_NONBLOCK);
+  if (dog < 0) {
+    // Without a watchdog the command could outlive the lock: do not run it.
+    stop_group(child, 0);
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    if (foreground) ::tcsetpgrp(0, ::getpgrp());
+    out.code = Code::kUnavailable;
+    out.exit = kExitUnavailable;
+    out.error = std::string("fork (watchdog): ") + std::strerror(errno);
+    return report();
+  }
 
   // Wait for the command, passing on signals and stopping it on lock loss.
   constexpr Clock::time_point kNever = Clock::time_point::max();
@@ -290,6 +333,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   int status = 0;
   bool exited = false;
   while (!exited) {
+    [[maybe_unused]] auto hb = ::write(done[1], "h", 1);  // the watchdog's heartbeat
     pollfd p{events[0], POLLIN, 0};
     ::poll(&p, 1, 100);
     char buf[64];
@@ -304,11 +348,14 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
                       << " was lost (its session could not be renewed); stopping the command"
                       << std::endl;
             ::kill(-child, SIGTERM);
-            kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+            kill_at = Clock::now() + std::chrono::milliseconds(lost_grace_ms);
           }
         } else if (ev != SIGCHLD) {
           ::kill(-child, ev);
-          if (kill_at == kNever) kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+          // Only SIGTERM escalates; SIGINT, SIGHUP and SIGQUIT are the command's to handle.
+          if (ev == SIGTERM && kill_at == kNever) {
+            kill_at = Clock::now() + std::chrono::milliseconds(grace_ms);
+          }
         }
       }
     }
@@ -316,9 +363,16 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
       ::kill(-child, SIGKILL);
       kill_at = kNever;
     }
-    const pid_t w = ::waitpid(child, &status, WNOHANG);
+    const pid_t w = ::waitpid(child, &status, WNOHANG | WUNTRACED);
+    if (w == child && WIFSTOPPED(status)) {
+      // Suspending a command that holds a lock would hold it for ever:
+      // hold does not support job control, the command goes on.
+      ::kill(-child, SIGCONT);
+      continue;
+    }
     exited = w == child || (w < 0 && errno == ECHILD);
   }
+  if (foreground) ::tcsetpgrp(0, ::getpgrp());
   // Whatever the command left in its group goes too, before the release.
   stop_group(child, grace_ms);
   [[maybe_unused]] auto n = ::write(done[1], "d", 1);

@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -164,6 +165,13 @@ bool is_control(unsigned char c) {
   return c < 0x20 || c == 0x7F;
 }
 
+// U+0080 to U+009F (C1 controls, e.g. CSI) are two bytes: C2 80 to C2 9F.
+bool is_c1_control(const std::string& s, size_t i) {
+  return i + 1 < s.size() && static_cast<unsigned char>(s[i]) == 0xC2 &&
+         static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+         static_cast<unsigned char>(s[i + 1]) <= 0x9F;
+}
+
 std::optional<std::string> invalid_text(const std::string& what, const std::string& s, size_t max) {
   if (s.empty()) return fmt::format("{} cannot be empty", what);
   if (s.size() > max) {
@@ -171,7 +179,7 @@ std::optional<std::string> invalid_text(const std::string& what, const std::stri
   }
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (is_control(c)) {
+    if (is_control(c) || is_c1_control(s, i)) {
       return fmt::format("{} cannot contain control characters (byte 0x{:02x} at offset {})", what,
                          c, i);
     }
@@ -196,7 +204,7 @@ std::string printable(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = is_control(c) ? 0 : utf8_length(s, i);
+    const size_t n = is_control(c) || is_c1_control(s, i) ? 0 : utf8_length(s, i);
     if (n == 0) {
       out += fmt::format("\\x{:02x}", c);
       ++i;
@@ -210,6 +218,7 @@ std::string printable(const std::string& s) {
 }
 
 std::string rfc3339(int64_t epoch_ms) {
+  epoch_ms = std::max<int64_t>(epoch_ms, 0);
   const std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
   std::tm tm{};
   ::gmtime_r(&secs, &tm);
