@@ -113,7 +113,6 @@ uint64_t ClientCore::first_outstanding() const {
 
 size_t ClientCore::choose(const Request& r, Time now) {
   const size_t n = opt_.replicas.size();
-  auto up = [&](size_t i) { return down_until_[i] <= now; };
   size_t first = 0;
   const uint32_t fixed = r.only_member != 0 ? r.only_member : opt_.fixed_replica;
   const ReplicaChoice choice = r.only_member != 0 ? ReplicaChoice::kFixed : opt_.choice;
@@ -133,7 +132,7 @@ size_t ClientCore::choose(const Request& r, Time now) {
       break;
   }
   for (size_t k = 0; k < n; ++k) {
-    if (up((first + k) % n)) return (first + k) % n;
+    if (up((first + k) % n, now)) return (first + k) % n;
   }
   return first;  // all down: try anyway
 }

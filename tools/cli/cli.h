@@ -59,6 +59,11 @@ std::string rfc3339(int64_t epoch_ms);
 void fail(const std::string& message);                   // one line on stderr
 void note(const Global& g, const std::string& message);  // stderr unless --quiet or --json
 
+// The words for an answer that is not a success (stderr, text mode).
+std::string refusal_text(const std::string& command, const std::string& name, const Reply& r);
+// A DEADLOCK's cycle as JSON (the `cycle` field).
+Json cycle_json(const std::vector<WaitEdge>& cycle);
+
 // The JSON object every command prints with --json starts with these fields.
 Json json_head(const std::string& command, Code code, int exit);
 void print_json(const Json& j);  // one line on stdout

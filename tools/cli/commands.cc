@@ -25,12 +25,16 @@ void add_tail(Json& j, const Reply& r, Clock::time_point start) {
   j["error"] = r.error;
 }
 
+}  // namespace
+
 Json cycle_json(const std::vector<WaitEdge>& cycle) {
   Json out = Json::array();
   for (const WaitEdge& e : cycle)
     out.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
   return out;
 }
+
+namespace {
 
 Json lock_json(const LockInfo& l) {
   Json waiters = Json::array();
@@ -77,7 +81,8 @@ int check_owner(const Global& g, const std::string& command) {
   return kExitOk;
 }
 
-// The words for an answer that is not a success, on stderr (human mode).
+}  // namespace
+
 std::string refusal_text(const std::string& command, const std::string& name, const Reply& r) {
   const std::string n = printable(name);
   switch (r.code) {
@@ -109,16 +114,15 @@ std::string refusal_text(const std::string& command, const std::string& name, co
           command, n, r.error.empty() ? "" : ": ", r.error);
     case Code::kTooManyWaiters:
       return fmt::format("{}: TOO_MANY_WAITERS: 1024 owners already queued", n);
-    case Code::kUnavailable:
-      return fmt::format(
-          "{} {}: UNAVAILABLE: no replica answered in time; the request may or may not have "
-          "taken effect ({})",
-          command, n, r.error);
+    case Code::kUnavailable:  // r.error says that the outcome is unknown
+      return fmt::format("{} {}: UNAVAILABLE: {}", command, n, r.error);
     default:
       return fmt::format("{} {}: {}{}{}", command, n, to_string(r.code),
                          r.error.empty() ? "" : ": ", r.error);
   }
 }
+
+namespace {
 
 // A session for --ttl: its reply (OK with the id, or why not).
 Reply open_session(const Global& g, Client& c) {

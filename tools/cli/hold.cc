@@ -148,10 +148,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
               ? 0
               : std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - held_at)
                     .count();
-      Json c = Json::array();
-      for (const WaitEdge& e : cycle)
-        c.push_back({{"owner", e.owner}, {"lock", e.lock}, {"holder", e.holder}});
-      j["cycle"] = std::move(c);
+      j["cycle"] = cycle_json(cycle);
       j["elapsed_ms"] =
           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
       j["error"] = out.error;
@@ -223,15 +220,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   if (r.code != Code::kOk) {
     out.code = r.code;
     out.exit = exit_code(r.code);
-    out.error = fmt::format("{}: {}{}{}", printable(name), to_string(r.code),
-                            r.holder.empty() ? "" : " (held by " + printable(r.holder) + ")",
-                            r.error.empty() ? "" : ": " + r.error);
-    if (r.code == Code::kDeadlock) {
-      for (const WaitEdge& e : r.cycle) {
-        out.error += fmt::format("; {} waits for {} held by {}", printable(e.owner),
-                                 printable(e.lock), printable(e.holder));
-      }
-    }
+    out.error = refusal_text("hold", name, r);
     return report();
   }
   held_at = Clock::now();
