@@ -51,7 +51,7 @@ MS = 1_000_000  # nanoseconds
 class Op:
     __slots__ = ("proc", "owner", "f", "lock", "invoke", "complete", "type", "code", "token",
                  "holder", "req", "value", "arg_token", "index", "session", "wait_ms",
-                 "will_retry", "ttl_ms", "cycle", "rsession", "waiters")
+                 "will_retry", "ttl_ms", "cycle", "rsession", "waiters", "held_under")
 
     def __init__(self, inv, comp, index):
         self.proc = inv["proc"]
@@ -66,6 +66,10 @@ class Op:
         self.will_retry = inv.get("will_retry", False)
         self.ttl_ms = inv.get("ttl_ms", 0)
         self.cycle, self.rsession, self.waiters = None, 0, None
+        # A lock: the session it is held under. An owner asking again for what
+        # it holds gets OK with the session the lock is held under, which may
+        # be another of its sessions (or none): that lease decides.
+        self.held_under = self.session
         if comp is None:  # never completed: unknown
             self.complete, self.type, self.code = INF, "info", "PENDING"
             self.token, self.holder, self.req, self.value = 0, "", "", None
@@ -82,6 +86,8 @@ class Op:
             self.waiters = comp.get("waiters")
             if self.f == "open_session":
                 self.session = self.rsession
+            if self.f == "lock" and self.type == "ok" and "session" in comp:
+                self.held_under = self.rsession
 
     def describe(self):
         end = "?" if self.complete == INF else f"{self.complete / 1e9:.6f}"
@@ -161,17 +167,26 @@ class Sessions:
                 self.ttl[o.session] = o.ttl_ms * MS
         alive_at = collections.defaultdict(lambda: -INF)
         renewed = collections.defaultdict(lambda: -INF)
+        self.last_renewal = {}  # session -> the op behind `renewed`
+        self.last_alive = {}    # session -> the op behind `alive_at`
         for o in ops:
-            if not o.session:
+            if not o.session and not o.held_under:
                 continue
             if o.f == "close_session":
                 self.closes[o.session].append(o)
             if o.type != "ok":
                 continue
             if o.f in ("open_session", "keep_alive"):
-                renewed[o.session] = max(renewed[o.session], o.invoke)
+                if o.invoke > renewed[o.session]:
+                    renewed[o.session] = o.invoke
+                    self.last_renewal[o.session] = o
             elif o.f in ("lock", "close_session"):
-                alive_at[o.session] = max(alive_at[o.session], o.invoke)
+                # The session named lived when the request was applied; so did
+                # the one an OK lock says the lock is held under.
+                for sid in {o.session, o.held_under if o.f == "lock" else 0} - {0}:
+                    if o.invoke > alive_at[sid]:
+                        alive_at[sid] = o.invoke
+                        self.last_alive[sid] = o
         for sid in set(alive_at) | set(renewed):
             ttl = self.ttl.get(sid)
             lease = renewed[sid] + ttl - margin_ns if ttl is not None else -INF
@@ -180,6 +195,19 @@ class Sessions:
     def end_bound(self, sid):
         """The earliest time session `sid` may have ended (-INF: any time)."""
         return self.earliest_end.get(sid, -INF)
+
+    def explain(self, sid):
+        """Why session `sid` cannot have ended before its bound, for a
+        failure's excerpt: the renewal and the request that set it."""
+        if not sid:
+            return "no session: held until an unlock is sent"
+        out = [f"session {sid} (TTL {self.ttl.get(sid, 0) / 1e6:.0f} ms) cannot have ended "
+               f"before {self.end_bound(sid) / 1e9:.6f}"]
+        if sid in self.last_renewal:
+            out.append(f"last renewal: {self.last_renewal[sid].describe()}")
+        if sid in self.last_alive:
+            out.append(f"last request under it: {self.last_alive[sid].describe()}")
+        return "\n      ".join(out)
 
 
 def sessions_check(ops, sess):
@@ -245,9 +273,9 @@ def grants(ops, sess=None):
             times = releases.get((lock, g.owner), [])
             k = bisect.bisect_left(times, g.complete)
             to = times[k] if k < len(times) else INF
-            if g.session and sess is not None:
-                to = min(to, sess.end_bound(g.session))
-                for c in sess.closes.get(g.session, ()):
+            if g.held_under and sess is not None:
+                to = min(to, sess.end_bound(g.held_under))
+                for c in sess.closes.get(g.held_under, ()):
                     if c.type != "fail" and c.complete > g.invoke:
                         to = min(to, c.invoke)
                 if to <= g.complete:
@@ -268,8 +296,12 @@ def mutual_exclusion(ops, sess=None):
                 if fb >= ea:
                     break
                 if oa != ob and fb < ea and fa < eb:
-                    problems.append(f"{lock}: {oa} and {ob} held it at once:\n    "
-                                    f"{ga.describe()}\n    {gb.describe()}")
+                    text = (f"{lock}: {oa} and {ob} held it at once:\n    "
+                            f"{ga.describe()}\n    {gb.describe()}")
+                    if sess is not None:
+                        text += (f"\n    {oa}'s {sess.explain(ga.held_under)}"
+                                 f"\n    {ob}'s {sess.explain(gb.held_under)}")
+                    problems.append(text)
     return problems
 
 

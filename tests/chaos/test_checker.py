@@ -325,6 +325,38 @@ class TheWholeApi(unittest.TestCase):
         r = self.late_grant_history(renew_at=1000)
         self.assertIn("w5 and b0 held it at once", "\n".join(r["mutual_exclusion"]))
 
+    def relock_history(self, answered_session):
+        """The chaos failure of 2026-12-03 (seed 20261127, 3 nodes; pause-0,
+        tokens 12921 and 12930), times in ms: pp holds L under session 7,
+        stops renewing it (a simulated crash) and opens session 8; its lock of
+        L under 8 is answered OK with the same token and, as docs/LOCKS.md
+        says, the session L is held under: 7. Session 7's lease ends and pv
+        is granted L while session 8 still lives and pp has not unlocked."""
+        h = H()
+        session(h, "pp#0", 7, 0, 1, ttl=1500)
+        h.op("pp#0", "lock", "L", 2, 3, code="OK", token=1, holder="pp", session=7,
+             inv={"session": 7})
+        session(h, "pp#0", 8, 10, 11, ttl=1500)
+        h.op("pp#0", "lock", "L", 12, 900, code="OK", token=1, holder="pp",
+             session=answered_session, inv={"session": 8})
+        h.op("pp.ka#8.0", "keep_alive", "", 500, 501, owner="pp", code="OK",
+             inv={"session": 8})
+        ok_lock(h, "pv#0", "L", 901, 902, 2)
+        h.op("pp#0", "unlock", "L", 910, 911, type="fail", code="NOT_OWNER", holder="pv",
+             arg_token=1)
+        return h.run()
+
+    def test_a_lock_asked_again_under_a_new_session_lives_by_the_old_lease(self):
+        # The lock is held under session 7, whose lease can have ended at
+        # 0 + 1500 - 700 = 800 ms: pp's second answer (900) came after it, so
+        # pp never held L under it, and pv's grant at 902 is no overlap.
+        self.assertEqual(problems(self.relock_history(answered_session=7)), {})
+        # Had the answer said session 8 (renewed at 500, alive until 1300),
+        # pp would have held L until its unlock at 910: two holders.
+        r = self.relock_history(answered_session=8)
+        self.assertIn("pp and pv held it at once", "\n".join(r["mutual_exclusion"]))
+        self.assertIn("session 8 (TTL 1500 ms)", "\n".join(r["mutual_exclusion"]))
+
     def test_session_expired_too_early_is_reported(self):
         for at, valid in ((100, False), (400, True)):
             h = H()
