@@ -126,8 +126,14 @@ Status Daemon::recover() {
   paxos::Config core = config_.core_config(options_.id, std::random_device{}());
   core.mutation = options_.mutation;
   if (options_.no_sticky_leader) core.sticky_leader = false;
-  replica_ = std::make_unique<driver::Replica>(core, config_.replica_options(), *store_,
-                                               *transport_, *machine_);
+  driver::ReplicaOptions ro = config_.replica_options();
+  ro.clock = [] {
+    const paxos::TimeMs now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+            .count();
+    return std::make_pair(now, wall_ms());
+  };
+  replica_ = std::make_unique<driver::Replica>(core, ro, *store_, *transport_, *machine_);
   const auto now =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count();

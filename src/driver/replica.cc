@@ -48,8 +48,16 @@ void Replica::tick(paxos::TimeMs now, paxos::TimeMs wall_ms) {
   pump();
 }
 
+void Replica::refresh_clock() {
+  if (!options_.clock) return;
+  const auto [now, wall_ms] = options_.clock();
+  if (now > now_) now_ = now;
+  node_.advance_clock(now, wall_ms);
+}
+
 void Replica::receive(const paxos::Message& msg) {
   if (msg.to != node_.id()) return;
+  refresh_clock();
   switch (msg.type) {
     case paxos::MessageType::kSnapshotRequest:
       on_snapshot_request(msg);
@@ -65,6 +73,7 @@ void Replica::receive(const paxos::Message& msg) {
 
 Result<uint64_t> Replica::submit(paxos::Command cmd, ReplyFn reply) {
   const paxos::CommandId id = cmd.id;
+  refresh_clock();
   if (node_.propose(std::move(cmd)) != paxos::ProposeStatus::kOk) {
     return Status::error(EBUSY, "replica has too many commands pending");
   }

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "common/status.h"
 #include "paxos/node.h"
@@ -48,6 +49,11 @@ struct ReplicaOptions {
   // spent on it.
   uint64_t snapshot_fetch_max_bytes = 1ULL << 30;
   paxos::TimeMs disk_retry_ms = 200;
+  // The clocks as tick() takes them: (monotonic ms, wall ms or -1). If set,
+  // the replica reads them before each message and command it hands to the
+  // core (Node::advance_clock), so that batch stamps are never older than
+  // the commands in them, however long the event loop stalled.
+  std::function<std::pair<paxos::TimeMs, paxos::TimeMs>()> clock;
 };
 
 // Counters for metrics; they only ever grow.
@@ -121,6 +127,7 @@ class Replica {
     int attempts = 0;
   };
 
+  void refresh_clock();
   void pump();
   void handle(paxos::Ready& ready);
   void start_write();

@@ -165,10 +165,14 @@ void Node::send(Message msg, bool after_sync) {
   }
 }
 
+void Node::advance_clock(TimeMs now, TimeMs wall_ms) {
+  if (now > now_) now_ = now;
+  if (wall_ms >= 0) wall_ms_ = wall_ms;
+}
+
 void Node::tick(TimeMs now, TimeMs wall_ms) {
   PAXLOCK_CHECK(now >= now_);
-  now_ = now;
-  if (wall_ms >= 0) wall_ms_ = wall_ms;
+  advance_clock(now, wall_ms);
   if (holdoff_pending_) {
     // The first tick after restore(): the hold-off starts now, unless the
     // node already heard a leader (which set its own timer).

@@ -109,6 +109,13 @@ class Node {
   // leader stamps its batches with (the lock machine's leases need clocks
   // that agree across nodes). Without it, batches carry `now`.
   void tick(TimeMs now, TimeMs wall_ms = -1);
+  // Moves the clocks forward without running timers (those wait for the
+  // next tick). A driver calls it before each event it delivers, so that a
+  // leader whose loop stalled (a pause, a starved CPU, a slow disk call)
+  // stamps the batch of a command that arrived after the stall with the
+  // time it arrived, not with its last tick: a lease renewed by a stale
+  // stamp would end earlier than its client reckons.
+  void advance_clock(TimeMs now, TimeMs wall_ms = -1);
   void step(const Message& msg);
   ProposeStatus propose(Command cmd);
   // The client gave up on a command: stop re-sending it (it may still be chosen).

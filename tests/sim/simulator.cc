@@ -381,6 +381,7 @@ void World::start_node(int i) {
   driver::ReplicaOptions ropt;
   ropt.snapshot_every_instances = opt_.snapshot_every;
   ropt.snapshot_chunk_bytes = 700;
+  ropt.clock = [this] { return std::make_pair(now_, paxos::TimeMs{-1}); };
   n.replica =
       std::make_unique<driver::Replica>(node_config(i), ropt, *n.store, *n.transport, *n.machine);
   n.replica->set_durable_observer([this, i](const storage::WriteBatch& b) { on_durable(i, b); });

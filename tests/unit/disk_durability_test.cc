@@ -98,6 +98,9 @@ class Trio {
   }
 
   driver::Replica& replica(paxos::NodeId id) { return *nodes_[id - 1]->replica; }
+  const lock::LockMachine& machine(paxos::NodeId id) const { return nodes_[id - 1]->machine; }
+  // Every event loop stalls: `ms` pass with nothing delivered and no tick.
+  void stall(paxos::TimeMs ms) { now_ += ms; }
   sim::SimFs& disk(paxos::NodeId id) { return *nodes_[id - 1]->fs; }
   const std::vector<Sent>& sent() const { return sent_; }
   paxos::TimeMs now() const { return now_; }
@@ -144,8 +147,9 @@ class Trio {
       store = std::make_unique<sim::SimLogStore>(
           *fs, "/data", id, WalOptions{1 << 16, false},
           [this](std::function<void()> fn) { trio.disk_.push_back(std::move(fn)); });
-      replica =
-          std::make_unique<driver::Replica>(c, driver::ReplicaOptions{}, *store, *this, machine);
+      driver::ReplicaOptions o;
+      o.clock = [this] { return std::make_pair(trio.now_, trio.now_); };
+      replica = std::make_unique<driver::Replica>(c, o, *store, *this, machine);
     }
     void send(const paxos::Message& m) override {
       trio.sent_.push_back(Sent{m.from, m.type, store->broken()});
@@ -300,6 +304,28 @@ TEST(Submit, TooManyPendingIsBusyAndNeverReplies) {
   ASSERT_TRUE(t.run_until([&] { return answered == 2; }, 5000));
   EXPECT_EQ(busy_replies, 0);
   EXPECT_EQ(t.replica(leader).waiting(), 0u);
+}
+
+// A leader whose event loop stalled for 900 ms (SIGSTOP, a starved CPU)
+// and then takes a command before its first tick: the batch carries the
+// time the command arrived, so a lease renewed in it runs from then. (With
+// the last tick's time, a keep-alive sent after the stall began renewed the
+// lease from before it, and the lease ended up to the stall's length
+// earlier than the client reckoned: two holders in a chaos run.)
+TEST(StalledLoop, ABatchIsStampedWithTheTimeItsCommandArrived) {
+  Trio t;
+  ASSERT_TRUE(t.run_until([&] { return t.leader().has_value(); }, 5000)) << "no leader";
+  const paxos::NodeId leader = *t.leader();
+  ASSERT_TRUE(t.commands(leader, 1));
+  t.stall(900);
+  const paxos::TimeMs arrived = t.now();
+  paxos::TimeMs applied_at = -1;
+  ASSERT_TRUE(t.replica(leader)
+                  .submit(paxos::Command{paxos::CommandId{77, 1}, "cmd"},
+                          [&](const std::string&) { applied_at = t.machine(leader).now(); })
+                  .ok());
+  ASSERT_TRUE(t.run_until([&] { return applied_at >= 0; }, 5000));
+  EXPECT_GE(applied_at, arrived) << "the batch carried a stamp from before the stall";
 }
 
 // The WAL itself: one failed fdatasync, and every later append or sync fails
