@@ -365,8 +365,11 @@ Reply Client::acquire(const std::string& name, const std::string& owner, const A
   // The wait is the service's: the owner joins the lock's FIFO queue (and
   // deadlock detection) for up to max_wait. The answer is asked for a
   // little before max_wait ends so that it arrives in time; only an
-  // unavailable cluster is retried here, with back-off.
-  constexpr auto kAnswerMargin = 50ms;
+  // unavailable cluster is retried here, with back-off. The answer has
+  // 2 x kAnswerMargin to arrive (a time tick, one round and the reply; an
+  // ASan build under CI load needed more than the 100 ms it once had) and
+  // the call still returns within kAnswerMargin of max_wait.
+  constexpr auto kAnswerMargin = 100ms;
   constexpr auto kLongestWait = std::chrono::milliseconds(3600 * 1000);  // LOCKS.md
   const auto start = Clock::now();
   const auto deadline = start + o.max_wait;
@@ -379,7 +382,9 @@ Reply Client::acquire(const std::string& name, const std::string& owner, const A
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     LockOptions lo;
     lo.session = o.session;
-    lo.wait = std::clamp(left - kAnswerMargin, std::chrono::milliseconds(0), kLongestWait);
+    // A short wait keeps at least half of what is left.
+    lo.wait = std::clamp(std::max(left - kAnswerMargin, left / 2), std::chrono::milliseconds(0),
+                         kLongestWait);
     // The answer to a wait comes about kAnswerMargin before max_wait ends; it
     // is waited for up to kAnswerMargin after. A try (no time left to wait)
     // gets the request timeout for its answer: a grant must never be
