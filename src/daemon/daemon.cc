@@ -416,6 +416,13 @@ std::string Daemon::metrics_text() {
   out.sample("paxlock_retransmissions_total", c.resent_prepares, {{"kind", "prepare"}});
   out.sample("paxlock_retransmissions_total", c.commands_retried, {{"kind", "command"}});
   out.sample("paxlock_retransmissions_total", c.learn_requests, {{"kind", "learn"}});
+  out.counter("paxlock_peer_messages_refused_total",
+              "Peer messages refused before they reached the consensus core (out of range, "
+              "not a member, a conflicting chosen value).",
+              c.messages_refused);
+  out.counter("paxlock_chosen_conflicts_total",
+              "Peer messages naming another value for an instance chosen here (refused).",
+              c.chosen_conflicts);
   out.counter("paxlock_leader_changes_total", "Times this node saw a new leader.", leader_changes_);
   out.counter("paxlock_elections_total", "Phase 1 runs this node started.", c.elections_started);
   out.counter("paxlock_pre_votes_total", "Pre-vote rounds this node started.", c.pre_votes_started);

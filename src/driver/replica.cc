@@ -43,6 +43,7 @@ Status Replica::start(paxos::TimeMs now) {
 void Replica::tick(paxos::TimeMs now, paxos::TimeMs wall_ms) {
   now_ = now;
   node_.tick(now, wall_ms);
+  log_refusals();
   check_fetch_timeout();
   if (!disk_ok_ && !write_in_flight_ && now_ >= retry_write_at_) start_write();
   pump();
@@ -67,8 +68,19 @@ void Replica::receive(const paxos::Message& msg) {
       break;
     default:
       node_.step(msg);
+      log_refusals();
   }
   pump();
+}
+
+void Replica::log_refusals() {
+  const uint64_t refused = node_.stats().messages_refused;
+  if (refused == refusals_logged_ || now_ < refusal_log_at_) return;
+  // At most one line per interval, whatever a hostile peer sends.
+  spdlog::warn("refused {} peer message(s) since the last report; the last: {}",
+               refused - refusals_logged_, node_.last_refusal());
+  refusals_logged_ = refused;
+  refusal_log_at_ = now_ + kRefusalLogIntervalMs;
 }
 
 Result<uint64_t> Replica::submit(paxos::Command cmd, ReplyFn reply) {

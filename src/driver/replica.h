@@ -128,6 +128,7 @@ class Replica {
   };
 
   void refresh_clock();
+  void log_refusals();
   void pump();
   void handle(paxos::Ready& ready);
   void start_write();
@@ -152,6 +153,9 @@ class Replica {
   paxos::StateMachine& state_machine_;
   ReplicaStats stats_;
   paxos::TimeMs now_ = 0;
+  static constexpr paxos::TimeMs kRefusalLogIntervalMs = 5000;
+  uint64_t refusals_logged_ = 0;
+  paxos::TimeMs refusal_log_at_ = 0;
 
   bool pumping_ = false;
   std::deque<paxos::Message> self_inbox_;

@@ -13,6 +13,11 @@ using NodeId = uint32_t;
 // equal rounds) and totally ordered: first by round, then by node id. The zero
 // ballot is below every ballot a proposer can use (rounds start at 1).
 struct Ballot {
+  // No ballot from the network may have a higher round (validate.cc): with
+  // it, next_above() can never wrap around, however many elections a hostile
+  // or confused peer forces (2^62 is far beyond any real count).
+  static constexpr uint64_t kRoundMax = uint64_t{1} << 62;
+
   uint64_t round = 0;
   NodeId node = 0;
 

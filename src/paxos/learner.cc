@@ -114,13 +114,23 @@ void Node::on_learn_request(const Message& m) {
 }
 
 void Node::on_learn_reply(const Message& m) {
-  const Instance before = first_unchosen_;
-  for (const Entry& e : m.entries) {
-    if (e.chosen && e.value) mark_chosen(e.instance, e.value, e.ballot);
-  }
-  // Only the answer to the request outstanding now drives the next one; a
-  // duplicate or a late answer must not start a second chain of requests.
+  // Chosen values are taken only from the answer to the request outstanding
+  // now, to the peer it went to, and only within the learning window: a
+  // duplicate, a late answer or a reply nobody asked for changes nothing.
   if (!learn_outstanding_ || m.from != learn_target_ || m.instance != learn_from_) return;
+  const Instance before = first_unchosen_;
+  const Instance window_end = first_unchosen_ + config_.accept_ahead_max;
+  for (const Entry& e : m.entries) {
+    if (e.chosen && conflicts_with_chosen(e)) {
+      ++stats_.chosen_conflicts;
+      refuse(m, "instance " + std::to_string(e.instance) + " is chosen here with another value");
+      return;
+    }
+  }
+  for (const Entry& e : m.entries) {
+    if (!e.chosen || !e.value || e.instance < m.instance || e.instance >= window_end) continue;
+    mark_chosen(e.instance, e.value, e.ballot);
+  }
   if (m.log_start > m.instance && m.log_start > first_unchosen_) {
     // The peer compacted what we need: fetch its snapshot, and leave learning
     // alone until the snapshot had time to arrive.

@@ -213,14 +213,20 @@ void Node::tick(TimeMs now, TimeMs wall_ms) {
 }
 
 void Node::step(const Message& m) {
-  PAXLOCK_CHECK(m.to == config_.self);
+  if (const char* why = refusal(m)) {
+    refuse(m, why);
+    return;
+  }
   // A pre-vote's ballot is only the one its sender would use: nothing was
   // promised at it.
   if (m.type != MessageType::kPreVote && m.type != MessageType::kPreVoteReply) {
     highest_seen_ = std::max(highest_seen_, m.ballot);
   }
   if (m.commit > known_commit_) {
-    known_commit_ = m.commit;
+    // Learning goes at most accept_ahead_max past what is chosen here: a
+    // commit point from far ahead (or a hostile one) is approached in steps,
+    // raised again by every message that carries it.
+    known_commit_ = std::min(m.commit, first_unchosen_ + config_.accept_ahead_max);
     commit_source_ = m.from;
   }
   switch (m.type) {

@@ -96,6 +96,10 @@ struct NodeStats {
   uint64_t nacks_sent = 0;
   uint64_t batches = 0;
   uint64_t batched_commands = 0;
+  // Peer input refused before it touched the state (validate.cc): a message
+  // out of range, and a chosen value that conflicts with one chosen here.
+  uint64_t messages_refused = 0;
+  uint64_t chosen_conflicts = 0;
 };
 
 class Node {
@@ -157,10 +161,16 @@ class Node {
   // Set instead of aborting when a planted mutation broke an invariant, so
   // that the simulator can report it; empty otherwise.
   const std::string& violation_seen() const { return violation_; }
+  // Why the last refused message was refused (stats().messages_refused
+  // counts them); empty if none was. The driver logs it, rate-limited.
+  const std::string& last_refusal() const { return last_refusal_; }
 
  private:
   // tests/explore reads the whole state to fingerprint it (model checking).
   friend struct NodeInspector;
+  // Scripted scenario tests (tests/unit) put a node in a state that its own
+  // timers would reach, such as a learn request outstanding to a given peer.
+  friend struct ScenarioAccess;
 
   // What this node knows about a command it took from a client.
   struct Pending {
@@ -237,6 +247,14 @@ class Node {
   // learner.cc
   void mark_chosen(Instance i, const Value& value, const Ballot& ballot);
   void violation(const char* what);
+  // validate.cc: nullptr if `m` may reach the handlers, else why not.
+  const char* refusal(const Message& m) const;
+  bool ballot_in_range(const Ballot& b) const;
+  bool is_member(NodeId n) const;
+  // A chosen entry from a peer that names a value other than the one chosen
+  // here: refused (counted), never an invariant failure.
+  bool conflicts_with_chosen(const Entry& e) const;
+  void refuse(const Message& m, std::string why);
   void apply_commit(const Ballot& b, Instance commit);
   void on_commit(const Message& m);
   void on_learn_request(const Message& m);
@@ -275,6 +293,7 @@ class Node {
   std::optional<NodeId> snapshot_from_;
   std::set<Instance> delivered_out_of_order_;  // only under kApplyOutOfOrder
   std::string violation_;
+  std::string last_refusal_;
 
   // Proposer.
   Role role_ = Role::kFollower;

@@ -127,7 +127,22 @@ void Node::on_promise(const Message& m) {
     return;
   }
   for (const Entry& e : m.entries) {
+    if (e.chosen && conflicts_with_chosen(e)) {
+      ++stats_.chosen_conflicts;
+      refuse(m, "instance " + std::to_string(e.instance) + " is chosen here with another value");
+      return;
+    }
+  }
+  const Instance window_end = first_unchosen_ + config_.accept_ahead_max;
+  for (const Entry& e : m.entries) {
     if (e.instance < p1_.from || !e.value) continue;
+    if (e.instance >= window_end) {
+      // An acceptor holds a value this far ahead of what is chosen here:
+      // this node is too far behind to lead (every instance up to its top
+      // would need a proposal). Not leading is always safe; it learns first.
+      step_down(ballot_);
+      return;
+    }
     if (e.chosen) mark_chosen(e.instance, e.value, e.ballot);
     if (role_ != Role::kCandidate) return;  // mark_chosen may step us down
     Entry& best = p1_.best[e.instance];

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster_harness.h"
+#include "scenario_access.h"
 
 namespace paxlock::paxos {
 namespace {
@@ -356,12 +357,14 @@ TEST(Learner, AppliesOnlyInInstanceOrder) {
   Entry two = entry(2, b, "two");
   two.chosen = true;
   learn.entries = {two};
+  ScenarioAccess::asked_to_learn(n, 1, 1);  // its own request, from instance 1
   n.step(learn);
   Ready r = n.take_ready();
   EXPECT_TRUE(r.apply.empty());
   Entry one = entry(1, b, "one");
   one.chosen = true;
   learn.entries = {one};
+  ScenarioAccess::asked_to_learn(n, 1, 1);
   n.step(learn);
   r = n.take_ready();
   ASSERT_EQ(r.apply.size(), 2u);

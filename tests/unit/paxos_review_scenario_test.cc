@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster_harness.h"
+#include "scenario_access.h"
 
 namespace paxlock::paxos {
 namespace {
@@ -169,6 +170,7 @@ GapResult candidate_learns_a_gap(Mutation mutation) {
   lr.end = 3;
   lr.commit = 1;
   c.node(3).step(lr);
+  ScenarioAccess::asked_to_learn(c.node(2), 3, lr.instance);
   c.flush();
   c.drop([](const Message& m) {
     return !(m.from == 3 && m.to == 2 && m.type == MessageType::kLearnReply);
@@ -194,6 +196,7 @@ GapResult candidate_learns_a_gap(Mutation mutation) {
   c.deliver(in345);
   c.drop(all);
   c.node(3).step(lr);
+  ScenarioAccess::asked_to_learn(c.node(2), 3, lr.instance);
   c.flush();
   c.drop([](const Message& m) {
     return !(m.from == 3 && m.to == 2 && m.type == MessageType::kLearnReply);

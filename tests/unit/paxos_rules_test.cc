@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "cluster_harness.h"
+#include "scenario_access.h"
 
 namespace paxlock::paxos {
 namespace {
@@ -275,6 +276,7 @@ TEST(CheckQuorum, LeaderThatHeardFromAQuorumWithinTheElectionTimeoutStays) {
 // Node 2, which learned that instance 1 is chosen with "v" at ballot (1,1).
 Node node_that_learned_instance_1_is_v() {
   Node n = make_node(2);
+  ScenarioAccess::asked_to_learn(n, 1, 1);
   Message learn = msg(MessageType::kLearnReply, 1, 2, Ballot{}, 1);
   learn.entries = {entry(1, Ballot{1, 1}, "v", /*chosen=*/true)};
   n.step(learn);
@@ -396,6 +398,7 @@ TEST(InstallSnapshot, FirstUnchosenMovesPastChosenInstancesItKept) {
   Message acc = msg(MessageType::kAccept, 1, 2, Ballot{1, 1});
   acc.entries = {entry(3, Ballot{1, 1}, "c"), entry(4, Ballot{1, 1}, "d")};
   n.step(acc);
+  ScenarioAccess::asked_to_learn(n, 1, 3);
   Message learn = msg(MessageType::kLearnReply, 1, 2, Ballot{}, 3);
   learn.entries = {entry(3, Ballot{1, 1}, "c", /*chosen=*/true)};
   n.step(learn);
