@@ -348,7 +348,8 @@ class HostileNetTest(unittest.TestCase):
         before = {r: self.errors(node, r) for r in ("idle_timeout", "frame_timeout")}
         c.kill9(1)
         try:
-            wait_for(lambda: c.metric(node, 'paxlock_connections{port="peer"}') == 1, 5,
+            # Node 3's connection stays: at most 1 left once node 1's closed.
+            wait_for(lambda: c.metric(node, 'paxlock_connections{port="peer"}') <= 1, 5,
                      f"node {node} to see node 1's connection closed")
             idle = connect_from("127.0.0.12", c.members[node]["peer"])
             idle.sendall(peer_hello(c.cluster_id, 1))
@@ -420,9 +421,9 @@ class HostileNetTest(unittest.TestCase):
                         cut.add(i)  # the replica cut it off
                 time.sleep(0.01)
 
-        # One connection asks for 40 pages (31 MB) and reads nothing.
+        # One connection asks for 80 pages (62 MB) and reads nothing.
         greedy = connect("127.0.0.8")
-        ask([greedy], 40, 1001)
+        ask([greedy], 80, 1001)
         slow_reader = self.settle(node, before["client_slow_reader"], ("client_slow_reader",), 10)
         # Five ask for 14 pages (11 MB) each: each under its own budget, 55 MB
         # together, over the total.
@@ -434,10 +435,11 @@ class HostileNetTest(unittest.TestCase):
         for s in [greedy] + many:
             s.close()
         # Bound: 24 MiB of queued replies at most, plus the pages being built
-        # and framed (a few copies of 0.8 MB) and allocator slack: 40 MiB
-        # (measured: +29 MiB). The old code queued all 31 + 55 MB (and up to
-        # 512 MiB per connection).
-        self.memory_bound(node, pid, rss_before, 40, "clients that never read")
+        # (the replies of one applied batch are built together before any is
+        # queued: a few pages when requests arrive together) and heap
+        # fragmentation: measured +27 to +43 MiB; bound 64 MiB. The old code
+        # queued all 62 + 55 MB (and up to 512 MiB per connection).
+        self.memory_bound(node, pid, rss_before, 64, "clients that never read")
         print(f"  RSS while the clients were connected: {rss_during / 1024:.1f} MiB")
         self.assertTrue(slow_reader, "the greedy client was not cut as a slow reader")
         self.assertTrue(over_budget, "no client was cut for the total output budget")
