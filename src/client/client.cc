@@ -166,7 +166,7 @@ struct Client::Impl {
   void send(size_t i, std::string frame) {
     Replica& r = replicas[i];
     if (r.conn && !r.conn->closed()) {
-      if (!r.conn->send(std::move(frame))) r.conn->close();
+      if (r.conn->send(std::move(frame)) != net::SendStatus::kQueued) r.conn->close();
       return;
     }
     r.queued.push_back(std::move(frame));

@@ -1,5 +1,6 @@
 #include "daemon/client_service.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "net/wire.h"
@@ -8,6 +9,16 @@ namespace paxlock::daemon {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A refused hello's answer gets this long to reach the client.
+constexpr auto kRefusalLinger = 1000ms;
+// After a failed accept (out of descriptors, say) the listener stays
+// readable: wait this long instead of spinning.
+constexpr auto kAcceptErrorPause = 50ms;
+
+}  // namespace
 
 struct ClientService::Conn {
   std::shared_ptr<net::Connection> io;
@@ -26,7 +37,11 @@ ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
       stats_(stats),
       latency_(latency),
       counts_(counts),
-      acceptor_(io) {}
+      acceptor_(io),
+      admission_(std::make_shared<net::Admission>(options_.admission)),
+      budget_(std::make_shared<net::OutputBudget>(
+          net::OutputBudget{options_.output_total_bytes_max, 0})),
+      sweep_timer_(io) {}
 
 Status ClientService::start() {
   auto listen = net::endpoint_of(options_.listen.ip, options_.listen.port);
@@ -45,6 +60,7 @@ Status ClientService::start() {
                                          ": " + ec.message());
   }
   asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, sweep_loop(), asio::detached);
   return {};
 }
 
@@ -52,6 +68,7 @@ void ClientService::stop() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  sweep_timer_.cancel();
   for (auto& weak : conns_) {
     auto conn = weak.lock();
     if (!conn) continue;
@@ -59,30 +76,58 @@ void ClientService::stop() {
   }
 }
 
-void ClientService::reject(const std::shared_ptr<Conn>& conn, const std::string& reason,
-                           const std::string& detail) {
+void ClientService::note_refusal(const std::string& reason, const std::string& remote,
+                                 const std::string& detail) {
   ++stats_.connection_errors["client_" + reason];
   uint64_t suppressed = 0;
   if (log_limit_.allow(reason, suppressed)) {
-    spdlog::warn("client connection from {} closed: {} ({} similar suppressed)", conn->io->remote(),
-                 detail, suppressed);
+    spdlog::warn("client connection from {} closed: {} ({} similar suppressed)", remote, detail,
+                 suppressed);
   }
+}
+
+void ClientService::reject(const std::shared_ptr<Conn>& conn, const std::string& reason,
+                           const std::string& detail) {
+  note_refusal(reason, conn->io->remote(), detail);
   conn->io->close();
 }
 
 asio::awaitable<void> ClientService::accept_loop() {
+  asio::steady_timer pause(io_);
   while (!stopped_) {
     asio::error_code ec;
     net::tcp::socket socket =
         co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopped_) break;
+      uint64_t suppressed = 0;
+      if (log_limit_.allow("accept", suppressed)) {
+        spdlog::warn("accepting a client connection failed: {} ({} similar suppressed)",
+                     ec.message(), suppressed);
+      }
+      pause.expires_after(kAcceptErrorPause);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    asio::error_code no_address;
+    const auto remote = socket.remote_endpoint(no_address);
+    const std::string source = no_address ? "?" : remote.address().to_string();
+    const net::Admission::Verdict verdict = admission_->admit(source, Clock::now());
+    if (verdict != net::Admission::Verdict::kAdmit) {
+      const bool port_full = verdict == net::Admission::Verdict::kPortFull;
+      note_refusal(port_full ? "connection_limit" : "source_limit", source,
+                   port_full ? fmt::format("{} connections open on the client port (the limit)",
+                                           admission_->connections())
+                             : fmt::format("{} connections open from {} (the limit)",
+                                           admission_->connections_from(source), source));
+      socket.close(ec);
       continue;
     }
     auto conn = std::make_shared<Conn>();
-    // Replies queue up to many frames; a client that stops reading is cut off.
-    conn->io = std::make_shared<net::Connection>(std::move(socket), options_.max_frame_bytes,
-                                                 64 * options_.max_frame_bytes);
+    // Replies queue up to output_bytes_max here and output_total_bytes_max
+    // on all connections; a client that stops reading is cut off.
+    conn->io = std::make_shared<net::Connection>(std::move(socket), net::kHelloBytesMax,
+                                                 options_.output_bytes_max, budget_);
     std::weak_ptr<Conn> weak = conn;
     service::RequestHandlerOptions ho;
     ho.pending_max = options_.pending_max;
@@ -108,43 +153,73 @@ asio::awaitable<void> ClientService::accept_loop() {
     ++stats_.client_connections;
     std::erase_if(conns_, [](const auto& w) { return w.expired(); });
     conns_.push_back(conn);
-    asio::co_spawn(io_, conn->io->write_loop(), asio::detached);
+    asio::co_spawn(io_, write(conn->io, net::AdmissionSlot(admission_, source)), asio::detached);
     asio::co_spawn(io_, serve(conn), asio::detached);
   }
 }
 
-asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
-  asio::steady_timer deadline(io_, 5s);
-  deadline.async_wait([io = conn->io](const asio::error_code& ec) {
-    if (!ec) io->close();  // no hello in time
-  });
-  std::string_view frame;
-  net::ReadStatus st = co_await conn->io->read_frame(frame);
-  deadline.cancel();
-  pb::ClientHello hello;
+asio::awaitable<void> ClientService::write(std::shared_ptr<net::Connection> io,
+                                           net::AdmissionSlot slot) {
+  (void)slot;  // held until the connection closed
+  co_await io->write_loop();
+}
+
+void ClientService::refuse_hello(const std::shared_ptr<Conn>& conn, const std::string& reason,
+                                 const std::string& error) {
   pb::ServerHello answer;
   answer.set_protocol_version(net::kProtocolVersion);
   answer.set_cluster_id(options_.cluster_id);
   answer.set_node_id(options_.self);
-  if (st != net::ReadStatus::kFrame ||
-      !hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
-    if (st != net::ReadStatus::kClosed) reject(conn, "bad_hello", "no valid hello");
-    conn->io->close();
-    co_return;
+  answer.set_error(error);
+  note_refusal(reason, conn->io->remote(), error);
+  (void)conn->io->send(net::make_frame(answer));
+  conn->io->close_after_flush(kRefusalLinger);
+}
+
+asio::awaitable<bool> ClientService::greet(const std::shared_ptr<Conn>& conn) {
+  std::string_view frame;
+  const net::ReadStatus st = co_await conn->io->read_frame(frame);
+  if (st == net::ReadStatus::kClosed) co_return false;
+  pb::ClientHello hello;
+  if (st == net::ReadStatus::kTooBig) {
+    refuse_hello(
+        conn, "bad_hello",
+        fmt::format("a hello is at most {} bytes: not a paxlock client?", net::kHelloBytesMax));
+    co_return false;
   }
-  if (hello.protocol_version() != net::kProtocolVersion ||
-      hello.cluster_id() != options_.cluster_id) {
-    answer.set_error("this is cluster '" + options_.cluster_id + "', protocol " +
-                     std::to_string(net::kProtocolVersion));
-    conn->io->send(net::make_frame(answer));
-    reject(conn, "wrong_cluster",
-           "client for cluster '" + hello.cluster_id() + "', protocol " +
-               std::to_string(hello.protocol_version()));
-    co_return;
+  if (!hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+    refuse_hello(conn, "bad_hello", "the hello does not parse: not a paxlock client?");
+    co_return false;
   }
-  conn->io->send(net::make_frame(answer));
+  if (hello.protocol_version() != net::kProtocolVersion) {
+    refuse_hello(conn, "wrong_cluster",
+                 fmt::format("client protocol {} is not spoken here: this replica speaks "
+                             "protocol {} (use a client of the same release)",
+                             hello.protocol_version(), net::kProtocolVersion));
+    co_return false;
+  }
+  if (hello.cluster_id() != options_.cluster_id) {
+    refuse_hello(conn, "wrong_cluster",
+                 fmt::format("wrong cluster: this replica (node {}) serves cluster '{}', the "
+                             "client asked for '{}' (check the cluster file)",
+                             options_.self, options_.cluster_id, hello.cluster_id()));
+    co_return false;
+  }
+  pb::ServerHello answer;
+  answer.set_protocol_version(net::kProtocolVersion);
+  answer.set_cluster_id(options_.cluster_id);
+  answer.set_node_id(options_.self);
+  (void)conn->io->send(net::make_frame(answer));
+  co_return true;
+}
+
+asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
+  if (!co_await greet(conn)) co_return;  // refused: closes once the answer is out
+  conn->io->set_greeted();
+  conn->io->set_max_frame_bytes(options_.max_frame_bytes);
+  std::string_view frame;
   while (!stopped_) {
-    st = co_await conn->io->read_frame(frame);
+    const net::ReadStatus st = co_await conn->io->read_frame(frame);
     if (st == net::ReadStatus::kClosed) break;
     if (st == net::ReadStatus::kTooBig) {
       reject(conn, "frame_too_big", "request frame over max_frame_bytes");
@@ -165,9 +240,83 @@ asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
   conn->io->close();
 }
 
+asio::awaitable<void> ClientService::sweep_loop() {
+  const auto period = net::sweep_period(options_.timeouts);
+  while (!stopped_) {
+    sweep_timer_.expires_after(period);
+    asio::error_code ec;
+    co_await sweep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) break;
+    const auto now = Clock::now();
+    std::erase_if(conns_, [](const auto& w) { return w.expired(); });
+    for (const auto& weak : conns_) {
+      auto conn = weak.lock();
+      if (!conn || conn->io->closed()) continue;
+      net::Activity a;
+      a.opened = conn->io->opened_at();
+      a.greeted = conn->io->greeted();
+      a.last_frame = conn->io->last_frame_at();
+      a.partial_since = conn->io->partial_since();
+      a.busy = conn->handler->pending() > 0;
+      switch (net::expiry(a, now, options_.timeouts)) {
+        case net::Expiry::kNone:
+          break;
+        case net::Expiry::kHello:
+          reject(conn, "hello_timeout",
+                 fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          break;
+        case net::Expiry::kFrame:
+          reject(conn, "frame_timeout",
+                 fmt::format("a request frame started and not finished within {} ms",
+                             options_.timeouts.frame.count()));
+          break;
+        case net::Expiry::kIdle:
+          reject(conn, "idle_timeout",
+                 fmt::format("no request for {} ms and none in flight",
+                             options_.timeouts.idle.count()));
+          break;
+      }
+    }
+  }
+}
+
+void ClientService::cut_largest_output() {
+  std::shared_ptr<Conn> largest;
+  for (const auto& weak : conns_) {
+    auto conn = weak.lock();
+    if (!conn || conn->io->closed()) continue;
+    if (!largest || conn->io->queued_bytes() > largest->io->queued_bytes()) largest = conn;
+  }
+  if (!largest) return;
+  reject(largest, "output_budget",
+         fmt::format("replies queued for all clients reached {} bytes; this connection held "
+                     "the most ({} bytes): the client does not read them",
+                     options_.output_total_bytes_max, largest->io->queued_bytes()));
+}
+
 void ClientService::respond(const std::shared_ptr<Conn>& conn, pb::ClientResponse& resp) {
-  if (!conn->io->send(net::make_frame(resp))) {
-    reject(conn, "slow_reader", "client does not read its replies");
+  std::string frame = net::make_frame(resp);
+  net::SendStatus st = conn->io->send(std::move(frame));
+  if (st == net::SendStatus::kBudgetFull) {
+    // The slowest reader most likely holds the most: it goes, not
+    // necessarily this one.
+    cut_largest_output();
+    st = conn->io->send(std::move(frame));
+  }
+  switch (st) {
+    case net::SendStatus::kQueued:
+    case net::SendStatus::kClosed:
+      break;
+    case net::SendStatus::kQueueFull:
+      reject(conn, "slow_reader",
+             fmt::format("over {} bytes of replies queued: the client does not read them",
+                         options_.output_bytes_max));
+      break;
+    case net::SendStatus::kBudgetFull:
+      reject(conn, "output_budget",
+             fmt::format("replies queued for all clients reached {} bytes",
+                         options_.output_total_bytes_max));
+      break;
   }
 }
 

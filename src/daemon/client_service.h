@@ -4,7 +4,15 @@
 // into the log through Replica::submit (which forwards to the leader or
 // proposes, as the core decides) and are answered once applied here;
 // CLUSTER_INFO is answered at once. A connection that sends garbage, an
-// oversized frame or a wrong hello is closed; the replica keeps serving.
+// oversized frame or a wrong hello is closed; the replica keeps serving. A
+// refused hello is answered (ServerHello.error says why) before the close.
+//
+// Bounded resources (issue 16; docs/OPERATIONS.md): connections per port and
+// per source address; a hello within the hello timeout and kHelloBytesMax;
+// a started frame finished within the frame timeout; a connection with no
+// request in flight closed after the idle timeout; replies queued per
+// connection (a client over it does not read: cut as a slow reader) and
+// across all connections (over it, the connection holding the most is cut).
 #pragma once
 
 #include <functional>
@@ -14,6 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "driver/replica.h"
+#include "net/admission.h"
 #include "net/connection.h"
 #include "net/stats.h"
 #include "paxlock.pb.h"
@@ -27,6 +36,11 @@ struct ClientServiceOptions {
   Address listen;
   size_t max_frame_bytes = 8 << 20;
   size_t pending_max = 10000;
+  size_t output_bytes_max = 32 << 20;         // replies queued on one connection
+  size_t output_total_bytes_max = 256 << 20;  // on all of them together
+  net::AdmissionLimits admission{4096, 256, 0, 1};
+  net::TimeLimits timeouts{std::chrono::milliseconds(5000), std::chrono::milliseconds(30000),
+                           std::chrono::milliseconds(300000)};
   // Test option: apply commands but never answer them, as if the replica
   // died between applying and answering (the client must retry elsewhere).
   bool withhold_replies = false;
@@ -43,15 +57,32 @@ class ClientService {
   Status start();
   // Stops accepting, answers what is pending with SHUTTING_DOWN, closes.
   void stop();
+  // Client connections open, and the reply bytes queued on them.
+  size_t connections() const { return admission_->connections(); }
+  size_t output_bytes() const { return budget_->bytes; }
 
  private:
   struct Conn;
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve(std::shared_ptr<Conn> conn);
+  // Writes the connection's replies; holds its admission slot until it closes.
+  asio::awaitable<void> write(std::shared_ptr<net::Connection> io, net::AdmissionSlot slot);
+  // Reads the hello and answers it; false if it was refused.
+  asio::awaitable<bool> greet(const std::shared_ptr<Conn>& conn);
+  // Answers a hello with `error`, then closes once the answer is written.
+  void refuse_hello(const std::shared_ptr<Conn>& conn, const std::string& reason,
+                    const std::string& error);
+  // Closes connections past their hello, frame or idle timeout.
+  asio::awaitable<void> sweep_loop();
+  // Over the output budget: cuts the connection with the most replies queued.
+  void cut_largest_output();
   void handle(const std::shared_ptr<Conn>& conn, const pb::ClientRequest& req);
   void respond(const std::shared_ptr<Conn>& conn, pb::ClientResponse& resp);
   void reject(const std::shared_ptr<Conn>& conn, const std::string& reason,
               const std::string& detail);
+  // Counts and logs (rate-limited) a refusal; `reason` without "client_".
+  void note_refusal(const std::string& reason, const std::string& remote,
+                    const std::string& detail);
 
   asio::io_context& io_;
   ClientServiceOptions options_;
@@ -63,6 +94,9 @@ class ClientService {
   net::RateLimiter log_limit_;
   net::tcp::acceptor acceptor_;
   std::vector<std::weak_ptr<Conn>> conns_;
+  std::shared_ptr<net::Admission> admission_;
+  std::shared_ptr<net::OutputBudget> budget_;
+  asio::steady_timer sweep_timer_;
   bool stopped_ = false;
 };
 

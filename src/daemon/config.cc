@@ -39,7 +39,42 @@ constexpr TuningKey kTuningKeys[] = {
     {"max_frame_bytes", &Tuning::max_frame_bytes, 64LL << 10, 1LL << 30},
     {"peer_queue_bytes", &Tuning::peer_queue_bytes, 64LL << 10, 1LL << 34},
     {"client_pending_max", &Tuning::client_pending_max, 1, 10000000},
+    {"hello_timeout_ms", &Tuning::hello_timeout_ms, 100, 600000},
+    {"frame_timeout_ms", &Tuning::frame_timeout_ms, 100, 3600000},
+    {"peer_connections_max", &Tuning::peer_connections_max, 2, 100000},
+    {"peer_connections_per_source_max", &Tuning::peer_connections_per_source_max, 1, 100000},
+    {"peer_hellos_per_source_per_s", &Tuning::peer_hellos_per_source_per_s, 1, 1000000},
+    {"peer_idle_timeout_ms", &Tuning::peer_idle_timeout_ms, 1000, 3600000},
+    {"peer_takeover_idle_ms", &Tuning::peer_takeover_idle_ms, 1000, 3600000},
+    {"client_connections_max", &Tuning::client_connections_max, 1, 1000000},
+    {"client_connections_per_source_max", &Tuning::client_connections_per_source_max, 1, 1000000},
+    {"client_idle_timeout_ms", &Tuning::client_idle_timeout_ms, 100, 86400000},
+    {"client_output_bytes_max", &Tuning::client_output_bytes_max, 64LL << 10, 1LL << 40},
+    {"client_output_total_bytes_max", &Tuning::client_output_total_bytes_max, 64LL << 10,
+     1LL << 44},
 };
+
+// The limits that must leave room for what the cluster itself needs.
+Result<ClusterConfig> check_connection_limits(ClusterConfig cfg, const std::string& source) {
+  const Tuning& t = cfg.tuning;
+  const auto peers = static_cast<int64_t>(cfg.members.size()) - 1;
+  if (t.peer_connections_max < 2 * peers) {
+    return bad(source, fmt::format("[tuning] peer_connections_max = {} leaves no room for the "
+                                   "cluster's {} peers (at least {}: one connection each, and "
+                                   "one more while a peer reconnects)",
+                                   t.peer_connections_max, peers, 2 * peers));
+  }
+  if (t.client_output_bytes_max < t.max_frame_bytes) {
+    return bad(source,
+               "[tuning] client_output_bytes_max must be at least max_frame_bytes (one "
+               "reply must fit)");
+  }
+  if (t.client_output_total_bytes_max < t.client_output_bytes_max) {
+    return bad(source,
+               "[tuning] client_output_total_bytes_max must be at least client_output_bytes_max");
+  }
+  return cfg;
+}
 
 }  // namespace
 
@@ -83,7 +118,7 @@ Result<ClusterConfig> parse_config(const std::string& toml_text, const std::stri
   if (cfg.tuning.election_timeout_ms <= cfg.tuning.heartbeat_ms) {
     return bad(source, "[tuning] election_timeout_ms must exceed heartbeat_ms");
   }
-  return cfg;
+  return check_connection_limits(cfg, source);
 }
 
 const Member* ClusterConfig::member(paxos::NodeId id) const {

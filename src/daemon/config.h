@@ -43,6 +43,20 @@ struct Tuning {
   int64_t max_frame_bytes = 8 << 20;
   int64_t peer_queue_bytes = 32 << 20;
   int64_t client_pending_max = 10000;  // requests in flight per client connection
+  // Bounds on connections, against hostile or broken peers and clients
+  // (issue 16; docs/OPERATIONS.md has the table).
+  int64_t hello_timeout_ms = 5000;    // a connection without a hello by then is closed
+  int64_t frame_timeout_ms = 30000;   // a frame started must be finished by then
+  int64_t peer_connections_max = 64;  // inbound on the peer port
+  int64_t peer_connections_per_source_max = 16;
+  int64_t peer_hellos_per_source_per_s = 10;
+  int64_t peer_idle_timeout_ms = 10000;  // peers send keepalives every 500 ms
+  int64_t peer_takeover_idle_ms = 2000;  // a hello may replace a connection this quiet
+  int64_t client_connections_max = 4096;
+  int64_t client_connections_per_source_max = 256;
+  int64_t client_idle_timeout_ms = 300000;              // no request in flight and none received
+  int64_t client_output_bytes_max = 32LL << 20;         // replies queued per connection
+  int64_t client_output_total_bytes_max = 256LL << 20;  // on all client connections
 };
 
 struct ClusterConfig {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <charconv>
 #include <filesystem>
@@ -30,6 +31,30 @@ int64_t wall_ms() {
       .count();
 }
 
+// Descriptors beyond the connection limits: listeners, peers dialed, WAL
+// segments, snapshots, the HTTP server's connections.
+constexpr rlim_t kDescriptorsSpare = 128;
+
+// Raises the soft limit on open files to what the connection limits can
+// use (up to the hard limit), and warns if that is not enough: running out
+// of descriptors would refuse connections the limits allow.
+void fit_descriptor_limit(const Tuning& t) {
+  const rlim_t wanted =
+      static_cast<rlim_t>(t.peer_connections_max + t.client_connections_max) + kDescriptorsSpare;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= wanted) return;
+  rlimit raised = lim;
+  raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  if (lim.rlim_cur < wanted) {
+    spdlog::warn(
+        "open files are limited to {}, but the connection limits allow {} connections "
+        "(peer_connections_max + client_connections_max) plus about {} more: raise "
+        "the limit (LimitNOFILE) or lower the connection limits",
+        lim.rlim_cur, t.peer_connections_max + t.client_connections_max, kDescriptorsSpare);
+  }
+}
+
 }  // namespace
 
 Daemon::Daemon(ClusterConfig config, DaemonOptions options)
@@ -45,6 +70,7 @@ Daemon::~Daemon() {
 }
 
 Status Daemon::start() {
+  fit_descriptor_limit(config_.tuning);
   Status s = open_data_dir();
   if (!s.ok()) return s;
   create_store_and_machine();
@@ -116,6 +142,15 @@ void Daemon::create_transport() {
   }
   po.max_frame_bytes = static_cast<size_t>(config_.tuning.max_frame_bytes);
   po.queue_bytes = static_cast<size_t>(config_.tuning.peer_queue_bytes);
+  const Tuning& t = config_.tuning;
+  po.admission.connections_max = static_cast<size_t>(t.peer_connections_max);
+  po.admission.per_source_max = static_cast<size_t>(t.peer_connections_per_source_max);
+  po.admission.hellos_per_second = static_cast<double>(t.peer_hellos_per_source_per_s);
+  po.admission.hello_burst = static_cast<double>(t.peer_hellos_per_source_per_s);
+  po.timeouts.hello = std::chrono::milliseconds(t.hello_timeout_ms);
+  po.timeouts.frame = std::chrono::milliseconds(t.frame_timeout_ms);
+  po.timeouts.idle = std::chrono::milliseconds(t.peer_idle_timeout_ms);
+  po.takeover_idle = std::chrono::milliseconds(t.peer_takeover_idle_ms);
   po.drop_rate = options_.drop_rate;
   po.fault_seed = options_.fault_seed;
   transport_ = std::make_unique<net::PeerTransport>(
@@ -172,6 +207,14 @@ Status Daemon::start_client_service() {
   co.max_frame_bytes = static_cast<size_t>(config_.tuning.max_frame_bytes);
   co.pending_max = static_cast<size_t>(config_.tuning.client_pending_max);
   co.withhold_replies = options_.withhold_replies;
+  const Tuning& t = config_.tuning;
+  co.output_bytes_max = static_cast<size_t>(t.client_output_bytes_max);
+  co.output_total_bytes_max = static_cast<size_t>(t.client_output_total_bytes_max);
+  co.admission.connections_max = static_cast<size_t>(t.client_connections_max);
+  co.admission.per_source_max = static_cast<size_t>(t.client_connections_per_source_max);
+  co.timeouts.hello = std::chrono::milliseconds(t.hello_timeout_ms);
+  co.timeouts.frame = std::chrono::milliseconds(t.frame_timeout_ms);
+  co.timeouts.idle = std::chrono::milliseconds(t.client_idle_timeout_ms);
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
       client_latency_, request_counts_);
@@ -464,6 +507,14 @@ std::string Daemon::metrics_text() {
   for (const auto& [reason, count] : n.connection_errors) {
     out.sample("paxlock_connection_errors_total", count, {{"reason", reason}});
   }
+  out.family("paxlock_connections", "Connections open on a listening port.", "gauge");
+  out.sample("paxlock_connections", static_cast<uint64_t>(transport_->inbound_connections()),
+             {{"port", "peer"}});
+  out.sample("paxlock_connections", static_cast<uint64_t>(clients_->connections()),
+             {{"port", "client"}});
+  out.gauge("paxlock_client_output_bytes",
+            "Reply bytes queued for clients, on all connections (the output budget's use).",
+            static_cast<double>(clients_->output_bytes()));
   out.gauge("paxlock_locks_held", "Locks held.", static_cast<double>(machine_->locks_held()));
   out.gauge("paxlock_sessions", "Open sessions.", static_cast<double>(machine_->sessions()));
   out.gauge("paxlock_first_unchosen", "First instance not known chosen.",

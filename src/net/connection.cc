@@ -4,84 +4,112 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
 namespace paxlock::net {
 namespace {
 
-constexpr size_t kHeader = 4;
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kGatherMax = 64;  // frames per write
+// What a closing connection reads and drops, at most, before it closes.
+constexpr size_t kLingerBytesMax = 256 << 10;
+
+using Clock = std::chrono::steady_clock;
 
 }  // namespace
 
 std::string make_frame(const google::protobuf::MessageLite& message) {
   const size_t n = message.ByteSizeLong();
-  std::string out(kHeader + n, '\0');
-  for (size_t i = 0; i < kHeader; ++i)
+  std::string out(kFrameHeaderBytes + n, '\0');
+  for (size_t i = 0; i < kFrameHeaderBytes; ++i)
     out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
-  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + kHeader));
+  message.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(out.data() + kFrameHeaderBytes));
   return out;
 }
 
-Connection::Connection(tcp::socket socket, size_t max_frame_bytes, size_t max_queue_bytes)
+Connection::Connection(tcp::socket socket, size_t max_frame_bytes, size_t max_queue_bytes,
+                       std::shared_ptr<OutputBudget> budget)
     : socket_(std::move(socket)),
-      max_frame_(max_frame_bytes),
+      reader_(max_frame_bytes),
       max_queue_(max_queue_bytes),
-      in_(kReadChunk),
+      budget_(std::move(budget)),
+      opened_at_(Clock::now()),
+      last_frame_at_(opened_at_),
       wake_(socket_.get_executor()) {
   asio::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
-  remote_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  remote_address_ = ec ? "?" : ep.address().to_string();
+  remote_ = ec ? "?" : remote_address_ + ":" + std::to_string(ep.port());
   socket_.set_option(tcp::no_delay(true), ec);
+  // Reads happen only once the socket is readable, and must never block.
+  socket_.non_blocking(true, ec);
   wake_.expires_at(asio::steady_timer::time_point::max());
 }
 
+Connection::~Connection() {
+  release_budget(budget_held_);
+}
+
 asio::awaitable<ReadStatus> Connection::read_frame(std::string_view& frame) {
-  // Shrink a buffer that grew for one large frame once it has drained.
-  if (in_begin_ == in_end_ && in_.size() > 4 * kReadChunk) {
-    in_.assign(kReadChunk, '\0');
-    in_begin_ = in_end_ = 0;
-  }
   for (;;) {
-    const size_t have = in_end_ - in_begin_;
-    if (have >= kHeader) {
-      uint32_t n = 0;
-      for (size_t i = 0; i < kHeader; ++i) {
-        n |= static_cast<uint32_t>(static_cast<uint8_t>(in_[in_begin_ + i])) << (8 * i);
-      }
-      if (n > max_frame_) co_return ReadStatus::kTooBig;
-      if (have >= kHeader + n) {
-        frame = std::string_view(in_.data() + in_begin_ + kHeader, n);
-        in_begin_ += kHeader + n;
+    switch (reader_.next(frame)) {
+      case FrameReader::Next::kFrame: {
+        last_frame_at_ = Clock::now();
+        // What is left is the start of the next frame.
+        partial_since_.reset();
+        if (reader_.buffered() > 0) partial_since_ = last_frame_at_;
         co_return ReadStatus::kFrame;
       }
-      if (in_.size() < kHeader + n) in_.resize(std::max(kHeader + n, in_.size()));
+      case FrameReader::Next::kTooBig:
+        co_return ReadStatus::kTooBig;
+      case FrameReader::Next::kNeedMore:
+        break;
     }
-    // Make room at the end: move what is left of a partial frame to the front.
-    if (in_begin_ > 0) {
-      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-      in_end_ -= in_begin_;
-      in_begin_ = 0;
-    }
-    if (in_end_ == in_.size()) in_.resize(in_.size() * 2);
+    if (closed_) co_return ReadStatus::kClosed;
+    // Room is made only for bytes that are there: an idle connection holds
+    // no buffer, and a read never asks for more than arrived.
     asio::error_code ec;
-    const size_t got =
-        co_await socket_.async_read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
-                                         asio::redirect_error(asio::use_awaitable, ec));
+    co_await socket_.async_wait(tcp::socket::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || closed_) co_return ReadStatus::kClosed;
+    const size_t ready = socket_.available(ec);
+    if (ec) co_return ReadStatus::kClosed;
+    std::span<char> room = reader_.prepare(ready);
+    const size_t got = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      reader_.commit(0);
+      continue;
+    }
     if (ec || got == 0) co_return ReadStatus::kClosed;
-    in_end_ += got;
+    reader_.commit(got);
+    if (!partial_since_) partial_since_ = Clock::now();
   }
 }
 
-bool Connection::send(std::string frame) {
-  if (closed_ || queued_bytes_ + frame.size() > max_queue_) return false;
-  if (out_.empty()) pending_since_ = std::chrono::steady_clock::now();
+SendStatus Connection::send(std::string&& frame) {
+  if (closed_ || flush_then_close_) return SendStatus::kClosed;
+  if (queued_bytes_ + frame.size() > max_queue_) return SendStatus::kQueueFull;
+  if (budget_ && budget_->bytes + frame.size() > budget_->bytes_max) {
+    return SendStatus::kBudgetFull;
+  }
+  if (out_.empty()) pending_since_ = Clock::now();
   queued_bytes_ += frame.size();
+  if (budget_) {
+    budget_->bytes += frame.size();
+    budget_held_ += frame.size();
+  }
   out_.push_back(std::move(frame));
   wake_.cancel_one();
-  return true;
+  return SendStatus::kQueued;
+}
+
+void Connection::release_budget(size_t bytes) {
+  bytes = std::min(bytes, budget_held_);
+  if (!budget_ || bytes == 0) return;
+  budget_held_ -= bytes;
+  budget_->bytes -= bytes;
 }
 
 asio::awaitable<void> Connection::write_loop() {
@@ -89,6 +117,10 @@ asio::awaitable<void> Connection::write_loop() {
   std::vector<asio::const_buffer> buffers;
   while (!closed_) {
     if (out_.empty()) {
+      if (flush_then_close_) {
+        co_await linger_and_close();
+        break;
+      }
       asio::error_code ec;
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
@@ -107,10 +139,35 @@ asio::awaitable<void> Connection::write_loop() {
     }
     for (size_t i = 0; i < n; ++i) {
       queued_bytes_ -= out_.front().size();
+      release_budget(out_.front().size());
       out_.pop_front();
     }
-    pending_since_ = std::chrono::steady_clock::now();
+    pending_since_ = Clock::now();
   }
+}
+
+asio::awaitable<void> Connection::linger_and_close() {
+  asio::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  std::array<char, 4096> scratch;
+  size_t dropped = 0;
+  while (!ec && !closed_ && dropped < kLingerBytesMax) {
+    const size_t got = co_await socket_.async_read_some(
+        asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    dropped += got;
+  }
+  close();
+}
+
+void Connection::close_after_flush(std::chrono::milliseconds linger) {
+  if (closed_ || flush_then_close_) return;
+  flush_then_close_ = true;
+  wake_.cancel_one();
+  auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), linger);
+  timer->async_wait([weak = weak_from_this(), timer](const asio::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->close();
+  });
 }
 
 void Connection::close() {
@@ -119,8 +176,10 @@ void Connection::close() {
   asio::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  // The queued frames stay until the write loop ends: a write in flight
-  // may still point into them.
+  // The queued frames stay until the write loop ends (a write in flight
+  // may still point into them), but no longer count against the budget:
+  // the cancelled write ends at once.
+  release_budget(budget_held_);
   wake_.cancel();
 }
 

@@ -1,8 +1,12 @@
 // One TCP connection carrying length-prefixed protobuf frames
 // (u32 little-endian length, then the message), on the single event loop.
-// Reading buffers so that many small frames cost one read; writing queues
-// frames (bounded in bytes: over the limit, send() refuses and the caller
-// drops or closes) and drains them with one gathered write at a time.
+// Reading cuts frames out of what arrived with a FrameReader (frame_reader.h):
+// memory follows the bytes received, never what a header announces, and an
+// idle connection holds no read buffer (it waits for bytes before making
+// room for them). Writing queues frames, bounded in bytes per connection and
+// optionally against an OutputBudget shared by many connections (over
+// either, send() refuses and the caller drops or closes), and drains them
+// with one gathered write at a time.
 #pragma once
 
 #include <google/protobuf/message_lite.h>
@@ -11,11 +15,13 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/status.h"
+#include "net/frame_reader.h"
 
 namespace paxlock::net {
 
@@ -23,39 +29,86 @@ using asio::ip::tcp;
 
 std::string make_frame(const google::protobuf::MessageLite& message);
 
+// Bytes queued for sending on a set of connections, against one limit: the
+// client port's process-wide output budget. Touched only on the event loop.
+struct OutputBudget {
+  size_t bytes_max = SIZE_MAX;
+  size_t bytes = 0;
+};
+
 enum class ReadStatus : uint8_t { kFrame, kClosed, kTooBig };
+enum class SendStatus : uint8_t {
+  kQueued,
+  kClosed,      // closed, or closing after a flush
+  kQueueFull,   // over this connection's max_queue_bytes
+  kBudgetFull,  // over the shared OutputBudget
+};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket socket, size_t max_frame_bytes, size_t max_queue_bytes);
+  using Time = std::chrono::steady_clock::time_point;
+
+  Connection(tcp::socket socket, size_t max_frame_bytes, size_t max_queue_bytes,
+             std::shared_ptr<OutputBudget> budget = nullptr);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // Reads the next frame; `frame` stays valid until the next call.
   asio::awaitable<ReadStatus> read_frame(std::string_view& frame);
-  // Queues a frame; false if the queue is full or the connection closed.
-  bool send(std::string frame);
+  // The limit for frames not started yet (a hello gets a small one).
+  void set_max_frame_bytes(size_t max_frame_bytes) { reader_.set_max_frame_bytes(max_frame_bytes); }
+  // Queues a frame; `frame` is moved from only if it was queued.
+  SendStatus send(std::string&& frame);
   // Drains the queue until the connection closes. Run it as its own coroutine.
   asio::awaitable<void> write_loop();
   void close();
+  // Writes what is queued (write_loop must run), then closes: a refusal
+  // reaches the other side before the close. Sending is shut down after the
+  // last frame, and what the other side still sends is read and dropped
+  // until it closes too, so that closing with unread input does not reset
+  // the connection and destroy the refusal on its way. Closes after
+  // `linger` in any case.
+  void close_after_flush(std::chrono::milliseconds linger);
 
   bool closed() const { return closed_; }
   size_t queued_bytes() const { return queued_bytes_; }
   // When the oldest queued frame started waiting (for stall detection).
-  std::chrono::steady_clock::time_point write_pending_since() const { return pending_since_; }
+  Time write_pending_since() const { return pending_since_; }
   tcp::socket& socket() { return socket_; }
   std::string remote() const { return remote_; }
+  // The other side's address without the port: what per-source limits count.
+  const std::string& remote_address() const { return remote_address_; }
+
+  // What the timeouts look at (net/admission.h): when it opened, when the
+  // last complete frame arrived, since when a frame is started. The owner
+  // marks the connection greeted once its hello is accepted.
+  Time opened_at() const { return opened_at_; }
+  Time last_frame_at() const { return last_frame_at_; }
+  std::optional<Time> partial_since() const { return partial_since_; }
+  bool greeted() const { return greeted_; }
+  void set_greeted() { greeted_ = true; }
 
  private:
+  asio::awaitable<void> linger_and_close();
+  void release_budget(size_t bytes);
+
   tcp::socket socket_;
-  size_t max_frame_;
+  FrameReader reader_;
   size_t max_queue_;
+  std::shared_ptr<OutputBudget> budget_;
+  size_t budget_held_ = 0;  // of budget_->bytes, this connection's
   std::string remote_;
-  std::vector<char> in_;
-  size_t in_begin_ = 0;
-  size_t in_end_ = 0;
+  std::string remote_address_;
   std::deque<std::string> out_;
   size_t queued_bytes_ = 0;
-  std::chrono::steady_clock::time_point pending_since_{};
+  Time pending_since_{};
+  Time opened_at_;
+  Time last_frame_at_;
+  std::optional<Time> partial_since_;
   asio::steady_timer wake_;
+  bool greeted_ = false;
+  bool flush_then_close_ = false;
   bool closed_ = false;
 };
 

@@ -1,5 +1,6 @@
 #include "net/peer_transport.h"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
@@ -16,13 +17,16 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr auto kHelloTimeout = 5s;
 constexpr auto kConnectTimeout = 1000ms;
 constexpr auto kBackoffMin = 50ms;
 constexpr auto kBackoffMax = 2000ms;
 // An outgoing connection whose oldest queued frame waited this long is
 // presumed dead (a blackholed peer) and reopened.
 constexpr auto kStallTimeout = 3s;
+
+// After a failed accept (out of descriptors, say) the listener stays
+// readable: wait this long instead of spinning.
+constexpr auto kAcceptErrorPause = 50ms;
 
 // Data left unacknowledged this long fails the connection, so that a peer
 // behind a partition is noticed and redialed instead of waiting out TCP's
@@ -42,7 +46,9 @@ PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options,
       stats_(stats),
       rng_(options_.fault_seed),
       acceptor_(io),
-      keepalive_timer_(io) {}
+      keepalive_timer_(io),
+      sweep_timer_(io),
+      admission_(std::make_shared<Admission>(options_.admission)) {}
 
 Status PeerTransport::start() {
   for (const auto& [id, addr] : options_.peers) {
@@ -74,6 +80,7 @@ Status PeerTransport::start() {
     asio::co_spawn(io_, dial_loop(id), asio::detached);
   }
   asio::co_spawn(io_, keepalive_loop(), asio::detached);
+  asio::co_spawn(io_, sweep_loop(), asio::detached);
   return {};
 }
 
@@ -82,6 +89,7 @@ void PeerTransport::stop() {
   asio::error_code ec;
   acceptor_.close(ec);
   keepalive_timer_.cancel();
+  sweep_timer_.cancel();
   for (auto& [id, c] : out_) {
     if (c) c->close();
   }
@@ -114,7 +122,7 @@ void PeerTransport::send(const paxos::Message& msg) {
 }
 
 bool PeerTransport::enqueue(paxos::NodeId peer, Connection& conn, std::string frame) {
-  if (!conn.send(std::move(frame))) {
+  if (conn.send(std::move(frame)) != SendStatus::kQueued) {
     ++stats_.peer_dropped_queue_full;
     // A queue that stopped draining long ago belongs to a dead connection.
     if (Clock::now() - conn.write_pending_since() > kStallTimeout) {
@@ -149,73 +157,129 @@ asio::awaitable<void> PeerTransport::keepalive_loop() {
   }
 }
 
-void PeerTransport::reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
-                           const std::string& detail) {
+void PeerTransport::note_refusal(const std::string& reason, const std::string& remote,
+                                 const std::string& detail) {
   ++stats_.connection_errors[reason];
   uint64_t suppressed = 0;
   if (log_limit_.allow(reason, suppressed)) {
-    spdlog::warn("peer connection from {} closed: {} ({} similar suppressed)", conn->remote(),
-                 detail, suppressed);
+    spdlog::warn("peer connection from {} closed: {} ({} similar suppressed)", remote, detail,
+                 suppressed);
   }
+}
+
+void PeerTransport::reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
+                           const std::string& detail) {
+  note_refusal(reason, conn->remote(), detail);
   conn->close();
 }
 
 asio::awaitable<void> PeerTransport::accept_loop() {
+  asio::steady_timer pause(io_);
   while (!stopped_) {
     asio::error_code ec;
     tcp::socket socket =
         co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (stopped_) break;
+      uint64_t suppressed = 0;
+      if (log_limit_.allow("accept", suppressed)) {
+        spdlog::warn("accepting a peer connection failed: {} ({} similar suppressed)", ec.message(),
+                     suppressed);
+      }
+      pause.expires_after(kAcceptErrorPause);
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), options_.max_frame_bytes,
-                                             options_.queue_bytes);
+    asio::error_code no_address;
+    const auto remote = socket.remote_endpoint(no_address);
+    const std::string source = no_address ? "?" : remote.address().to_string();
+    const Admission::Verdict verdict = admission_->admit(source, Clock::now());
+    if (verdict != Admission::Verdict::kAdmit) {
+      const bool port_full = verdict == Admission::Verdict::kPortFull;
+      note_refusal(port_full ? "connection_limit" : "source_limit", source,
+                   port_full ? fmt::format("{} connections open on the peer port (the limit)",
+                                           admission_->connections())
+                             : fmt::format("{} connections open from {} (the limit)",
+                                           admission_->connections_from(source), source));
+      socket.close(ec);
+      continue;
+    }
+    auto conn =
+        std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
     std::erase_if(in_, [](const auto& c) { return c->closed(); });
     in_.push_back(conn);
-    asio::co_spawn(io_, inbound(conn), asio::detached);
+    asio::co_spawn(io_, inbound(conn, AdmissionSlot(admission_, source)), asio::detached);
   }
 }
 
-asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
-  // The hello must arrive promptly.
-  asio::steady_timer deadline(io_, kHelloTimeout);
-  deadline.async_wait([conn](const asio::error_code& ec) {
-    if (!ec) conn->close();
-  });
+asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connection>& conn) {
   std::string_view frame;
-  ReadStatus st = co_await conn->read_frame(frame);
-  deadline.cancel();
-  if (st != ReadStatus::kFrame) {
-    if (st == ReadStatus::kTooBig) reject(conn, "frame_too_big", "hello frame over the limit");
-    conn->close();
-    co_return;
+  const ReadStatus st = co_await conn->read_frame(frame);
+  if (st == ReadStatus::kTooBig) {
+    reject(conn, "frame_too_big", fmt::format("hello frame over {} bytes", kHelloBytesMax));
+  }
+  if (st != ReadStatus::kFrame) co_return 0;
+  if (!admission_->allow_hello(conn->remote_address(), Clock::now())) {
+    reject(conn, "hello_rate",
+           fmt::format("more than {} hellos a second from {}", options_.admission.hellos_per_second,
+                       conn->remote_address()));
+    co_return 0;
   }
   pb::PeerHello hello;
   if (!hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     reject(conn, "bad_frame", "hello does not parse");
-    co_return;
+    co_return 0;
   }
   if (hello.protocol_version() != kPeerProtocolVersion) {
     reject(conn, "bad_version",
            "peer protocol version " + std::to_string(hello.protocol_version()) + ", expected " +
                std::to_string(kPeerProtocolVersion) + " (upgrade every replica together)");
-    co_return;
+    co_return 0;
   }
   if (hello.cluster_id() != options_.cluster_id) {
     reject(conn, "wrong_cluster",
            "cluster id '" + hello.cluster_id() + "', expected '" + options_.cluster_id + "'");
-    co_return;
+    co_return 0;
   }
   const paxos::NodeId from = hello.node_id();
   if (!options_.peers.count(from)) {
     reject(conn, "unknown_node", "node id " + std::to_string(from) + " is not a peer");
+    co_return 0;
+  }
+  // A live connection from that node stays: a second hello naming it is
+  // refused (it may be forged). One that went quiet (a half-open leftover of
+  // a partition or a crash) is replaced.
+  if (auto old = inbound_by_node_[from].lock(); old && old != conn && !old->closed()) {
+    const auto quiet =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - old->last_frame_at());
+    if (quiet < options_.takeover_idle) {
+      reject(conn, "duplicate_peer",
+             fmt::format("a hello as node {}, whose connection from {} is live (heard {} ms ago)",
+                         from, old->remote(), quiet.count()));
+      co_return 0;
+    }
+    uint64_t suppressed = 0;
+    if (log_limit_.allow("takeover", suppressed)) {
+      spdlog::info(
+          "node {} connected from {}; its connection from {} was silent for {} ms and "
+          "is closed ({} similar suppressed)",
+          from, conn->remote(), old->remote(), quiet.count(), suppressed);
+    }
+    old->close();
+  }
+  co_return from;
+}
+
+asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn, AdmissionSlot slot) {
+  (void)slot;  // held until the connection is done with
+  const paxos::NodeId from = co_await greet(conn);
+  if (from == 0 || conn->closed()) {
+    conn->close();
     co_return;
   }
-  // A new connection from a peer replaces its old one, which may be a
-  // half-open leftover of a partition or a crash.
-  if (auto old = inbound_by_node_[from].lock(); old && old != conn) old->close();
   inbound_by_node_[from] = conn;
+  conn->set_greeted();
+  conn->set_max_frame_bytes(options_.max_frame_bytes);
   // The peer is up (it may have just restarted): if we have no connection to
   // it, dial now instead of waiting out the back-off, so that it hears the
   // leader before its election timer runs out.
@@ -223,8 +287,9 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
     auto timer = backoff_timers_.find(from);
     if (timer != backoff_timers_.end()) timer->second->cancel();
   }
+  std::string_view frame;
   while (!stopped_) {
-    st = co_await conn->read_frame(frame);
+    const ReadStatus st = co_await conn->read_frame(frame);
     if (st == ReadStatus::kClosed) break;
     if (st == ReadStatus::kTooBig) {
       reject(conn, "frame_too_big", "frame over max_frame_bytes from node " + std::to_string(from));
@@ -262,6 +327,42 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn) {
   conn->close();
 }
 
+asio::awaitable<void> PeerTransport::sweep_loop() {
+  const auto period = sweep_period(options_.timeouts);
+  while (!stopped_) {
+    sweep_timer_.expires_after(period);
+    asio::error_code ec;
+    co_await sweep_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) break;
+    const auto now = Clock::now();
+    std::erase_if(in_, [](const auto& c) { return c->closed(); });
+    for (const auto& conn : in_) {
+      Activity a;
+      a.opened = conn->opened_at();
+      a.greeted = conn->greeted();
+      a.last_frame = conn->last_frame_at();
+      a.partial_since = conn->partial_since();
+      switch (expiry(a, now, options_.timeouts)) {
+        case Expiry::kNone:
+          break;
+        case Expiry::kHello:
+          reject(conn, "hello_timeout",
+                 fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          break;
+        case Expiry::kFrame:
+          reject(conn, "frame_timeout",
+                 fmt::format("a frame started and not finished within {} ms",
+                             options_.timeouts.frame.count()));
+          break;
+        case Expiry::kIdle:
+          reject(conn, "idle_timeout",
+                 fmt::format("nothing received for {} ms", options_.timeouts.idle.count()));
+          break;
+      }
+    }
+  }
+}
+
 asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
   auto backoff = std::chrono::milliseconds(kBackoffMin);
   const tcp::endpoint ep = peer_endpoints_.at(peer);
@@ -273,8 +374,10 @@ asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
     const asio::error_code ec = co_await connect_with_timeout(socket, ep, kConnectTimeout);
     if (!ec && !stopped_) {
       set_user_timeout(socket, kStallTimeout);
-      auto conn = std::make_shared<Connection>(std::move(socket), options_.max_frame_bytes,
-                                               options_.queue_bytes);
+      // The peer never writes on this connection: frames on it are refused
+      // as soon as their header says more than a hello.
+      auto conn =
+          std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
       // The peer never writes on this connection: a read that completes
       // means it closed, and the connection is redialed at once.
       asio::co_spawn(

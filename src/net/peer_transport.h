@@ -16,6 +16,18 @@
 // followers is noticed (stall detection) before one of them needs it. The
 // cost is bounded: at most one small frame per peer per interval, through
 // the same bounded queue.
+//
+// Hostile input (issue 16): inbound connections are admitted within
+// per-port and per-source limits (net/admission.h); a hello must come within
+// the hello timeout, in at most kHelloBytesMax bytes, and at most
+// `hellos_per_second` per source address; a started frame must finish
+// within the frame timeout; a greeted connection that delivers nothing for
+// the idle timeout is closed (a live peer sends keepalives). A hello that
+// names a node whose connection is live (a frame within `takeover_idle`) is
+// refused, never allowed to tear down the real one: a forged hello cannot
+// cut a healthy peer off (authentication comes later; a forger can still
+// take the place of a node whose connection is dead). Every refusal is
+// counted by reason and logged rate-limited.
 #pragma once
 
 #include <chrono>
@@ -25,6 +37,7 @@
 
 #include "cluster/cluster_file.h"
 #include "common/rng.h"
+#include "net/admission.h"
 #include "net/connection.h"
 #include "net/stats.h"
 #include "paxos/transport.h"
@@ -41,6 +54,13 @@ struct PeerTransportOptions {
   double drop_rate = 0.0;  // test option: drop this share of outgoing messages
   uint64_t fault_seed = 1;
   std::chrono::milliseconds keepalive_interval{500};
+  // Inbound connections on the peer port.
+  AdmissionLimits admission{64, 16, 10, 10};
+  TimeLimits timeouts{std::chrono::milliseconds(5000), std::chrono::milliseconds(30000),
+                      std::chrono::milliseconds(10000)};
+  // A hello for a node whose connection delivered a frame more recently
+  // than this is refused; an older connection is replaced.
+  std::chrono::milliseconds takeover_idle{2000};
 };
 
 class PeerTransport : public paxos::Transport {
@@ -61,10 +81,16 @@ class PeerTransport : public paxos::Transport {
     auto it = last_heard_.find(peer);
     return it == last_heard_.end() ? std::chrono::steady_clock::time_point{} : it->second;
   }
+  // Inbound connections open on the peer port.
+  size_t inbound_connections() const { return admission_->connections(); }
 
  private:
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> inbound(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> inbound(std::shared_ptr<Connection> conn, AdmissionSlot slot);
+  // Reads and checks the hello; the peer's id, or 0 if it was refused.
+  asio::awaitable<paxos::NodeId> greet(const std::shared_ptr<Connection>& conn);
+  // Closes inbound connections past their hello, frame or idle timeout.
+  asio::awaitable<void> sweep_loop();
   asio::awaitable<void> dial_loop(paxos::NodeId peer);
   asio::awaitable<void> keepalive_loop();
   // Queues `frame` on the outgoing connection to `peer`; false (counted as
@@ -72,6 +98,9 @@ class PeerTransport : public paxos::Transport {
   bool enqueue(paxos::NodeId peer, Connection& conn, std::string frame);
   void reject(const std::shared_ptr<Connection>& conn, const std::string& reason,
               const std::string& detail);
+  // Counts and logs (rate-limited) a refusal by `reason`.
+  void note_refusal(const std::string& reason, const std::string& remote,
+                    const std::string& detail);
 
   asio::io_context& io_;
   PeerTransportOptions options_;
@@ -89,6 +118,8 @@ class PeerTransport : public paxos::Transport {
   // Peers sent something since the last keepalive round (no keepalive due).
   std::map<paxos::NodeId, bool> sent_since_keepalive_;
   asio::steady_timer keepalive_timer_;
+  asio::steady_timer sweep_timer_;
+  std::shared_ptr<Admission> admission_;
   bool stopped_ = false;
 };
 

@@ -10,21 +10,37 @@
 
 namespace paxlock::net {
 
-// Every reason a connection is closed for (the peer transport's, then the
-// client service's): /metrics exports each from zero, so that an alert on a
-// rise has a series to compare with before the first error.
-inline constexpr std::array<std::string_view, 12> kConnectionErrorReasons = {"wrong_cluster",
-                                                                             "bad_version",
-                                                                             "unknown_node",
-                                                                             "frame_too_big",
-                                                                             "bad_frame",
-                                                                             "bad_message",
-                                                                             "stalled",
-                                                                             "client_bad_hello",
-                                                                             "client_wrong_cluster",
-                                                                             "client_frame_too_big",
-                                                                             "client_bad_frame",
-                                                                             "client_slow_reader"};
+// Every reason a connection is closed or refused for (the peer transport's,
+// then the client service's): /metrics exports each from zero, so that an
+// alert on a rise has a series to compare with before the first error.
+// docs/OPERATIONS.md says what each means and which limit it counts.
+inline constexpr std::array<std::string_view, 25> kConnectionErrorReasons = {
+    "wrong_cluster",
+    "bad_version",
+    "unknown_node",
+    "frame_too_big",
+    "bad_frame",
+    "bad_message",
+    "stalled",
+    "connection_limit",
+    "source_limit",
+    "hello_rate",
+    "duplicate_peer",
+    "hello_timeout",
+    "frame_timeout",
+    "idle_timeout",
+    "client_bad_hello",
+    "client_wrong_cluster",
+    "client_frame_too_big",
+    "client_bad_frame",
+    "client_slow_reader",
+    "client_output_budget",
+    "client_connection_limit",
+    "client_source_limit",
+    "client_hello_timeout",
+    "client_frame_timeout",
+    "client_idle_timeout",
+};
 
 struct NetStats {
   NetStats() {

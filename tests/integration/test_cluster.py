@@ -390,8 +390,14 @@ class BadInputTest(unittest.TestCase):
 
     def test_peer_garbage_oversized_truncated_and_unknown_types(self):
         peer = self.c.members[1]["peer"]
+        # A hello naming a node whose connection is live is refused
+        # (duplicate_peer, test_hostile_net.py): to reach the frames after a
+        # hello, speak as node 3 while it is down.
+        self.c.kill9(3)
+        wait_for(lambda: self.c.metric(1, 'paxlock_connections{port="peer"}') == 1, 5,
+                 "node 1 to see node 3's connection closed")
         hello = frame(pb_field(1, PEER_PROTOCOL_VERSION) + pb_field(2, self.c.cluster_id) +
-                      pb_field(3, 2))
+                      pb_field(3, 3))
         # Garbage instead of a hello.
         s = connect(peer)
         s.sendall(frame(b"\xff\xfe\xfd garbage"))
@@ -410,6 +416,8 @@ class BadInputTest(unittest.TestCase):
         s.close()
         wait_for(lambda: self.errors(1, "frame_too_big") > 0, 5, "frame_too_big counter")
         wait_for(lambda: self.errors(1, "bad_message") > 0, 5, "bad_message counter")
+        self.c.restart(3)
+        self.c.wait_converged()
         self.still_serves()
 
     def test_client_garbage_oversized_wrong_cluster_and_bad_requests(self):
