@@ -17,6 +17,7 @@
 
 #include "cluster/cluster_file.h"
 #include "common/status.h"
+#include "daemon/http_server.h"
 #include "driver/replica.h"
 #include "paxos/config.h"
 #include "storage/wal.h"
@@ -43,6 +44,13 @@ struct Tuning {
   int64_t max_frame_bytes = 8 << 20;
   int64_t peer_queue_bytes = 32 << 20;
   int64_t client_pending_max = 10000;  // requests in flight per client connection
+  // The HTTP endpoint (/status, /metrics): src/daemon/http_server.h.
+  int64_t http_connections_max = 64;       // beyond: the oldest still sending is closed
+  int64_t http_threads = 4;                // requests answered at once
+  int64_t http_header_bytes_max = 16384;   // request line and headers
+  int64_t http_body_bytes_max = 65536;     // a larger Content-Length is refused unread
+  int64_t http_request_timeout_ms = 5000;  // the whole request, from the connection's accept
+  int64_t http_write_timeout_ms = 5000;    // the whole answer
 };
 
 struct ClusterConfig {
@@ -54,6 +62,7 @@ struct ClusterConfig {
   paxos::Config core_config(paxos::NodeId self, uint64_t rng_seed) const;
   driver::ReplicaOptions replica_options() const;
   storage::WalOptions wal_options() const;
+  HttpLimits http_limits() const;
 };
 
 Result<ClusterConfig> load_config(const std::string& path);

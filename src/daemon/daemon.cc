@@ -41,7 +41,6 @@ Daemon::Daemon(ClusterConfig config, DaemonOptions options)
 
 Daemon::~Daemon() {
   if (http_) http_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
 }
 
 Status Daemon::start() {
@@ -179,17 +178,17 @@ Status Daemon::start_client_service() {
 }
 
 Status Daemon::start_http() {
-  http_ = std::make_unique<httplib::Server>();
-  http_->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+  http_ = std::make_unique<HttpServer>(config_.http_limits());
+  http_->get("/status", [this](const httplib::Request& req, httplib::Response& res) {
     // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
     res.set_content(
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
-  http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
     serve_chosen(req, res);
   });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http_->get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::string text = on_loop(&Daemon::metrics_text);
     if (!stopping_) {
       PrometheusText process;
@@ -198,10 +197,11 @@ Status Daemon::start_http() {
     }
     res.set_content(std::move(text), "text/plain; version=0.0.4");
   });
-  if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
-    return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
+  Status s = http_->start(self_->http.ip, self_->http.port);
+  if (!s.ok()) {
+    return Status::error(
+        s.code(), "cannot listen for http on " + self_->http.to_string() + ": " + s.message());
   }
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
   return {};
 }
 
@@ -488,7 +488,23 @@ std::string Daemon::metrics_text() {
   fsync_latency_.write(out, "paxlock_fsync_seconds", "WAL fdatasync latency.");
   client_latency_.write(out, "paxlock_client_request_seconds",
                         "Client request latency, receive to answer.");
+  http_metrics(out);
   return out.text();
+}
+
+void Daemon::http_metrics(PrometheusText& out) const {
+  const HttpStats* h = http_ ? &http_->stats() : nullptr;
+  out.gauge("paxlock_http_connections", "HTTP connections open.",
+            h ? static_cast<double>(h->open.load()) : 0.0);
+  out.counter("paxlock_http_requests_total", "HTTP requests read whole and routed.",
+              h ? h->answered.load() : 0);
+  out.family("paxlock_http_refusals_total", "HTTP connections refused or closed early, by reason.",
+             "counter");
+  for (size_t i = 0; i < kHttpRefusalReasons.size(); ++i) {
+    out.sample("paxlock_http_refusals_total",
+               h ? h->refusals(static_cast<HttpRefusal>(i)) : uint64_t{0},
+               {{"reason", kHttpRefusalReasons[i]}});
+  }
 }
 
 }  // namespace paxlock::daemon

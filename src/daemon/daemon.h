@@ -1,7 +1,8 @@
 // paxlockd: one replica as a process. Wires the pieces together on one event
 // loop thread (the core, the driver, the lock machine, the peer transport and
-// the client API), one disk thread (ThreadedLogStore) and one HTTP thread for
-// /status and /metrics (which reads the state through the event loop).
+// the client API), one disk thread (ThreadedLogStore) and the HTTP server's
+// threads for /status and /metrics (http_server.h; they read the state
+// through the event loop).
 #pragma once
 
 #include <asio.hpp>
@@ -20,7 +21,6 @@
 #include "storage/threaded_log_store.h"
 
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -78,6 +78,7 @@ class Daemon {
   DiskHealth disk_health() const;
   void note_snapshot(bool recovered);
   std::string on_loop(std::string (Daemon::*render)());
+  void http_metrics(PrometheusText& out) const;  // paxlock_http_*
   nlohmann::ordered_json status();
   void shutdown();
 
@@ -98,8 +99,7 @@ class Daemon {
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<driver::Replica> replica_;
   std::unique_ptr<ClientService> clients_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread http_thread_;
+  std::unique_ptr<HttpServer> http_;
 
   net::NetStats net_stats_;
   Histogram fsync_latency_;
