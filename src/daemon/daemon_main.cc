@@ -1,19 +1,40 @@
 // paxlockd's command line.
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/version.h"
 #include "daemon/daemon.h"
 #include "daemon/restore.h"
+#include "net/stats.h"
 
 namespace paxlock::daemon {
 
 namespace {
+
+// libprotobuf reports through one global handler, and what it reports can be
+// caused by the network: a proto3 `string` that is not UTF-8 (a hello's
+// cluster id) logs an ERROR line per message. Its lines go to our log, at
+// most one per line of libprotobuf's source every 5 s (with the count of
+// those held back); a fatal one always.
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
+  static std::mutex mu;
+  static net::RateLimiter limiter;
+  uint64_t suppressed = 0;
+  if (level < google::protobuf::LOGLEVEL_FATAL) {
+    std::lock_guard lock(mu);
+    if (!limiter.allow(fmt::format("{}:{}", file, line), suppressed)) return;
+  }
+  spdlog::log(level >= google::protobuf::LOGLEVEL_ERROR ? spdlog::level::err : spdlog::level::warn,
+              "libprotobuf {}:{}: {} ({} similar suppressed)", file, line, message, suppressed);
+}
 
 // paxlockd --restore: docs/OPERATIONS.md, Backups (server/restore.h).
 int restore_main(const ClusterConfig& config, const DaemonOptions& opt, const std::string& backup,
@@ -124,6 +145,7 @@ int daemon_main(int argc, char** argv) {
   logger->set_pattern(fmt::format("%Y-%m-%d %H:%M:%S.%e [node {}] [%l] %v", opt.id));
   logger->set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(logger);
+  google::protobuf::SetLogHandler(&protobuf_log);
 
   auto config = load_config(config_path);
   if (!config.ok()) {

@@ -9,12 +9,21 @@ Run: python3 -m unittest -v test_hostile_input  (in tests/integration; PAXLOCK_B
 
 import os
 import socket
+import subprocess
+import tempfile
+import threading
 import time
 import unittest
 import urllib.error
 import urllib.request
 
-from harness import Cluster, wait_for
+from harness import BIN, Cluster, connect, frame, pb_field, read_frame, wait_for
+
+# net::kProtocolVersion, the client protocol.
+CLIENT_PROTOCOL_VERSION = 2
+# pb::Code values (proto/lock.proto).
+OK, HELD, INVALID = 0, 1, 8
+LOCK, STATUS, LIST, OPEN_SESSION = 1, 4, 5, 6
 
 
 def rss_bytes(pid):
@@ -192,3 +201,280 @@ class HttpLimitsTest(unittest.TestCase):
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(f"http://{self.http}/nothing-here", timeout=5)
         self.assertEqual(e.exception.code, 404)
+
+
+# ------------------------------------------------------------ raw protocol
+
+def read_varint(data, i):
+    n = shift = 0
+    while True:
+        b = data[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return n, i
+
+
+def pb_decode(data):
+    """A protobuf message as {field number: [values]} (varints as ints,
+    length-delimited fields as bytes)."""
+    fields = {}
+    i = 0
+    while i < len(data):
+        key, i = read_varint(data, i)
+        kind = key & 7
+        if kind == 0:
+            value, i = read_varint(data, i)
+        elif kind == 2:
+            n, i = read_varint(data, i)
+            value, i = data[i:i + n], i + n
+        elif kind == 1:
+            value, i = data[i:i + 8], i + 8
+        elif kind == 5:
+            value, i = data[i:i + 4], i + 4
+        else:
+            raise ValueError(f"wire type {kind}")
+        fields.setdefault(key >> 3, []).append(value)
+    return fields
+
+
+def lock_command(op, name=b"", owner=b"", ttl_ms=0):
+    cmd = pb_field(2, op)
+    if name:
+        cmd += pb_field(3, name)
+    if owner:
+        cmd += pb_field(4, owner)
+    if ttl_ms:
+        cmd += pb_field(9, ttl_ms)
+    return cmd
+
+
+class RawClient:
+    """The client protocol by hand, so that a request can carry any bytes (the
+    CLI and the library refuse bad names before sending). Reconnects when the
+    replica closes the connection."""
+
+    def __init__(self, address, cluster_id, client_id=77):
+        self.address, self.cluster_id, self.client_id = address, cluster_id, client_id
+        self.sock = None
+        self.seq = 0
+
+    def request(self, command):
+        """(code, error) of the answer, or None if the replica closed instead."""
+        if self.sock is None:
+            self.sock = connect(self.address, timeout=5)
+            self.sock.sendall(frame(pb_field(1, CLIENT_PROTOCOL_VERSION) +
+                                    pb_field(2, self.cluster_id)))
+            read_frame(self.sock)  # the server's hello
+        self.seq += 1
+        try:
+            self.sock.sendall(frame(pb_field(1, self.seq) + pb_field(2, self.client_id) +
+                                    pb_field(3, self.seq) + pb_field(14, command)))
+            answer = pb_decode(read_frame(self.sock))
+        except (ConnectionError, OSError):
+            self.close()
+            return None
+        result = pb_decode(answer.get(14, [b""])[0])
+        return result.get(2, [OK])[0], answer.get(13, [b""])[0].decode("utf-8", "replace")
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def log_lines(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
+def raw_controls(data):
+    """The control bytes a terminal would act on: C0 but tab and newline, DEL,
+    and C1 (UTF-8 C2 80 to C2 9F)."""
+    found = [hex(b) for b in data if (b < 0x20 and b not in (0x09, 0x0A)) or b == 0x7F]
+    found += [data[i:i + 2].hex() for i in range(len(data) - 1)
+              if data[i] == 0xC2 and 0x80 <= data[i + 1] <= 0x9F]
+    return found
+
+
+class NamesTest(unittest.TestCase):
+    """Observation 10: invalid UTF-8 in a name logged one libprotobuf ERROR
+    line per request; names with NUL, newline or terminal escapes were taken."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(nodes=3)
+        cls.c.wait_leader()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.close()
+
+    def test_a_thousand_invalid_utf8_requests_log_at_most_a_few_lines(self):
+        log = os.path.join(self.c.dir, "n2.log")
+        client = RawClient(self.c.members[2]["client"], self.c.cluster_id)
+        before = log_lines(log)
+        answers = [client.request(lock_command(LOCK, b"bad-\xff\xfe-%d" % i, b"mallory"))
+                   for i in range(1000)]
+        client.close()
+        # Hellos are parsed by protobuf too: a cluster id that is no UTF-8.
+        for _ in range(1000):
+            s = connect(self.c.members[2]["client"])
+            s.sendall(frame(pb_field(1, CLIENT_PROTOCOL_VERSION) + pb_field(2, b"\xff\xfe")))
+            try:
+                read_frame(s, timeout=5)
+            except (ConnectionError, OSError):
+                pass
+            s.close()
+        self.assertLessEqual(log_lines(log) - before, 4, "log lines for 2,000 bad messages")
+        self.assertEqual({a[0] if a else None for a in answers}, {INVALID})
+        self.assertIn("must be valid UTF-8 (bad byte 0xff at offset 4)", answers[0][1])
+
+    def test_names_and_owners_with_control_characters_are_invalid_with_the_reason(self):
+        client = RawClient(self.c.members[1]["client"], self.c.cluster_id)
+        try:
+            cases = [
+                (lock_command(LOCK, b"nul\x00x", b"o"), "the lock name", "0x00 at offset 3"),
+                (lock_command(LOCK, b"new\nline", b"o"), "the lock name", "0x0a at offset 3"),
+                (lock_command(LOCK, b"\x1b]0;pwned\x07", b"o"), "the lock name", "0x1b at offset 0"),
+                (lock_command(LOCK, b"del\x7f", b"o"), "the lock name", "0x7f at offset 3"),
+                (lock_command(LOCK, b"csi\xc2\x9b2J", b"o"), "the lock name", "0xc2 at offset 3"),
+                (lock_command(LOCK, b"fine", b"\x1b[31mmallory"), "the owner", "0x1b at offset 0"),
+                (lock_command(OPEN_SESSION, owner=b"o\r\n", ttl_ms=5000), "the owner",
+                 "0x0d at offset 1"),
+            ]
+            for command, what, where in cases:
+                code, error = client.request(command)
+                self.assertEqual(code, INVALID, command)
+                self.assertIn(f"{what} cannot contain control characters (byte {where})", error)
+            # Nothing was taken; good names still are.
+            self.assertEqual(client.request(lock_command(LOCK, "jobs/n\u00e4chtlich", b"o"))[0], OK)
+        finally:
+            client.close()
+        states = self.c.wait_converged()
+        self.assertEqual({s["locks_held"] for s in states}, {1})
+        self.assertEqual({s["sessions"] for s in states}, {0})
+
+
+class FakeReplica:
+    """A replica that speaks the client protocol and answers every command
+    with `answer(op)` (a LockResult's bytes and an error text): what the CLI
+    prints of text a service sends, whatever the service holds."""
+
+    def __init__(self, cluster_id, answer):
+        self.cluster_id, self.answer = cluster_id, answer
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            try:
+                read_frame(conn, timeout=10)
+                conn.sendall(frame(pb_field(1, CLIENT_PROTOCOL_VERSION) +
+                                   pb_field(2, self.cluster_id) + pb_field(3, 1)))
+                while True:
+                    req = pb_decode(read_frame(conn, timeout=10))
+                    op = pb_decode(req[14][0]).get(2, [0])[0] if 14 in req else 0
+                    result, error = self.answer(op)
+                    conn.sendall(frame(pb_field(1, req[1][0]) + pb_field(14, result) +
+                                       (pb_field(13, error) if error else b"")))
+            except (ConnectionError, OSError):
+                pass
+
+    def close(self):
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+
+
+# Text no terminal should get raw: ESC sequences (a title change, clearing
+# the screen), BEL, DEL, a C1 CSI (U+009B), a newline; and, apart, a byte that
+# is no UTF-8.
+EVIL_NAME = b"x\x1b]0;pwned\x07\x7f\xc2\x9b2J\nmore"
+EVIL_OWNER = b"\x1b[2J\xc2\x9bevil\x7f"
+EVIL_ERROR = b"bad \x1b[31mname\x7f\xc2\x9b"
+NOT_UTF8 = b"caf\xe9-\xff"
+
+
+def lock_info(name, holder):
+    waiter = pb_field(1, holder) + pb_field(2, 3)
+    return pb_field(1, name) + pb_field(2, holder) + pb_field(3, 9) + pb_field(6, waiter)
+
+
+def evil_answer(name):
+    def answer(op):
+        if op == LIST:
+            return pb_field(9, lock_info(name, EVIL_OWNER)) + pb_field(10, name), b""
+        if op == STATUS:
+            return pb_field(2, OK) + pb_field(4, EVIL_OWNER) + pb_field(3, 9) + \
+                pb_field(9, lock_info(b"n", EVIL_OWNER)), b""
+        if op == LOCK:
+            return pb_field(2, HELD) + pb_field(4, EVIL_OWNER), b""
+        return pb_field(2, INVALID), EVIL_ERROR
+    return answer
+
+
+class CliEscapesTest(unittest.TestCase):
+    """The CLI never prints raw control bytes from the service, in text or
+    JSON, on stdout or stderr (observation 10: `paxlock list` printed them)."""
+
+    def start(self, name):
+        fake = FakeReplica("fake", evil_answer(name))
+        self.addCleanup(fake.close)
+        d = tempfile.mkdtemp(prefix="paxlock-fake-")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
+        self.config = os.path.join(d, "cluster.toml")
+        with open(self.config, "w") as f:
+            f.write(f'cluster_id = "fake"\n[[node]]\nid = 1\npeer = "127.0.0.1:9"\n'
+                    f'client = "127.0.0.1:{fake.port}"\nhttp = "127.0.0.1:10"\n')
+
+    def check_clean(self, *args, stdout_has=None, stderr_has=None):
+        """Runs the CLI; no raw control byte may come out. Returns its exit code."""
+        r = subprocess.run([os.path.join(BIN, "paxlock"), "--cluster", self.config,
+                            "--timeout", "3", *args], capture_output=True, timeout=30)
+        self.assertEqual(raw_controls(r.stdout), [], f"{args}: stdout {r.stdout!r}")
+        self.assertEqual(raw_controls(r.stderr), [], f"{args}: stderr {r.stderr!r}")
+        if stdout_has:
+            self.assertIn(stdout_has, r.stdout, args)
+        if stderr_has:
+            self.assertIn(stderr_has, r.stderr, args)
+        return r.returncode
+
+    def test_list_escapes_names_and_holders(self):
+        self.start(EVIL_NAME)
+        self.assertEqual(self.check_clean("list", stdout_has=b"x\\x1b]0;pwned\\x07\\x7f"), 0)
+        self.check_clean("--json", "list",
+                         stdout_has=b"x\\u001b]0;pwned\\u0007\\u007f\\u009b2J\\nmore")
+
+    def test_status_and_refusals_escape_holders(self):
+        self.start(EVIL_NAME)
+        self.check_clean("status", "n", stdout_has=b"\\x1b[2J\\xc2\\x9bevil\\x7f")
+        self.check_clean("--json", "status", "n", stdout_has=b"\\u001b[2J\\u009bevil\\u007f")
+        self.assertEqual(self.check_clean("lock", "n", "--owner", "me",
+                                          stdout_has=b"held by \\x1b[2J"), 1)
+        self.check_clean("--json", "lock", "n", "--owner", "me", stdout_has=b"\\u009bevil")
+
+    def test_the_reason_of_an_invalid_answer_is_escaped(self):
+        self.start(EVIL_NAME)
+        self.assertEqual(self.check_clean("unlock", "n", "--owner", "me",
+                                          stderr_has=b"bad \\x1b[31mname\\x7f"), 2)
+        self.check_clean("--json", "unlock", "n", "--owner", "me",
+                         stdout_has=b"bad \\u001b[31mname\\u007f\\u009b")
+
+    def test_a_name_that_is_no_utf8_is_shown_escaped(self):
+        # A proto3 string failed the whole answer's parse (the CLI said
+        # UNAVAILABLE); names are bytes now.
+        self.start(NOT_UTF8)
+        self.assertEqual(self.check_clean("list", stdout_has=b"caf\\xe9-\\xff"), 0)
+        self.check_clean("--json", "list", stdout_has="caf\ufffd-\ufffd".encode())
