@@ -14,6 +14,8 @@
 #include "common/version.h"
 #include "daemon/process_metrics.h"
 #include "paxos/value_codec.h"
+#include "storage/membership.h"
+#include "storage/node_storage.h"
 #include "storage/snapshot_store.h"
 
 namespace paxlock::daemon {
@@ -86,6 +88,24 @@ Status Daemon::open_data_dir() {
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();
   dir_lock_ = std::move(*lock);
+  // In this order: a snapshot copied into a directory never started is
+  // recognised by the missing IDENTITY, which the next step writes.
+  s = storage::refuse_copied_snapshot(fs_, data_dir_);
+  if (s.ok()) s = storage::check_identity(fs_, data_dir_, config_.cluster_id, options_.id);
+  if (!s.ok()) return s;
+  storage::Membership membership{config_.cluster_id, {}};
+  for (const Member& m : config_.members)
+    membership.peers[m.id] = m.peer.to_string();
+  auto checked =
+      storage::check_membership(fs_, data_dir_, membership, options_.accept_peer_address_change);
+  if (!checked.ok()) return checked.status();
+  if (*checked == storage::MembershipCheck::kRecorded) {
+    spdlog::info("recorded the cluster's membership in {}/MEMBERSHIP", data_dir_);
+  } else if (*checked == storage::MembershipCheck::kAddressesRecorded) {
+    spdlog::warn(
+        "--accept-peer-address-change: recorded the cluster file's peer addresses in {}/MEMBERSHIP",
+        data_dir_);
+  }
   return {};
 }
 

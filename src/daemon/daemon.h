@@ -30,6 +30,9 @@ namespace paxlock::daemon {
 struct DaemonOptions {
   paxos::NodeId id = 0;
   std::string data_dir;  // overrides the config's data_dir
+  // The cluster file's peer addresses replace those the data directory
+  // recorded (storage/membership.h); ids must still agree.
+  bool accept_peer_address_change = false;
   double drop_rate = 0.0;
   uint64_t fault_seed = 1;
   bool withhold_replies = false;                      // test option
@@ -64,7 +67,9 @@ class Daemon {
 
  private:
   // The steps of start(), in order.
-  Status open_data_dir();  // finds this node in the config, locks its data directory
+  // Finds this node in the config, locks its data directory, checks that
+  // the directory belongs to this node and cluster (IDENTITY, MEMBERSHIP).
+  Status open_data_dir();
   void create_store_and_machine();
   void create_transport();
   Status recover();  // the replica, from what is on disk

@@ -96,6 +96,9 @@ int daemon_main(int argc, char** argv) {
   app.add_option("--config", config_path, "cluster configuration (TOML)")->required();
   app.add_option("--id", opt.id, "this replica's node id in the config")->required();
   app.add_option("--data-dir", opt.data_dir, "data directory (overrides the config)");
+  app.add_flag("--accept-peer-address-change", opt.accept_peer_address_change,
+               "the replicas moved: take the cluster file's peer addresses in place of those the "
+               "data directory recorded (node ids must still agree; docs/OPERATIONS.md)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::string restore;

@@ -478,3 +478,118 @@ class CliEscapesTest(unittest.TestCase):
         self.start(NOT_UTF8)
         self.assertEqual(self.check_clean("list", stdout_has=b"caf\\xe9-\\xff"), 0)
         self.check_clean("--json", "list", stdout_has="caf\ufffd-\ufffd".encode())
+
+
+# ------------------------------------------------------- data directories
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def file_digests(directory):
+    """{relative path: sha256} of every file under `directory`."""
+    import hashlib
+    out = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+class MembershipTest(unittest.TestCase):
+    """Observation 12: a copy of a node's data directory, started with a
+    one-member cluster file, elected itself and appended instances."""
+
+    def setUp(self):
+        self.c = Cluster(nodes=3)
+        self.addCleanup(self.c.close)
+        self.c.wait_leader()
+        for i in range(5):
+            self.assertEqual(self.c.cli("lock", f"m-{i}", owner="o")[0], 0)
+        self.c.wait_converged()
+
+    def paxlockd(self, config, node, data_dir, *args, timeout=15):
+        """Runs paxlockd until it exits (or kills it after `timeout`);
+        (exit code or None if it kept running, stderr)."""
+        p = subprocess.Popen([os.path.join(BIN, "paxlockd"), "--config", config, "--id",
+                              str(node), "--data-dir", data_dir, *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = p.communicate(timeout=timeout)
+            return p.returncode, err
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+            return None, err
+
+    def write_config(self, text):
+        path = os.path.join(self.c.dir, f"other-{len(os.listdir(self.c.dir))}.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_a_copied_data_directory_with_a_one_member_cluster_file_refuses_to_start(self):
+        self.c.kill9(2)
+        copy = os.path.join(tempfile.mkdtemp(prefix="paxlock-copy-"), "n2")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", os.path.dirname(copy)]))
+        subprocess.run(["cp", "-a", os.path.join(self.c.dir, "n2"), copy], check=True)
+        before = file_digests(copy)
+        alone = self.write_config(
+            f'cluster_id = "{self.c.cluster_id}"\n[[node]]\nid = 2\n'
+            f'peer = "127.0.0.1:{free_port()}"\nclient = "127.0.0.1:{free_port()}"\n'
+            f'http = "127.0.0.1:{free_port()}"\n')
+        code, err = self.paxlockd(alone, 2, copy)
+        self.assertIsNotNone(code, "the copy started, alone: " + err[-2000:])
+        self.assertNotEqual(code, 0)
+        lines = [l for l in err.splitlines() if l.strip()]
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(f"data directory {copy} belongs to cluster '{self.c.cluster_id}' with "
+                      f"members 1 ({self.c.members[1]['peer']}), 2 ({self.c.members[2]['peer']}), "
+                      f"3 ({self.c.members[3]['peer']})", lines[0])
+        self.assertIn("members 1, 3 are not in it", lines[0])
+        self.assertIn("membership changes are not supported", lines[0])
+        self.assertEqual(file_digests(copy), before, "the copy's files changed")
+
+    def test_membership_is_recorded_and_an_old_directory_gets_it_at_its_next_start(self):
+        record = os.path.join(self.c.dir, "n1", "MEMBERSHIP")
+        with open(record) as f:
+            text = f.read()
+        for n, m in self.c.members.items():
+            self.assertIn(f'"id": {n}', text)
+            self.assertIn(f'"peer": "{m["peer"]}"', text)
+        # A data directory of the release before has none: it gets one.
+        self.c.kill9(1)
+        os.remove(record)
+        self.c.restart(1)
+        with open(record) as f:
+            self.assertEqual(f.read(), text)
+
+    def test_moved_peers_are_refused_unless_accepted(self):
+        self.c.kill9(3)
+        moved_peer = f"127.0.0.1:{free_port()}"
+        with open(self.c.config) as f:
+            moved = self.write_config(f.read().replace(self.c.members[1]["peer"], moved_peer))
+        data = os.path.join(self.c.dir, "n3")
+        before = file_digests(data)
+        code, err = self.paxlockd(moved, 3, data)
+        self.assertIsNotNone(code, "started with a moved peer: " + err[-2000:])
+        self.assertNotEqual(code, 0)
+        self.assertIn(f"member 1's peer address is {moved_peer}, not {self.c.members[1]['peer']}",
+                      err)
+        self.assertIn("--accept-peer-address-change", err)
+        self.assertEqual(file_digests(data), before)
+        # Said so, it starts, serves, and has recorded the new address.
+        p = subprocess.Popen([os.path.join(BIN, "paxlockd"), "--config", moved, "--id", "3",
+                              "--data-dir", data, "--accept-peer-address-change"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: self.c.status(3)["node_id"] == 3, 10, "node 3 serving")
+        finally:
+            p.terminate()
+            p.wait(timeout=15)
+        with open(os.path.join(data, "MEMBERSHIP")) as f:
+            self.assertIn(moved_peer, f.read())
