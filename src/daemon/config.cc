@@ -52,6 +52,12 @@ constexpr TuningKey kTuningKeys[] = {
     {"client_output_bytes_max", &Tuning::client_output_bytes_max, 64LL << 10, 1LL << 40},
     {"client_output_total_bytes_max", &Tuning::client_output_total_bytes_max, 64LL << 10,
      1LL << 44},
+    {"http_connections_max", &Tuning::http_connections_max, 1, 100000},
+    {"http_threads", &Tuning::http_threads, 1, 256},
+    {"http_header_bytes_max", &Tuning::http_header_bytes_max, 1024, 1LL << 20},
+    {"http_body_bytes_max", &Tuning::http_body_bytes_max, 0, 64LL << 20},
+    {"http_request_timeout_ms", &Tuning::http_request_timeout_ms, 10, 600000},
+    {"http_write_timeout_ms", &Tuning::http_write_timeout_ms, 10, 600000},
 };
 
 // The limits that must leave room for what the cluster itself needs.
@@ -161,6 +167,17 @@ storage::WalOptions ClusterConfig::wal_options() const {
   storage::WalOptions o;
   o.segment_bytes = static_cast<uint64_t>(tuning.wal_segment_bytes);
   return o;
+}
+
+HttpLimits ClusterConfig::http_limits() const {
+  HttpLimits h;
+  h.connections_max = static_cast<size_t>(tuning.http_connections_max);
+  h.threads = static_cast<size_t>(tuning.http_threads);
+  h.header_bytes_max = static_cast<size_t>(tuning.http_header_bytes_max);
+  h.body_bytes_max = static_cast<size_t>(tuning.http_body_bytes_max);
+  h.request_timeout = std::chrono::milliseconds(tuning.http_request_timeout_ms);
+  h.write_timeout = std::chrono::milliseconds(tuning.http_write_timeout_ms);
+  return h;
 }
 
 std::string to_toml(const ClusterConfig& c) {

@@ -17,6 +17,7 @@
 
 #include "cluster/cluster_file.h"
 #include "common/status.h"
+#include "daemon/http_server.h"
 #include "driver/replica.h"
 #include "paxos/config.h"
 #include "storage/wal.h"
@@ -57,6 +58,13 @@ struct Tuning {
   int64_t client_idle_timeout_ms = 300000;              // no request in flight and none received
   int64_t client_output_bytes_max = 32LL << 20;         // replies queued per connection
   int64_t client_output_total_bytes_max = 256LL << 20;  // on all client connections
+  // The HTTP endpoint (/status, /metrics): src/daemon/http_server.h.
+  int64_t http_connections_max = 64;       // beyond: the oldest still sending is closed
+  int64_t http_threads = 4;                // requests answered at once
+  int64_t http_header_bytes_max = 16384;   // request line and headers
+  int64_t http_body_bytes_max = 65536;     // a larger Content-Length is refused unread
+  int64_t http_request_timeout_ms = 5000;  // the whole request, from the connection's accept
+  int64_t http_write_timeout_ms = 5000;    // the whole answer
 };
 
 struct ClusterConfig {
@@ -68,6 +76,7 @@ struct ClusterConfig {
   paxos::Config core_config(paxos::NodeId self, uint64_t rng_seed) const;
   driver::ReplicaOptions replica_options() const;
   storage::WalOptions wal_options() const;
+  HttpLimits http_limits() const;
 };
 
 Result<ClusterConfig> load_config(const std::string& path);

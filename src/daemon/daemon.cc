@@ -15,6 +15,8 @@
 #include "common/version.h"
 #include "daemon/process_metrics.h"
 #include "paxos/value_codec.h"
+#include "storage/membership.h"
+#include "storage/node_storage.h"
 #include "storage/snapshot_store.h"
 
 namespace paxlock::daemon {
@@ -66,7 +68,6 @@ Daemon::Daemon(ClusterConfig config, DaemonOptions options)
 
 Daemon::~Daemon() {
   if (http_) http_->stop();
-  if (http_thread_.joinable()) http_thread_.join();
 }
 
 Status Daemon::start() {
@@ -113,6 +114,24 @@ Status Daemon::open_data_dir() {
   auto lock = storage::DirectoryLock::acquire(data_dir_);
   if (!lock.ok()) return lock.status();
   dir_lock_ = std::move(*lock);
+  // In this order: a snapshot copied into a directory never started is
+  // recognised by the missing IDENTITY, which the next step writes.
+  s = storage::refuse_copied_snapshot(fs_, data_dir_);
+  if (s.ok()) s = storage::check_identity(fs_, data_dir_, config_.cluster_id, options_.id);
+  if (!s.ok()) return s;
+  storage::Membership membership{config_.cluster_id, {}};
+  for (const Member& m : config_.members)
+    membership.peers[m.id] = m.peer.to_string();
+  auto checked =
+      storage::check_membership(fs_, data_dir_, membership, options_.accept_peer_address_change);
+  if (!checked.ok()) return checked.status();
+  if (*checked == storage::MembershipCheck::kRecorded) {
+    spdlog::info("recorded the cluster's membership in {}/MEMBERSHIP", data_dir_);
+  } else if (*checked == storage::MembershipCheck::kAddressesRecorded) {
+    spdlog::warn(
+        "--accept-peer-address-change: recorded the cluster file's peer addresses in {}/MEMBERSHIP",
+        data_dir_);
+  }
   return {};
 }
 
@@ -222,17 +241,17 @@ Status Daemon::start_client_service() {
 }
 
 Status Daemon::start_http() {
-  http_ = std::make_unique<httplib::Server>();
-  http_->Get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+  http_ = std::make_unique<HttpServer>(config_.http_limits());
+  http_->get("/status", [this](const httplib::Request& req, httplib::Response& res) {
     // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
     res.set_content(
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
-  http_->Get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
+  http_->get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
     serve_chosen(req, res);
   });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  http_->get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::string text = on_loop(&Daemon::metrics_text);
     if (!stopping_) {
       PrometheusText process;
@@ -241,10 +260,11 @@ Status Daemon::start_http() {
     }
     res.set_content(std::move(text), "text/plain; version=0.0.4");
   });
-  if (!http_->bind_to_port(self_->http.host, self_->http.port)) {
-    return Status::error(EADDRINUSE, "cannot listen for http on " + self_->http.to_string());
+  Status s = http_->start(self_->http.ip, self_->http.port);
+  if (!s.ok()) {
+    return Status::error(
+        s.code(), "cannot listen for http on " + self_->http.to_string() + ": " + s.message());
   }
-  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
   return {};
 }
 
@@ -546,7 +566,23 @@ std::string Daemon::metrics_text() {
   fsync_latency_.write(out, "paxlock_fsync_seconds", "WAL fdatasync latency.");
   client_latency_.write(out, "paxlock_client_request_seconds",
                         "Client request latency, receive to answer.");
+  http_metrics(out);
   return out.text();
+}
+
+void Daemon::http_metrics(PrometheusText& out) const {
+  const HttpStats* h = http_ ? &http_->stats() : nullptr;
+  out.gauge("paxlock_http_connections", "HTTP connections open.",
+            h ? static_cast<double>(h->open.load()) : 0.0);
+  out.counter("paxlock_http_requests_total", "HTTP requests read whole and routed.",
+              h ? h->answered.load() : 0);
+  out.family("paxlock_http_refusals_total", "HTTP connections refused or closed early, by reason.",
+             "counter");
+  for (size_t i = 0; i < kHttpRefusalReasons.size(); ++i) {
+    out.sample("paxlock_http_refusals_total",
+               h ? h->refusals(static_cast<HttpRefusal>(i)) : uint64_t{0},
+               {{"reason", kHttpRefusalReasons[i]}});
+  }
 }
 
 }  // namespace paxlock::daemon

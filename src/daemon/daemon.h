@@ -1,7 +1,8 @@
 // paxlockd: one replica as a process. Wires the pieces together on one event
 // loop thread (the core, the driver, the lock machine, the peer transport and
-// the client API), one disk thread (ThreadedLogStore) and one HTTP thread for
-// /status and /metrics (which reads the state through the event loop).
+// the client API), one disk thread (ThreadedLogStore) and the HTTP server's
+// threads for /status and /metrics (http_server.h; they read the state
+// through the event loop).
 #pragma once
 
 #include <asio.hpp>
@@ -20,7 +21,6 @@
 #include "storage/threaded_log_store.h"
 
 namespace httplib {
-class Server;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -30,6 +30,9 @@ namespace paxlock::daemon {
 struct DaemonOptions {
   paxos::NodeId id = 0;
   std::string data_dir;  // overrides the config's data_dir
+  // The cluster file's peer addresses replace those the data directory
+  // recorded (storage/membership.h); ids must still agree.
+  bool accept_peer_address_change = false;
   double drop_rate = 0.0;
   uint64_t fault_seed = 1;
   bool withhold_replies = false;                      // test option
@@ -64,7 +67,9 @@ class Daemon {
 
  private:
   // The steps of start(), in order.
-  Status open_data_dir();  // finds this node in the config, locks its data directory
+  // Finds this node in the config, locks its data directory, checks that
+  // the directory belongs to this node and cluster (IDENTITY, MEMBERSHIP).
+  Status open_data_dir();
   void create_store_and_machine();
   void create_transport();
   Status recover();  // the replica, from what is on disk
@@ -78,6 +83,7 @@ class Daemon {
   DiskHealth disk_health() const;
   void note_snapshot(bool recovered);
   std::string on_loop(std::string (Daemon::*render)());
+  void http_metrics(PrometheusText& out) const;  // paxlock_http_*
   nlohmann::ordered_json status();
   void shutdown();
 
@@ -98,8 +104,7 @@ class Daemon {
   std::unique_ptr<net::PeerTransport> transport_;
   std::unique_ptr<driver::Replica> replica_;
   std::unique_ptr<ClientService> clients_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread http_thread_;
+  std::unique_ptr<HttpServer> http_;
 
   net::NetStats net_stats_;
   Histogram fsync_latency_;

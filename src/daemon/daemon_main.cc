@@ -1,19 +1,40 @@
 // paxlockd's command line.
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/version.h"
 #include "daemon/daemon.h"
 #include "daemon/restore.h"
+#include "net/stats.h"
 
 namespace paxlock::daemon {
 
 namespace {
+
+// libprotobuf reports through one global handler, and what it reports can be
+// caused by the network: a proto3 `string` that is not UTF-8 (a hello's
+// cluster id) logs an ERROR line per message. Its lines go to our log, at
+// most one per line of libprotobuf's source every 5 s (with the count of
+// those held back); a fatal one always.
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
+  static std::mutex mu;
+  static net::RateLimiter limiter;
+  uint64_t suppressed = 0;
+  if (level < google::protobuf::LOGLEVEL_FATAL) {
+    std::lock_guard lock(mu);
+    if (!limiter.allow(fmt::format("{}:{}", file, line), suppressed)) return;
+  }
+  spdlog::log(level >= google::protobuf::LOGLEVEL_ERROR ? spdlog::level::err : spdlog::level::warn,
+              "libprotobuf {}:{}: {} ({} similar suppressed)", file, line, message, suppressed);
+}
 
 // paxlockd --restore: docs/OPERATIONS.md, Backups (server/restore.h).
 int restore_main(const ClusterConfig& config, const DaemonOptions& opt, const std::string& backup,
@@ -75,6 +96,9 @@ int daemon_main(int argc, char** argv) {
   app.add_option("--config", config_path, "cluster configuration (TOML)")->required();
   app.add_option("--id", opt.id, "this replica's node id in the config")->required();
   app.add_option("--data-dir", opt.data_dir, "data directory (overrides the config)");
+  app.add_flag("--accept-peer-address-change", opt.accept_peer_address_change,
+               "the replicas moved: take the cluster file's peer addresses in place of those the "
+               "data directory recorded (node ids must still agree; docs/OPERATIONS.md)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   std::string restore;
@@ -124,6 +148,7 @@ int daemon_main(int argc, char** argv) {
   logger->set_pattern(fmt::format("%Y-%m-%d %H:%M:%S.%e [node {}] [%l] %v", opt.id));
   logger->set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(logger);
+  google::protobuf::SetLogHandler(&protobuf_log);
 
   auto config = load_config(config_path);
   if (!config.ok()) {

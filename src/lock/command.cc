@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "common/text.h"
 #include "lock/legacy_codec.h"
 
 namespace paxlock::lock {
@@ -97,6 +98,18 @@ paxlock::Result<Command> from_proto(const pb::LockCommand& in) {
   c.limit = in.limit();
   c.first_outstanding = in.first_outstanding();
   return c;
+}
+
+paxlock::Status check_names(const Command& c) {
+  const bool takes_name = c.op == Op::kLock;
+  const bool takes_owner = c.op == Op::kLock || c.op == Op::kOpenSession;
+  if (takes_name) {
+    if (auto why = text_problem(c.name)) return Status::error(EINVAL, "the lock name " + *why);
+  }
+  if (takes_owner) {
+    if (auto why = text_problem(c.owner)) return Status::error(EINVAL, "the owner " + *why);
+  }
+  return Status();
 }
 
 // The codec runs once per command on every replica: its messages are reused

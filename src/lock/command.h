@@ -74,6 +74,17 @@ struct Command {
 void to_proto(const Command& in, pb::LockCommand* out);
 paxlock::Result<Command> from_proto(const pb::LockCommand& in);
 
+// The text rule (common/text.h: valid UTF-8 without control characters) for
+// what a command would put into the state: a lock's name and owner, a
+// session's owner. Not ok, with the reason as the client should read it, if
+// one breaks it. Checked where a command enters the log (the replica that
+// takes it from a client answers INVALID itself), never when the log is
+// applied: commands logged before the rule existed replay as they were
+// applied then (docs/LOCKS.md). unlock, check, status and list are not
+// checked: they only find what is there, and a lock taken under the
+// earlier rules must stay releasable.
+paxlock::Status check_names(const Command& c);
+
 // The log's form: an encoded LockCommand (or a command of paxlock 0.1, see
 // legacy_codec.h). Not ok if the bytes are no command.
 std::string encode(const Command& c);

@@ -89,6 +89,14 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
   if (req.client_id() == 0 || req.seq() == 0) return refuse("client_id and seq must be nonzero");
   auto cmd = lock::from_proto(req.command());
   if (!cmd.ok()) return refuse(cmd.status().message());
+  // A name or owner the state must not hold: INVALID, as the lock machine
+  // would answer a malformed request, but with the reason, and never logged.
+  if (const Status text = lock::check_names(*cmd); !text.ok()) {
+    resp.mutable_result()->set_code(pb::INVALID);
+    resp.set_error(text.message());
+    state_->answer(op, resp, false);
+    return;
+  }
   auto& pending = state_->pending;
   if (pending.size() >= options_.pending_max || pending.count(req.request_id())) {
     resp.mutable_result()->set_code(pb::BUSY);

@@ -3,7 +3,8 @@
 // connection): validate a pb::ClientRequest, submit its command to the
 // Replica as paxos::Command{(client_id, seq), lock::encode(command)}, and
 // answer with a pb::ClientResponse whose result is the lock machine's result
-// (or a refusal: BAD_REQUEST, BUSY, SHUTTING_DOWN). No sockets, no clock.
+// (or a refusal: BAD_REQUEST, BUSY, SHUTTING_DOWN, or INVALID for a name or
+// owner that breaks the text rule, lock::check_names). No sockets, no clock.
 #pragma once
 
 #include <array>

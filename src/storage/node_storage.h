@@ -1,5 +1,7 @@
 // Everything one replica keeps on disk, in one data directory:
 //   DIR/IDENTITY   which cluster and node the directory belongs to
+//   DIR/MEMBERSHIP the cluster's members when it was first started
+//                  (membership.h; checked by paxlockd before the log is opened)
 //   DIR/wal/       the write-ahead log (wal.h)
 //   DIR/snap/      state-machine snapshots (snapshot_store.h)
 // (paxlockd also holds an flock on DIR/LOCK; see posix_fs.h.)

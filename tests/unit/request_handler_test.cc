@@ -118,6 +118,33 @@ TEST_F(RequestHandlerTest, WhatCannotBeACommandIsRefusedWithTheReasonAndNeverSub
   EXPECT_EQ(machine_.locks_held(), 0u);  // nothing reached the log
 }
 
+TEST_F(RequestHandlerTest, ANameOrOwnerWithControlsOrInvalidUtf8IsInvalidWithTheReason) {
+  handler_->handle(lock_request(1, 1, "a\nb"));
+  expect_refused(pb::INVALID, "the lock name cannot contain control characters (byte 0x0a");
+  handler_->handle(lock_request(2, 2, std::string("nul\0", 4)));
+  expect_refused(pb::INVALID, "(byte 0x00 at offset 3)");
+  handler_->handle(lock_request(3, 3, "\x1b]0;pwned\x07"));
+  expect_refused(pb::INVALID, "(byte 0x1b at offset 0)");
+  handler_->handle(lock_request(4, 4, "\xff\xfe"));
+  expect_refused(pb::INVALID, "the lock name must be valid UTF-8");
+  auto owner = lock_request(5, 5, "fine");
+  owner.mutable_command()->set_owner("mal\xc2\x9b");
+  handler_->handle(owner);
+  expect_refused(pb::INVALID, "the owner cannot contain control characters");
+  auto session = lock_request(6, 6, "");
+  session.mutable_command()->set_op(pb::OPEN_SESSION);
+  session.mutable_command()->set_owner("o\r");
+  session.mutable_command()->set_ttl_ms(1000);
+  handler_->handle(session);
+  expect_refused(pb::INVALID, "the owner cannot contain control characters");
+  EXPECT_EQ(counts_.count(1, 8), 5u);  // lock, invalid
+  EXPECT_EQ(handler_->pending(), 0u);
+  run();
+  EXPECT_TRUE(answers_.empty());
+  EXPECT_EQ(machine_.locks_held(), 0u);  // nothing reached the log
+  EXPECT_EQ(machine_.sessions(), 0u);
+}
+
 TEST_F(RequestHandlerTest, AValidCommandIsAnsweredFromTheLogAndAnIdInUseIsBusy) {
   handler_->handle(lock_request(10, 1, "x"));
   handler_->handle(lock_request(10, 2, "y"));  // same request id, still in flight

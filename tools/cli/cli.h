@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "common/text.h"
 #include "paxlock/client.h"
 
 namespace paxlock::cli {
@@ -51,8 +52,9 @@ int exit_code(Code code);
 // of docs/LOCKS.md, checked before anything is sent).
 std::optional<std::string> invalid_name(const std::string& name);
 std::optional<std::string> invalid_owner(const std::string& owner);
-// `s` with control characters and invalid UTF-8 escaped, for a terminal.
-std::string printable(const std::string& s);
+// Text from the service, for a terminal: paxlock::printable (common/text.h),
+// control characters and invalid UTF-8 escaped.
+using paxlock::printable;
 // Milliseconds since the Unix epoch as RFC 3339 UTC ("2026-12-03T08:00:00.123Z").
 std::string rfc3339(int64_t epoch_ms);
 

@@ -111,14 +111,14 @@ std::string refusal_text(const std::string& command, const std::string& name, co
       return fmt::format(
           "{} {}: INVALID: the service refused the request (names are 1-512 bytes, owners 1-256, "
           "TTLs 0.1 s-24 h, waits up to 1 h; a session must belong to the owner){}{}",
-          command, n, r.error.empty() ? "" : ": ", r.error);
+          command, n, r.error.empty() ? "" : ": ", printable(r.error));
     case Code::kTooManyWaiters:
       return fmt::format("{}: TOO_MANY_WAITERS: 1024 owners already queued", n);
     case Code::kUnavailable:  // r.error says that the outcome is unknown
-      return fmt::format("{} {}: UNAVAILABLE: {}", command, n, r.error);
+      return fmt::format("{} {}: UNAVAILABLE: {}", command, n, printable(r.error));
     default:
       return fmt::format("{} {}: {}{}{}", command, n, to_string(r.code),
-                         r.error.empty() ? "" : ": ", r.error);
+                         r.error.empty() ? "" : ": ", printable(r.error));
   }
 }
 
@@ -363,8 +363,9 @@ int cmd_cluster(const Global& g) {
                          {"first_unchosen", alive ? r.cluster.first_unchosen : 0},
                          {"applied", alive ? r.cluster.applied : 0}});
     } else if (alive) {
-      std::cout << fmt::format("{}\t{}\tup\t{}\t{}\t{}\t{}", m.id, m.client_address, r.cluster.role,
-                               r.cluster.leader, r.cluster.first_unchosen, r.cluster.applied)
+      std::cout << fmt::format("{}\t{}\tup\t{}\t{}\t{}\t{}", m.id, m.client_address,
+                               printable(r.cluster.role), r.cluster.leader,
+                               r.cluster.first_unchosen, r.cluster.applied)
                 << std::endl;
     } else {
       std::cout << fmt::format("{}\t{}\tdown", m.id, m.client_address) << std::endl;

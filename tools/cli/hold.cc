@@ -204,7 +204,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
     out.code = opened.code;
     out.exit = exit_code(opened.code);
     out.error = "opening a session: " + std::string(to_string(opened.code)) +
-                (opened.error.empty() ? "" : ": " + opened.error);
+                (opened.error.empty() ? "" : ": " + printable(opened.error));
     return report();
   }
   session_id = session->id();
@@ -385,7 +385,7 @@ int cmd_hold(const Global& g, const std::string& name, const HoldOptions& h) {
   out.exit = child_code;
   if (u.code != Code::kOk) {
     out.error = fmt::format("releasing {}: {}{}", printable(name), to_string(u.code),
-                            u.error.empty() ? "" : ": " + u.error);
+                            u.error.empty() ? "" : ": " + printable(u.error));
   }
   return report();
 }

@@ -126,7 +126,7 @@ std::optional<Json> node_status(const cluster::Member& m, int timeout_ms = 500) 
 std::string field_text(const Json& status, const char* key) {
   const auto it = status.find(key);
   if (it == status.end()) return "";
-  return it->is_string() ? it->get<std::string>() : to_json_line(*it);
+  return printable(it->is_string() ? it->get<std::string>() : to_json_line(*it));
 }
 
 bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,

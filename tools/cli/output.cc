@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "common/text.h"
 
 namespace paxlock::cli {
 
@@ -85,7 +86,7 @@ bool client_options(const Global& g, ClientOptions& out) {
     Client probe(out);
     const Reply r = probe.cluster_info().get();
     if (r.code != Code::kOk || r.cluster.leader == 0) {
-      fail("no leader known: " + std::string(to_string(r.code)) + " " + r.error);
+      fail("no leader known: " + std::string(to_string(r.code)) + " " + printable(r.error));
       return false;
     }
     out.choice = ReplicaChoice::kFixed;
@@ -131,62 +132,12 @@ int exit_code(Code code) {
 
 namespace {
 
-// The length of the UTF-8 sequence at s[i], or 0 if it is not valid there.
-size_t utf8_length(const std::string& s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  size_t n = 0;
-  uint32_t cp = 0;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  // Overlong forms, surrogates and code points past U+10FFFF are invalid.
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
-bool is_control(unsigned char c) {
-  return c < 0x20 || c == 0x7F;
-}
-
-// U+0080 to U+009F (C1 controls, e.g. CSI) are two bytes: C2 80 to C2 9F.
-bool is_c1_control(const std::string& s, size_t i) {
-  return i + 1 < s.size() && static_cast<unsigned char>(s[i]) == 0xC2 &&
-         static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-         static_cast<unsigned char>(s[i + 1]) <= 0x9F;
-}
-
 std::optional<std::string> invalid_text(const std::string& what, const std::string& s, size_t max) {
   if (s.empty()) return fmt::format("{} cannot be empty", what);
   if (s.size() > max) {
     return fmt::format("{} is at most {} bytes; this one has {}", what, max, s.size());
   }
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (is_control(c) || is_c1_control(s, i)) {
-      return fmt::format("{} cannot contain control characters (byte 0x{:02x} at offset {})", what,
-                         c, i);
-    }
-    const size_t n = utf8_length(s, i);
-    if (n == 0) return fmt::format("{} must be valid UTF-8 (bad byte at offset {})", what, i);
-    i += n;
-  }
+  if (auto why = text_problem(s)) return what + " " + *why;
   return std::nullopt;
 }
 
@@ -198,23 +149,6 @@ std::optional<std::string> invalid_name(const std::string& name) {
 
 std::optional<std::string> invalid_owner(const std::string& owner) {
   return invalid_text("an owner", owner, 256);
-}
-
-std::string printable(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = is_control(c) || is_c1_control(s, i) ? 0 : utf8_length(s, i);
-    if (n == 0) {
-      out += fmt::format("\\x{:02x}", c);
-      ++i;
-    } else {
-      if (c == '\\') out += '\\';
-      out.append(s, i, n);
-      i += n;
-    }
-  }
-  return out;
 }
 
 std::string rfc3339(int64_t epoch_ms) {
