@@ -6,6 +6,7 @@
 
 #include "lock/command.h"
 #include "lock/legacy_codec.h"
+#include "lock/lock_machine.h"
 
 namespace paxlock::lock {
 namespace {
@@ -130,6 +131,53 @@ TEST(CommandCodec, BadCommandsAreRefusedWithAReason) {
   EXPECT_FALSE(decode_command("\x01").ok());          // truncated legacy
   EXPECT_FALSE(decode_command("\x12\xff\xff").ok());  // truncated protobuf
   EXPECT_FALSE(decode_result("\x10\x63").ok());       // code 99
+}
+
+// Found by the command codec fuzzer (tests/fuzz/corpus/command_codec/
+// regress-legacy-result-not-utf8): a legacy result whose holder is not UTF-8
+// decoded, but its re-encoding (a proto3 `string`) did not; a legacy command
+// with such a name (a peer can forward one) put a lock into the state that
+// made every later snapshot unreadable. paxlock 0.1 never wrote one (its
+// names came from proto3 strings), so the legacy reader refuses them.
+TEST(CommandCodec, LegacyStringsThatAreNotUtf8AreRefused) {
+  // The legacy lock command of LegacyCommandsDecodeAsTheyWereWritten, with
+  // byte 0xff in its name, then in its owner.
+  std::string lock = unhex("010c6a6f62732f6e696768746c7908776f726b65722d370c00b81701000029");
+  ASSERT_TRUE(decode_command(lock).ok());
+  std::string bad_name = lock;
+  bad_name[2] = '\xff';
+  EXPECT_FALSE(decode_command(bad_name).ok());
+  std::string bad_owner = lock;
+  bad_owner[16] = '\xff';
+  EXPECT_FALSE(decode_command(bad_owner).ok());
+
+  // A legacy HELD answer whose holder "mallory" has an invalid byte.
+  std::string held = unhex("01f507076d616c6c6f727904a09c016300000000");
+  ASSERT_TRUE(decode_result(held).ok());
+  held[6] = '\x94';
+  EXPECT_FALSE(decode_result(held).ok());
+  pb::LockResult wire;
+  EXPECT_FALSE(decode_result(held, &wire).ok());
+}
+
+// What the lock machine makes of such a command: INVALID, and its state
+// still serialises into a snapshot that restores.
+TEST(CommandCodec, LegacyCommandWithANameThatIsNotUtf8IsInvalidAndTheStateStillRestores) {
+  std::string lock = unhex("010c6a6f62732f6e696768746c7908776f726b65722d370c00b81701000029");
+  lock[2] = '\xff';
+  LockMachine m;
+  paxos::Batch batch;
+  batch.timestamp_ms = 1000;
+  batch.commands.push_back(paxos::Command{paxos::CommandId{1, 1}, lock});
+  std::vector<paxos::Reply> replies;
+  m.apply(1, batch, replies);
+  ASSERT_EQ(replies.size(), 1u);
+  auto answer = decode_result(replies[0].payload);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->code, Code::kInvalid);
+  EXPECT_EQ(m.locks_held(), 0u);
+  LockMachine restored;
+  EXPECT_TRUE(restored.restore(m.snapshot()));
 }
 
 }  // namespace
