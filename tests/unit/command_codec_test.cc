@@ -134,6 +134,16 @@ TEST(CommandCodec, BadCommandsAreRefusedWithAReason) {
 }
 
 // Found by the command codec fuzzer (tests/fuzz/corpus/command_codec/
+// regress-negative-code): a result with code -1 decoded (the schema's enum is
+// open, the parser keeps any number) and re-encoded as code 255.
+TEST(CommandCodec, ResultWithANegativeCodeIsRefused) {
+  const std::string minus_one("\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);
+  EXPECT_FALSE(decode_result(minus_one).ok());
+  pb::LockResult wire;
+  EXPECT_FALSE(decode_result(minus_one, &wire).ok());
+}
+
+// Found by the command codec fuzzer (tests/fuzz/corpus/command_codec/
 // regress-legacy-result-not-utf8): a legacy result whose holder is not UTF-8
 // decoded, but its re-encoding (a proto3 `string`) did not; a legacy command
 // with such a name (a peer can forward one) put a lock into the state that
