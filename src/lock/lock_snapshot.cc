@@ -122,7 +122,12 @@ bool LockMachine::restore(std::string_view data) {
       ses->second.locks.insert(pl.name());
     }
     for (const pb::WaiterInfo& pw : pl.waiters()) {
-      if (pw.owner().empty()) return false;
+      // A waiter's session, like a holder's, exists: the lock is granted
+      // under it (found by the snapshot fuzzer: a waiter of an unknown
+      // session threw out of grant() when the lock was released).
+      if (pw.owner().empty() || (pw.session() != 0 && !m.sessions_.count(pw.session()))) {
+        return false;
+      }
       if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
       const paxos::CommandId cmd{pw.client(), pw.seq()};
       const OwnerId owner = m.intern(pw.owner());

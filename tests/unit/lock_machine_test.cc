@@ -549,6 +549,25 @@ TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
   EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot()) << "a failed restore changes nothing";
 }
 
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-waiter-of-
+// unknown-session): a snapshot (a peer's, say) whose waiter names a session
+// that does not exist was restored, and releasing the lock threw out of
+// grant(). Such a state is refused, like a holder of an unknown session.
+TEST(Snapshot, WaiterOfAnUnknownSessionIsRefused) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  auto s = a.run(2, session_cmd(Op::kOpenSession, "bob", 0, 60000), T0)->session;
+  a.run(2, lock_cmd("x", "bob", s, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  ASSERT_EQ(snap.locks(0).waiters(0).session(), s);
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+  snap.mutable_locks(0)->mutable_waiters(0)->set_session(s + 1);
+  EXPECT_FALSE(b.machine.validate(snap.SerializeAsString()));
+  EXPECT_FALSE(b.machine.restore(snap.SerializeAsString()));
+}
+
 }  // namespace
 }  // namespace paxlock::lock
 
