@@ -89,5 +89,22 @@ TEST(ClusterFile, WrittenBackItReadsTheSame) {
   EXPECT_EQ(back->members[0].data_dir, "/tmp/x \"y\"");
 }
 
+// Found by the config fuzzer (tests/fuzz/corpus/config/regress-multiline-id):
+// a cluster id with a newline and three quotes in a row was written back as a
+// multi-line literal string that ended at those quotes.
+TEST(ClusterFile, WrittenBackEveryCharacterReadsTheSame) {
+  ClusterFile f;
+  f.cluster_id = "multi\nline ''' \"\"\" \\ tab\t cr\r del\x7f nul" + std::string(1, '\0') + " end";
+  auto a = resolve_address("127.0.0.1:7100");
+  auto b = resolve_address("127.0.0.1:7200");
+  auto c = resolve_address("127.0.0.1:7300");
+  f.members.push_back(Member{1, *a, *b, *c, "dir\n'''x"});
+  auto back = parse_cluster_file(to_toml(f), "written");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << to_toml(f);
+  EXPECT_EQ(back->cluster_id, f.cluster_id);
+  ASSERT_EQ(back->members.size(), 1u);
+  EXPECT_EQ(back->members[0].data_dir, "dir\n'''x");
+}
+
 }  // namespace
 }  // namespace paxlock::cluster
