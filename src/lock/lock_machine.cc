@@ -185,6 +185,11 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     owners_[owner].retrying.erase(retry);
     unref(owner);
   }
+  if (!tokens_left() && !locks_.count(c.name)) {
+    r.code = Code::kInvalid;  // no token to grant it with (see tokens_left)
+    unref(owner);
+    return false;
+  }
   auto [it, fresh] = locks_.try_emplace(c.name);
   if (fresh) {
     grant(c.name, owner, c.session, it->second);
@@ -239,6 +244,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
 }
 
 void LockMachine::grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock) {
+  PAXLOCK_CHECK(tokens_left());  // tokens never wrap: 0 means "no token"
   lock.holder = owner;
   lock.token = ++next_token_;  // strictly increasing across all grants of all locks
   lock.session = session;
@@ -279,6 +285,15 @@ void LockMachine::release(std::unordered_map<std::string, Lock>::iterator it) {
     if (s != sessions_.end()) s->second.locks.erase(it->first);
   }
   unref(lock.holder);
+  // Without a token to grant it with, every waiter is refused.
+  while (!tokens_left() && lock.waiters && !lock.waiters->empty()) {
+    const paxos::CommandId cmd = lock.waiters->front().cmd;
+    remove_waiter(it->first, *lock.waiters, 0);
+    Result r;
+    r.code = Code::kInvalid;
+    r.applied_at = instance_;
+    answer(cmd, std::move(r));
+  }
   // FIFO: the lock goes to the first waiter still queued.
   if (lock.waiters && !lock.waiters->empty()) {
     const Waiting w = lock.waiters->front();

@@ -136,6 +136,12 @@ class LockMachine : public paxos::StateMachine {
   std::map<uint64_t, Cached>::iterator forget_reply(Client& client,
                                                     std::map<uint64_t, Cached>::iterator it);
   LockInfo info(const std::string& name, const Lock& lock) const;
+  // False once the token counter reached 2^64-1: no grant is possible then,
+  // and a request that needs one is INVALID. Counting there takes 2^64
+  // grants; only a forged snapshot starts near it (found by the snapshot
+  // fuzzer: the counter wrapped to token 0, and every snapshot taken after
+  // was refused, at restarts and by peers).
+  bool tokens_left() const { return next_token_ < UINT64_MAX; }
 
   // lock_graph.cc: owners, waits, deadlock detection, expiry.
   OwnerId intern(const std::string& name);

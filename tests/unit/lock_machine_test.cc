@@ -568,6 +568,42 @@ TEST(Snapshot, WaiterOfAnUnknownSessionIsRefused) {
   EXPECT_FALSE(b.machine.restore(snap.SerializeAsString()));
 }
 
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-token-
+// counter-wraps): a snapshot whose token counter was near 2^64 (only a forged
+// one can be: it counts grants) was installed, the counter wrapped to token
+// 0, and every snapshot taken after was refused, at restarts and by peers.
+// Tokens never wrap: at 2^64-1 a request that needs a grant is INVALID.
+TEST(Snapshot, TheTokenCounterNeverWrapsWhatNeedsAGrantIsInvalidOnceItsAtTheTop) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  a.run(2, lock_cmd("x", "bob", 0, 5000), T0);
+  a.run(3, lock_cmd("x", "carol", 0, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  snap.set_next_token(UINT64_MAX - 1);
+  snap.set_applied_instance(0);  // for the harness's instance numbers
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+
+  // (Seqs given: b's harness does not know what a's clients sent.)
+  ASSERT_EQ(b.run(1, unlock_cmd("x", "alice"), T0 + 1, 2)->code, Code::kOk);
+  const paxos::CommandId bob{2, 1};
+  ASSERT_TRUE(b.deferred.count(bob));
+  EXPECT_EQ(b.deferred[bob].code, Code::kOk);
+  EXPECT_EQ(b.deferred[bob].token, UINT64_MAX);  // the last token there is
+
+  EXPECT_EQ(b.run(4, lock_cmd("y", "dave"), T0 + 2)->code, Code::kInvalid);
+  EXPECT_EQ(b.run(2, lock_cmd("x", "bob"), T0 + 3, 2)->token, UINT64_MAX) << "held: no new token";
+  ASSERT_EQ(b.run(2, unlock_cmd("x", "bob"), T0 + 4, 3)->code, Code::kOk);
+  const paxos::CommandId carol{3, 1};
+  ASSERT_TRUE(b.deferred.count(carol));
+  EXPECT_EQ(b.deferred[carol].code, Code::kInvalid);  // its wait ends, unanswerable
+  EXPECT_EQ(b.machine.locks_held(), 0u);
+  EXPECT_EQ(b.machine.waiters(), 0u);
+  LockHarness c;
+  EXPECT_TRUE(c.machine.restore(b.machine.snapshot()));
+}
+
 }  // namespace
 }  // namespace paxlock::lock
 
