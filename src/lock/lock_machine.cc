@@ -224,7 +224,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
       return false;
     }
     if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
-    const paxos::TimeMs deadline = now_ + c.wait_ms;
+    const paxos::TimeMs deadline = after(c.wait_ms);
     lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
     owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
     wait_deadlines_.emplace(deadline, c.name, id);
@@ -233,7 +233,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
   }
   r.code = Code::kHeld;
   if (c.will_retry) {
-    auto [at, fresh] = owners_[owner].retrying.emplace(c.name, now_ + options_.retry_edge_ms);
+    auto [at, fresh] = owners_[owner].retrying.emplace(c.name, after(options_.retry_edge_ms));
     if (fresh) {
       retry_expiry_.emplace(at->second, owner, c.name);
       return false;  // keeps the ref
@@ -418,7 +418,7 @@ void LockMachine::do_open_session(const Command& c, Result& r) {
   Session& s = sessions_[id];
   s.owner = intern(c.owner);
   s.ttl = c.ttl_ms;
-  s.expires = now_ + lease(c.ttl_ms);
+  s.expires = after(lease(c.ttl_ms));
   session_expiry_.emplace(s.expires, id);
   r.session = id;
   r.ttl_ms = c.ttl_ms;
@@ -432,7 +432,7 @@ void LockMachine::do_keep_alive(const Command& c, Result& r) {
   }
   Session& s = it->second;
   session_expiry_.erase({s.expires, it->first});
-  s.expires = now_ + lease(s.ttl);
+  s.expires = after(lease(s.ttl));
   session_expiry_.emplace(s.expires, it->first);
   r.session = it->first;
   r.ttl_ms = s.ttl;

@@ -129,6 +129,14 @@ class LockMachine : public paxos::StateMachine {
   void do_keep_alive(const Command& c, Result& r);
   void do_close_session(const Command& c, Result& r);
   paxos::TimeMs lease(paxos::TimeMs ttl) const;  // how long a renewal lasts
+  // `now_ + ms`, saturated at the ends of time rather than overflowing: a
+  // batch stamp or a snapshot's clock from a peer can be anything (found by
+  // the snapshot fuzzer: signed overflow past INT64_MAX).
+  paxos::TimeMs after(paxos::TimeMs ms) const {
+    paxos::TimeMs t;
+    if (__builtin_add_overflow(now_, ms, &t)) t = ms > 0 ? INT64_MAX : INT64_MIN;
+    return t;
+  }
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);

@@ -533,6 +533,25 @@ TEST(Issue13, AQueuedWaitDoesNotStopTheAnswerLimit) {
   EXPECT_EQ(retry->token, h.deferred[wait].token);
 }
 
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-time-
+// overflows): deadlines were now + duration in signed arithmetic, which
+// overflows for a clock near its end (a batch stamp or a snapshot from a
+// peer can carry any time): undefined behaviour, in practice a deadline far
+// in the past, so a lease ended the moment it began. They saturate.
+TEST(Time, DeadlinesNearTheEndOfTimeSaturateInsteadOfOverflowing) {
+  LockHarness h;
+  const paxos::TimeMs end = INT64_MAX - 10;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 60000), end)->session;
+  ASSERT_NE(s, 0u);
+  ASSERT_EQ(h.run(1, lock_cmd("x", "alice", s), end)->code, Code::kOk);
+  EXPECT_EQ(h.run(2, lock_cmd("x", "bob", 0, 5000), end), std::nullopt) << "queued";
+  EXPECT_EQ(h.run(3, lock_cmd("x", "carol", 0, 0, true), end)->code, Code::kHeld);
+  EXPECT_EQ(h.run(1, session_cmd(Op::kKeepAlive, "alice", s), end + 1)->code, Code::kOk);
+  EXPECT_EQ(h.machine.sessions(), 1u) << "the lease did not end at once";
+  EXPECT_EQ(h.machine.waiters(), 1u) << "nor the wait";
+  EXPECT_EQ(h.machine.locks_held(), 1u);
+}
+
 // ---------------------------------------------------------- snapshots
 
 TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
