@@ -587,6 +587,28 @@ TEST(Snapshot, WaiterOfAnUnknownSessionIsRefused) {
   EXPECT_FALSE(b.machine.restore(snap.SerializeAsString()));
 }
 
+// ...and one of a session of another owner: closing that session left the
+// wait queued (it ends the waits of its own owner), and releasing the lock
+// granted it under the session that was gone (snapshot fuzzer, corpus
+// regress-waiter-of-another-owners-session). A holder's session is checked
+// the same way.
+TEST(Snapshot, LockOrWaitUnderASessionOfAnotherOwnerIsRefused) {
+  LockHarness a;
+  auto s = a.run(1, session_cmd(Op::kOpenSession, "alice", 0, 60000), T0)->session;
+  a.run(1, lock_cmd("x", "alice", s), T0);
+  a.run(2, lock_cmd("x", "bob", 0, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+  pb::LockSnapshot waiter = snap;
+  waiter.mutable_locks(0)->mutable_waiters(0)->set_session(s);  // alice's, for bob
+  EXPECT_FALSE(b.machine.restore(waiter.SerializeAsString()));
+  pb::LockSnapshot holder = snap;
+  holder.mutable_locks(0)->set_holder("carol");  // under alice's session
+  EXPECT_FALSE(b.machine.restore(holder.SerializeAsString()));
+}
+
 // Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-token-
 // counter-wraps): a snapshot whose token counter was near 2^64 (only a forged
 // one can be: it counts grants) was installed, the counter wrapped to token
