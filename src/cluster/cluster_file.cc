@@ -132,7 +132,9 @@ Result<ClusterFile> parse_cluster_file(const std::string& toml_text, const std::
       }
     }
     Member m;
-    auto id = (*t)["id"].value<int64_t>();
+    // value_exact: an integer, not a float converted (toml++ 3.3 converts
+    // 1e300 to int64 with undefined behaviour; found by the config fuzzer).
+    auto id = (*t)["id"].value_exact<int64_t>();
     if (!id || *id < 1 || *id > 1000000) {
       return bad(source, where + " needs an integer id between 1 and 1000000");
     }

@@ -106,5 +106,21 @@ TEST(ClusterFile, WrittenBackEveryCharacterReadsTheSame) {
   EXPECT_EQ(back->members[0].data_dir, "dir\n'''x");
 }
 
+// Found by the config fuzzer (tests/fuzz/corpus/config/regress-float-id): a
+// float where an integer belongs went through toml++'s conversion, which is
+// undefined behaviour for one out of int64's range (id = 1e300). Only
+// integers are taken now; 2.0 is refused too, with the same message.
+TEST(ClusterFile, AnIdWrittenAsAFloatIsRefused) {
+  for (const std::string id : {"2.0", "1e300", "-1e300", "nan", "inf"}) {
+    const std::string text = "cluster_id = \"c\"\n[[node]]\nid = " + id +
+                             "\npeer = \"127.0.0.1:1\"\nclient = \"127.0.0.1:2\"\n"
+                             "http = \"127.0.0.1:3\"\n";
+    auto f = parse_cluster_file(text, "c.toml");
+    ASSERT_FALSE(f.ok()) << id;
+    EXPECT_NE(f.status().message().find("needs an integer id"), std::string::npos)
+        << f.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace paxlock::cluster
