@@ -10,7 +10,7 @@ CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standa
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
 .PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
-        soak bench bench-compare demo chaos chaos-planted explore
+        soak bench bench-compare demo chaos chaos-planted explore fuzz fuzz-smoke
 
 all: dev
 
@@ -32,12 +32,26 @@ test-asan: asan
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir build/asan $(CTEST_FLAGS)
 
-# Every test suite, on the debug build and under ASan+UBSan, then the short
-# chaos runs on real processes (root only; they skip with a reason otherwise)
-# with a fixed schedule seed.
+# Every test suite, on the debug build and under ASan+UBSan, a 20-second pass
+# of each fuzzer, then the short chaos runs on real processes (root only; they
+# skip with a reason otherwise) with a fixed schedule seed.
 test: test-dev test-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory chaos SEED=$(TEST_CHAOS_SEED)
-	@echo "make test: all suites passed (dev, asan, chaos)"
+	@echo "make test: all suites passed (dev, asan, fuzz-smoke, chaos)"
+
+# libFuzzer targets (tests/fuzz, docs/TESTING.md "Fuzzing"), built by clang-14
+# into build/fuzz (preset fuzz), run one at a time: `make fuzz DURATION=600`
+# runs each for DURATION seconds, `make fuzz-smoke` for 20 s (the corpus plus
+# new inputs). Crashes go to build/fuzz/crashes/<target>/, a summary with
+# executions/s to build/fuzz/summary.txt; any crash fails. FUZZ_TARGETS="a b"
+# runs a subset.
+FUZZ_TARGETS ?=
+fuzz: deps
+	@JOBS=$(JOBS) scripts/fuzz --duration $(DURATION) $(if $(FUZZ_TARGETS),--targets "$(FUZZ_TARGETS)")
+
+fuzz-smoke: deps
+	@JOBS=$(JOBS) scripts/fuzz --smoke $(if $(FUZZ_TARGETS),--targets "$(FUZZ_TARGETS)")
 
 # Black-box chaos: a mixed-nemesis run per cluster size on the dev binaries
 # in network namespaces (tests/chaos/run.py; docs/TESTING.md). Histories and

@@ -112,7 +112,7 @@ Result<ClusterConfig> parse_config(const std::string& toml_text, const std::stri
         if (k == c.name) tk = &c;
       }
       if (!tk) return bad(source, "[tuning]: unknown key '" + k + "'");
-      auto v = value.value<int64_t>();
+      auto v = value.value_exact<int64_t>();  // no float conversion (cluster_file.cc)
       if (!v) return bad(source, "[tuning] " + k + " must be an integer");
       if (*v < tk->min || *v > tk->max) {
         return bad(source, fmt::format("[tuning] {} = {} is out of range [{}, {}]", k, *v, tk->min,

@@ -39,14 +39,14 @@ Result<RestoreReport> restore_backup(storage::Fs& fs, const std::string& backup,
   report.next = snap->next;
   report.snapshot_token = state.next_token();
   report.locks = static_cast<uint64_t>(state.locks_size());
-  if (bump_tokens > UINT64_MAX / 2 - state.next_token()) {
+  if (state.next_token() > UINT64_MAX / 2 || bump_tokens > UINT64_MAX / 2 - state.next_token()) {
     return Status::error(EINVAL, "--bump-tokens is too large: the token counter would overflow");
   }
   state.set_next_token(state.next_token() + bump_tokens);
   report.next_token = state.next_token();
   std::string data;
   state.SerializeToString(&data);
-  if (!lock::LockMachine().validate(data)) {
+  if (!lock::LockMachine().validate(data, snap->next)) {
     return Status::error(EINVAL, fmt::format("{}: the lock table does not validate", backup));
   }
 

@@ -27,8 +27,10 @@ Status Replica::start(paxos::TimeMs now) {
   if (!loaded.ok()) return loaded.status();
   if (loaded->snapshot) {
     const storage::Snapshot& snap = *loaded->snapshot;
-    if (!state_machine_.restore(*snap.data)) {
-      return Status::error(EINVAL, "the newest snapshot does not parse as a state machine");
+    if (!state_machine_.validate(*snap.data, snap.next) || !state_machine_.restore(*snap.data)) {
+      return Status::error(EINVAL, fmt::format("the newest snapshot (next instance {}) does not "
+                                               "parse as the state before that instance",
+                                               snap.next));
     }
     snapshot_ = snap;
     last_snapshot_next_ = snap.next;

@@ -176,7 +176,7 @@ void Replica::on_snapshot_chunk(const paxos::Message& m) {
                          std::make_shared<const std::string>(std::move(fetch_->data))};
   fetch_.reset();
   if (snap.next <= node_.next_apply()) return;  // caught up some other way
-  if (!state_machine_.validate(*snap.data)) {
+  if (!state_machine_.validate(*snap.data, snap.next)) {
     ++stats_.snapshot_chunks_rejected;  // a peer sent nonsense; never install it
     return;
   }

@@ -189,7 +189,9 @@ paxlock::Status decode_result(std::string_view bytes, pb::LockResult* out) {
     to_proto(r, out);
     return Status();
   }
-  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+  // An open enum: the parser keeps any number, negative ones too (found by
+  // the command codec fuzzer: -1 decoded, and re-encoded as 255).
+  if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || out->code() < pb::OK ||
       out->code() > pb::DUPLICATE_IGNORED) {
     return Status::error(EINVAL, "malformed result");
   }

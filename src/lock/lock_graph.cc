@@ -269,7 +269,7 @@ void LockMachine::expire_record() {
 // answer), and past its last answer (a deferred one too).
 void LockMachine::touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms) {
   const bool indexed = c.expires != 0;
-  c.expires = std::max(c.expires, now_ + wait_ms + options_.client_ttl_ms);
+  c.expires = std::max(c.expires, after(wait_ms + options_.client_ttl_ms));
   if (!indexed) client_expiry_.emplace(c.expires, id);
 }
 

@@ -185,6 +185,11 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     owners_[owner].retrying.erase(retry);
     unref(owner);
   }
+  if (!tokens_left() && !locks_.count(c.name)) {
+    r.code = Code::kInvalid;  // no token to grant it with (see tokens_left)
+    unref(owner);
+    return false;
+  }
   auto [it, fresh] = locks_.try_emplace(c.name);
   if (fresh) {
     grant(c.name, owner, c.session, it->second);
@@ -219,7 +224,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
       return false;
     }
     if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
-    const paxos::TimeMs deadline = now_ + c.wait_ms;
+    const paxos::TimeMs deadline = after(c.wait_ms);
     lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
     owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
     wait_deadlines_.emplace(deadline, c.name, id);
@@ -228,7 +233,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
   }
   r.code = Code::kHeld;
   if (c.will_retry) {
-    auto [at, fresh] = owners_[owner].retrying.emplace(c.name, now_ + options_.retry_edge_ms);
+    auto [at, fresh] = owners_[owner].retrying.emplace(c.name, after(options_.retry_edge_ms));
     if (fresh) {
       retry_expiry_.emplace(at->second, owner, c.name);
       return false;  // keeps the ref
@@ -239,6 +244,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
 }
 
 void LockMachine::grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock) {
+  PAXLOCK_CHECK(tokens_left());  // tokens never wrap: 0 means "no token"
   lock.holder = owner;
   lock.token = ++next_token_;  // strictly increasing across all grants of all locks
   lock.session = session;
@@ -279,6 +285,15 @@ void LockMachine::release(std::unordered_map<std::string, Lock>::iterator it) {
     if (s != sessions_.end()) s->second.locks.erase(it->first);
   }
   unref(lock.holder);
+  // Without a token to grant it with, every waiter is refused.
+  while (!tokens_left() && lock.waiters && !lock.waiters->empty()) {
+    const paxos::CommandId cmd = lock.waiters->front().cmd;
+    remove_waiter(it->first, *lock.waiters, 0);
+    Result r;
+    r.code = Code::kInvalid;
+    r.applied_at = instance_;
+    answer(cmd, std::move(r));
+  }
   // FIFO: the lock goes to the first waiter still queued.
   if (lock.waiters && !lock.waiters->empty()) {
     const Waiting w = lock.waiters->front();
@@ -403,7 +418,7 @@ void LockMachine::do_open_session(const Command& c, Result& r) {
   Session& s = sessions_[id];
   s.owner = intern(c.owner);
   s.ttl = c.ttl_ms;
-  s.expires = now_ + lease(c.ttl_ms);
+  s.expires = after(lease(c.ttl_ms));
   session_expiry_.emplace(s.expires, id);
   r.session = id;
   r.ttl_ms = c.ttl_ms;
@@ -417,7 +432,7 @@ void LockMachine::do_keep_alive(const Command& c, Result& r) {
   }
   Session& s = it->second;
   session_expiry_.erase({s.expires, it->first});
-  s.expires = now_ + lease(s.ttl);
+  s.expires = after(lease(s.ttl));
   session_expiry_.emplace(s.expires, it->first);
   r.session = it->first;
   r.ttl_ms = s.ttl;

@@ -57,7 +57,7 @@ class LockMachine : public paxos::StateMachine {
   void apply(paxos::Instance instance, const paxos::Batch& batch,
              std::vector<paxos::Reply>& replies) override;
   std::string snapshot() const override;
-  bool validate(std::string_view data) const override;
+  bool validate(std::string_view data, paxos::Instance next) const override;
   bool restore(std::string_view data) override;
   void set_reply_filter(std::function<bool(const paxos::CommandId&)> wants) override {
     wants_reply_ = std::move(wants);
@@ -129,6 +129,14 @@ class LockMachine : public paxos::StateMachine {
   void do_keep_alive(const Command& c, Result& r);
   void do_close_session(const Command& c, Result& r);
   paxos::TimeMs lease(paxos::TimeMs ttl) const;  // how long a renewal lasts
+  // `now_ + ms`, saturated at the ends of time rather than overflowing: a
+  // batch stamp or a snapshot's clock from a peer can be anything (found by
+  // the snapshot fuzzer: signed overflow past INT64_MAX).
+  paxos::TimeMs after(paxos::TimeMs ms) const {
+    paxos::TimeMs t;
+    if (__builtin_add_overflow(now_, ms, &t)) t = ms > 0 ? INT64_MAX : INT64_MIN;
+    return t;
+  }
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
   void answer(const paxos::CommandId& id, Result r);
@@ -136,6 +144,12 @@ class LockMachine : public paxos::StateMachine {
   std::map<uint64_t, Cached>::iterator forget_reply(Client& client,
                                                     std::map<uint64_t, Cached>::iterator it);
   LockInfo info(const std::string& name, const Lock& lock) const;
+  // False once the token counter reached 2^64-1: no grant is possible then,
+  // and a request that needs one is INVALID. Counting there takes 2^64
+  // grants; only a forged snapshot starts near it (found by the snapshot
+  // fuzzer: the counter wrapped to token 0, and every snapshot taken after
+  // was refused, at restarts and by peers).
+  bool tokens_left() const { return next_token_ < UINT64_MAX; }
 
   // lock_graph.cc: owners, waits, deadlock detection, expiry.
   OwnerId intern(const std::string& name);

@@ -28,8 +28,11 @@ class StateMachine {
 
   // The whole state, serialised; equal states give equal bytes.
   virtual std::string snapshot() const = 0;
-  // True if `data` is a well-formed snapshot (it may come from a peer).
-  virtual bool validate(std::string_view data) const = 0;
+  // True if `data` is a well-formed snapshot of the state after every
+  // instance below `next` and none at or above it (it may come from a peer,
+  // which may claim anything: a state that says it applied instance `next` or
+  // later would fail apply's order check on the next instance).
+  virtual bool validate(std::string_view data, paxos::Instance next) const = 0;
   // Replaces the state with a validated snapshot; false leaves it unchanged.
   virtual bool restore(std::string_view data) = 0;
 

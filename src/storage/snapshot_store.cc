@@ -28,6 +28,9 @@ bool parse(std::string_view file, Snapshot& out) {
   if (file.size() != kHeader + length) return false;
   const std::string_view data = file.substr(kHeader);
   if (crc32c(data) != data_crc) return false;
+  // Instances start at 1 (encode() checks it): a snapshot covering "below 0"
+  // would restore a log starting at instance 0 (found by the snapshot fuzzer).
+  if (next == 0) return false;
   out.next = next;
   out.data = std::make_shared<const std::string>(data);
   return true;
@@ -93,7 +96,8 @@ Result<std::optional<Snapshot>> SnapshotStore::load() {
     Snapshot snap;
     if (parse(*file, snap)) return std::optional<Snapshot>(std::move(snap));
   }
-  return Status::error(EIO, fmt::format("snapshot {} fails its checksum: corrupt (refusing to "
+  return Status::error(EIO, fmt::format("snapshot {} fails its checksum or names no instance: "
+                                        "corrupt (refusing to "
                                         "start; see docs/OPERATIONS.md on repair)",
                                         path));
 }

@@ -370,6 +370,14 @@ Status Wal::apply_batch(Segment& seg, const BatchView& b, size_t pos,
                                           "expected {}",
                                           pos, seg.path, b.seq, next_seq_));
   }
+  if (b.seq == UINT64_MAX) {
+    // No batch is ever written with this number (write_batch), and its
+    // successor's would wrap to 0 (found by the WAL fuzzer: a check failed
+    // instead of the log being refused).
+    return Status::error(EIO, fmt::format("wal: batch at byte {} of {} has sequence {}, the "
+                                          "largest there is: corrupt",
+                                          pos, seg.path, b.seq));
+  }
   next_seq_ = b.seq + 1;
   ++recovery->batches;
   Reader r(b.payload);
@@ -528,6 +536,14 @@ Status Wal::append(const WriteBatch& batch) {
 }
 
 Status Wal::write_batch(std::string& frame) {
+  // A batch and perhaps a new segment's checkpoint, each numbered below
+  // UINT64_MAX, which recovery refuses. Only a log whose numbers were forged
+  // gets here: 2^64 batches are never written.
+  if (next_seq_ >= UINT64_MAX - 1) {
+    return Status::error(EIO, fmt::format("wal: batch sequence numbers exhausted at {} in {}: "
+                                          "the log is corrupt",
+                                          next_seq_, dir_));
+  }
   const uint64_t size = frame.size();
   if (offset_ + size > options_.segment_bytes && offset_ > kSegmentHeader + kBatchHeader + 64) {
     // Rotate: what is in the full segment must be durable before the new

@@ -21,7 +21,8 @@
 // the first batch of a segment is its checkpoint:
 //   0  magic      u32  0x31425850 ("PXB1")
 //   4  length     u32  payload bytes that follow the 24-byte header
-//   8  seq        u64  batch sequence number, +1 per batch across segments
+//   8  seq        u64  batch sequence number, +1 per batch across segments;
+//                      never 2^64-1 (recovery refuses it: its successor would wrap)
 //   16 digest     u32  CRC32C of the payload's record checksum fields, in order
 //   20 header_crc u32  CRC32C of bytes 0..19
 //   24 payload    records, back to back

@@ -28,7 +28,9 @@ class ObservedMachine : public paxos::StateMachine {
     inner_->apply(instance, batch, replies);
   }
   std::string snapshot() const override { return inner_->snapshot(); }
-  bool validate(std::string_view data) const override { return inner_->validate(data); }
+  bool validate(std::string_view data, paxos::Instance next) const override {
+    return inner_->validate(data, next);
+  }
   bool restore(std::string_view data) override {
     if (!inner_->restore(data)) return false;
     on_restore_(applied_() + 1);

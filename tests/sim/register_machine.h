@@ -67,9 +67,9 @@ class RegisterMachine : public paxos::StateMachine {
     return out;
   }
 
-  bool validate(std::string_view data) const override {
+  bool validate(std::string_view data, paxos::Instance next) const override {
     RegisterMachine scratch({}, {});
-    return scratch.decode(data);
+    return scratch.decode(data) && scratch.next_ <= next;
   }
 
   bool restore(std::string_view data) override {

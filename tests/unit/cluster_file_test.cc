@@ -89,5 +89,38 @@ TEST(ClusterFile, WrittenBackItReadsTheSame) {
   EXPECT_EQ(back->members[0].data_dir, "/tmp/x \"y\"");
 }
 
+// Found by the config fuzzer (tests/fuzz/corpus/config/regress-multiline-id):
+// a cluster id with a newline and three quotes in a row was written back as a
+// multi-line literal string that ended at those quotes.
+TEST(ClusterFile, WrittenBackEveryCharacterReadsTheSame) {
+  ClusterFile f;
+  f.cluster_id = "multi\nline ''' \"\"\" \\ tab\t cr\r del\x7f nul" + std::string(1, '\0') + " end";
+  auto a = resolve_address("127.0.0.1:7100");
+  auto b = resolve_address("127.0.0.1:7200");
+  auto c = resolve_address("127.0.0.1:7300");
+  f.members.push_back(Member{1, *a, *b, *c, "dir\n'''x"});
+  auto back = parse_cluster_file(to_toml(f), "written");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << to_toml(f);
+  EXPECT_EQ(back->cluster_id, f.cluster_id);
+  ASSERT_EQ(back->members.size(), 1u);
+  EXPECT_EQ(back->members[0].data_dir, "dir\n'''x");
+}
+
+// Found by the config fuzzer (tests/fuzz/corpus/config/regress-float-id): a
+// float where an integer belongs went through toml++'s conversion, which is
+// undefined behaviour for one out of int64's range (id = 1e300). Only
+// integers are taken now; 2.0 is refused too, with the same message.
+TEST(ClusterFile, AnIdWrittenAsAFloatIsRefused) {
+  for (const std::string id : {"2.0", "1e300", "-1e300", "nan", "inf"}) {
+    const std::string text = "cluster_id = \"c\"\n[[node]]\nid = " + id +
+                             "\npeer = \"127.0.0.1:1\"\nclient = \"127.0.0.1:2\"\n"
+                             "http = \"127.0.0.1:3\"\n";
+    auto f = parse_cluster_file(text, "c.toml");
+    ASSERT_FALSE(f.ok()) << id;
+    EXPECT_NE(f.status().message().find("needs an integer id"), std::string::npos)
+        << f.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace paxlock::cluster

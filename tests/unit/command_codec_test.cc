@@ -6,6 +6,7 @@
 
 #include "lock/command.h"
 #include "lock/legacy_codec.h"
+#include "lock/lock_machine.h"
 
 namespace paxlock::lock {
 namespace {
@@ -200,6 +201,63 @@ TEST(CommandCodec, AnyBytesInNamesDecodeSilentlyAndAsWritten) {
   m.set_name("a\nb");
   m.set_owner("o");
   EXPECT_EQ(encode(*from_proto(m)), m.SerializeAsString());  // the wire form did not change
+}
+
+// Found by the command codec fuzzer (tests/fuzz/corpus/command_codec/
+// regress-negative-code): a result with code -1 decoded (the schema's enum is
+// open, the parser keeps any number) and re-encoded as code 255.
+TEST(CommandCodec, ResultWithANegativeCodeIsRefused) {
+  const std::string minus_one("\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);
+  EXPECT_FALSE(decode_result(minus_one).ok());
+  pb::LockResult wire;
+  EXPECT_FALSE(decode_result(minus_one, &wire).ok());
+}
+
+// Found by the command codec fuzzer (tests/fuzz/corpus/command_codec/
+// regress-legacy-result-not-utf8): a legacy result whose holder is not UTF-8
+// decoded, but its re-encoding (a proto3 `string`) did not; a legacy command
+// with such a name (a peer can forward one) put a lock into the state that
+// made every later snapshot unreadable. paxlock 0.1 never wrote one (its
+// names came from proto3 strings), so the legacy reader refuses them.
+TEST(CommandCodec, LegacyStringsThatAreNotUtf8AreRefused) {
+  // The legacy lock command of LegacyCommandsDecodeAsTheyWereWritten, with
+  // byte 0xff in its name, then in its owner.
+  std::string lock = unhex("010c6a6f62732f6e696768746c7908776f726b65722d370c00b81701000029");
+  ASSERT_TRUE(decode_command(lock).ok());
+  std::string bad_name = lock;
+  bad_name[2] = '\xff';
+  EXPECT_FALSE(decode_command(bad_name).ok());
+  std::string bad_owner = lock;
+  bad_owner[16] = '\xff';
+  EXPECT_FALSE(decode_command(bad_owner).ok());
+
+  // A legacy HELD answer whose holder "mallory" has an invalid byte.
+  std::string held = unhex("01f507076d616c6c6f727904a09c016300000000");
+  ASSERT_TRUE(decode_result(held).ok());
+  held[6] = '\x94';
+  EXPECT_FALSE(decode_result(held).ok());
+  pb::LockResult wire;
+  EXPECT_FALSE(decode_result(held, &wire).ok());
+}
+
+// What the lock machine makes of such a command: INVALID, and its state
+// still serialises into a snapshot that restores.
+TEST(CommandCodec, LegacyCommandWithANameThatIsNotUtf8IsInvalidAndTheStateStillRestores) {
+  std::string lock = unhex("010c6a6f62732f6e696768746c7908776f726b65722d370c00b81701000029");
+  lock[2] = '\xff';
+  LockMachine m;
+  paxos::Batch batch;
+  batch.timestamp_ms = 1000;
+  batch.commands.push_back(paxos::Command{paxos::CommandId{1, 1}, lock});
+  std::vector<paxos::Reply> replies;
+  m.apply(1, batch, replies);
+  ASSERT_EQ(replies.size(), 1u);
+  auto answer = decode_result(replies[0].payload);
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->code, Code::kInvalid);
+  EXPECT_EQ(m.locks_held(), 0u);
+  LockMachine restored;
+  EXPECT_TRUE(restored.restore(m.snapshot()));
 }
 
 }  // namespace

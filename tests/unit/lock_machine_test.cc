@@ -554,6 +554,25 @@ TEST(Issue13, AQueuedWaitDoesNotStopTheAnswerLimit) {
   EXPECT_EQ(retry->token, h.deferred[wait].token);
 }
 
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-time-
+// overflows): deadlines were now + duration in signed arithmetic, which
+// overflows for a clock near its end (a batch stamp or a snapshot from a
+// peer can carry any time): undefined behaviour, in practice a deadline far
+// in the past, so a lease ended the moment it began. They saturate.
+TEST(Time, DeadlinesNearTheEndOfTimeSaturateInsteadOfOverflowing) {
+  LockHarness h;
+  const paxos::TimeMs end = INT64_MAX - 10;
+  auto s = h.run(1, session_cmd(Op::kOpenSession, "alice", 0, 60000), end)->session;
+  ASSERT_NE(s, 0u);
+  ASSERT_EQ(h.run(1, lock_cmd("x", "alice", s), end)->code, Code::kOk);
+  EXPECT_EQ(h.run(2, lock_cmd("x", "bob", 0, 5000), end), std::nullopt) << "queued";
+  EXPECT_EQ(h.run(3, lock_cmd("x", "carol", 0, 0, true), end)->code, Code::kHeld);
+  EXPECT_EQ(h.run(1, session_cmd(Op::kKeepAlive, "alice", s), end + 1)->code, Code::kOk);
+  EXPECT_EQ(h.machine.sessions(), 1u) << "the lease did not end at once";
+  EXPECT_EQ(h.machine.waiters(), 1u) << "nor the wait";
+  EXPECT_EQ(h.machine.locks_held(), 1u);
+}
+
 // ---------------------------------------------------------- snapshots
 
 TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
@@ -568,6 +587,100 @@ TEST(Snapshot, RestoredMachineAnswersLikeTheOriginal) {
   EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot());
   EXPECT_FALSE(b.machine.restore("not a snapshot"));
   EXPECT_EQ(b.machine.snapshot(), a.machine.snapshot()) << "a failed restore changes nothing";
+}
+
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-waiter-of-
+// unknown-session): a snapshot (a peer's, say) whose waiter names a session
+// that does not exist was restored, and releasing the lock threw out of
+// grant(). Such a state is refused, like a holder of an unknown session.
+TEST(Snapshot, WaiterOfAnUnknownSessionIsRefused) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  auto s = a.run(2, session_cmd(Op::kOpenSession, "bob", 0, 60000), T0)->session;
+  a.run(2, lock_cmd("x", "bob", s, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  ASSERT_EQ(snap.locks(0).waiters(0).session(), s);
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+  snap.mutable_locks(0)->mutable_waiters(0)->set_session(s + 1);
+  EXPECT_FALSE(b.machine.validate(snap.SerializeAsString(), UINT64_MAX));
+  EXPECT_FALSE(b.machine.restore(snap.SerializeAsString()));
+}
+
+// Found by the snapshot fuzzer (corpus/snapshot/regress-applied-instance-
+// past-next): a state claiming instance 2^64-1 applied, in a snapshot whose
+// next instance is 7, validated; installed from a peer, the first instance
+// applied after it failed apply's check `instance > instance_` (fatal).
+TEST(Snapshot, AStateThatAppliedItsNextInstanceOrLaterDoesNotValidate) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  LockMachine b;
+  for (paxos::Instance applied :
+       {paxos::Instance{6}, paxos::Instance{7}, paxos::Instance{8}, paxos::Instance{UINT64_MAX}}) {
+    snap.set_applied_instance(applied);
+    EXPECT_EQ(b.validate(snap.SerializeAsString(), 7), applied < 7) << applied;
+  }
+}
+
+// ...and one of a session of another owner: closing that session left the
+// wait queued (it ends the waits of its own owner), and releasing the lock
+// granted it under the session that was gone (snapshot fuzzer, corpus
+// regress-waiter-of-another-owners-session). A holder's session is checked
+// the same way.
+TEST(Snapshot, LockOrWaitUnderASessionOfAnotherOwnerIsRefused) {
+  LockHarness a;
+  auto s = a.run(1, session_cmd(Op::kOpenSession, "alice", 0, 60000), T0)->session;
+  a.run(1, lock_cmd("x", "alice", s), T0);
+  a.run(2, lock_cmd("x", "bob", 0, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+  pb::LockSnapshot waiter = snap;
+  waiter.mutable_locks(0)->mutable_waiters(0)->set_session(s);  // alice's, for bob
+  EXPECT_FALSE(b.machine.restore(waiter.SerializeAsString()));
+  pb::LockSnapshot holder = snap;
+  holder.mutable_locks(0)->set_holder("carol");  // under alice's session
+  EXPECT_FALSE(b.machine.restore(holder.SerializeAsString()));
+}
+
+// Found by the snapshot fuzzer (tests/fuzz/corpus/snapshot/regress-token-
+// counter-wraps): a snapshot whose token counter was near 2^64 (only a forged
+// one can be: it counts grants) was installed, the counter wrapped to token
+// 0, and every snapshot taken after was refused, at restarts and by peers.
+// Tokens never wrap: at 2^64-1 a request that needs a grant is INVALID.
+TEST(Snapshot, TheTokenCounterNeverWrapsWhatNeedsAGrantIsInvalidOnceItsAtTheTop) {
+  LockHarness a;
+  a.run(1, lock_cmd("x", "alice"), T0);
+  a.run(2, lock_cmd("x", "bob", 0, 5000), T0);
+  a.run(3, lock_cmd("x", "carol", 0, 5000), T0);
+  pb::LockSnapshot snap;
+  ASSERT_TRUE(snap.ParseFromString(a.machine.snapshot()));
+  snap.set_next_token(UINT64_MAX - 1);
+  snap.set_applied_instance(0);  // for the harness's instance numbers
+  LockHarness b;
+  ASSERT_TRUE(b.machine.restore(snap.SerializeAsString()));
+
+  // (Seqs given: b's harness does not know what a's clients sent.)
+  ASSERT_EQ(b.run(1, unlock_cmd("x", "alice"), T0 + 1, 2)->code, Code::kOk);
+  const paxos::CommandId bob{2, 1};
+  ASSERT_TRUE(b.deferred.count(bob));
+  EXPECT_EQ(b.deferred[bob].code, Code::kOk);
+  EXPECT_EQ(b.deferred[bob].token, UINT64_MAX);  // the last token there is
+
+  EXPECT_EQ(b.run(4, lock_cmd("y", "dave"), T0 + 2)->code, Code::kInvalid);
+  EXPECT_EQ(b.run(2, lock_cmd("x", "bob"), T0 + 3, 2)->token, UINT64_MAX) << "held: no new token";
+  ASSERT_EQ(b.run(2, unlock_cmd("x", "bob"), T0 + 4, 3)->code, Code::kOk);
+  const paxos::CommandId carol{3, 1};
+  ASSERT_TRUE(b.deferred.count(carol));
+  EXPECT_EQ(b.deferred[carol].code, Code::kInvalid);  // its wait ends, unanswerable
+  EXPECT_EQ(b.machine.locks_held(), 0u);
+  EXPECT_EQ(b.machine.waiters(), 0u);
+  LockHarness c;
+  EXPECT_TRUE(c.machine.restore(b.machine.snapshot()));
 }
 
 }  // namespace

@@ -20,17 +20,19 @@ using storage::Snapshot;
 using storage::SnapshotStore;
 using storage::WalOptions;
 
-// A backup whose lock table has handed out tokens 1..40; "x" holds 40.
-std::string backup_file(paxos::Instance next) {
+// A backup whose lock table has handed out tokens 1..`token`; "x" holds the
+// last one.
+std::string backup_file(paxos::Instance next, uint64_t token = 40,
+                        paxos::Instance applied = UINT64_MAX) {
   pb::LockSnapshot s;
   s.set_version(1);
   s.set_now_ms(1000);
-  s.set_next_token(40);
-  s.set_applied_instance(next - 1);
+  s.set_next_token(token);
+  s.set_applied_instance(applied == UINT64_MAX ? next - 1 : applied);
   pb::LockInfo* l = s.add_locks();
   l->set_name("x");
   l->set_holder("alice");
-  l->set_token(40);
+  l->set_token(token);
   std::string data;
   s.SerializeToString(&data);
   return SnapshotStore::encode(Snapshot{next, std::make_shared<const std::string>(data)});
@@ -85,6 +87,31 @@ TEST(Restore, RefusesAUsedDirectoryAMissingBumpAndABadFile) {
   auto corrupt = restore_backup(fs, "/backups/bad.snap", "/new", "c", 1, 10);
   ASSERT_FALSE(corrupt.ok());
   EXPECT_NE(corrupt.status().message().find("checksum"), std::string::npos);
+}
+
+// Found in review of the fuzzers' report (issue 16): the overflow check of
+// --bump-tokens was `bump > UINT64_MAX / 2 - counter`, which wrapped for a
+// counter above 2^63, so any bump passed it and the counter wrapped.
+TEST(Restore, ABumpOfACounterAboveHalfTheRangeIsRefusedNotWrapped) {
+  sim::SimFs fs(4);
+  const uint64_t high = (uint64_t{1} << 63) + 5;
+  put(fs, "/backups", "high.snap", backup_file(77, high));
+  auto r = restore_backup(fs, "/backups/high.snap", "/new", "c", 1, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("would overflow"), std::string::npos) << r.status().message();
+  put(fs, "/backups", "ok.snap", backup_file(77, (uint64_t{1} << 62)));
+  EXPECT_TRUE(restore_backup(fs, "/backups/ok.snap", "/new2", "c", 1, 10).ok());
+}
+
+// A backup whose state says it applied instance `next` or later would fail
+// the lock machine's order check at its first apply: refused at restore.
+TEST(Restore, AStateThatClaimsAnInstanceAtOrPastItsNextIsRefused) {
+  sim::SimFs fs(5);
+  put(fs, "/backups", "past.snap", backup_file(77, 40, 77));
+  auto r = restore_backup(fs, "/backups/past.snap", "/new", "c", 1, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("does not validate"), std::string::npos)
+      << r.status().message();
 }
 
 // Item 7: copying a snapshot file into snap/ of a new replica (the procedure

@@ -19,7 +19,7 @@ class StringMachine : public paxos::StateMachine {
  public:
   void apply(paxos::Instance, const paxos::Batch&, std::vector<paxos::Reply>&) override {}
   std::string snapshot() const override { return state; }
-  bool validate(std::string_view) const override { return true; }
+  bool validate(std::string_view, paxos::Instance) const override { return true; }
   bool restore(std::string_view data) override {
     state = data;
     return true;

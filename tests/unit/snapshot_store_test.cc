@@ -85,6 +85,24 @@ TEST(SnapshotStore, CorruptNewestSnapshotRefusesToLoadNamingTheFile) {
   EXPECT_NE(got.status().message().find(path), std::string::npos) << got.status().message();
 }
 
+// Found by the snapshot fuzzer: a file whose checksums hold but whose `next`
+// is 0 (no snapshot covers "every instance below 0") was taken, and its
+// log would have restarted at instance 0. It is refused, like a bad checksum.
+TEST(SnapshotStore, SnapshotOfNextZeroIsRefused) {
+  const std::string data = "state";
+  const std::string file = SnapshotStore::encode_header(0, data) + data;
+  EXPECT_FALSE(SnapshotStore::decode(file).has_value());
+  EXPECT_TRUE(SnapshotStore::decode(SnapshotStore::encode_header(1, data) + data).has_value());
+  sim::SimFs fs(3);
+  ASSERT_TRUE(fs.mkdirs(kDir).ok());
+  auto f = fs.open(kDir + "/" + SnapshotStore::file_name(0), OpenMode::kCreate);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->pwrite(0, file).ok());
+  auto got = SnapshotStore(fs, kDir).load();
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("corrupt"), std::string::npos) << got.status().message();
+}
+
 TEST(SnapshotStore, CrashAtAnyStepOfASaveLeavesTheOldOrTheNewSnapshot) {
   // The steps of write_file_atomic, cut after `steps` of them by a crash.
   const std::string tmp = kDir + "/snap-000000000000000a.snap.tmp";

@@ -7,6 +7,7 @@
 
 #include "remove_fails_fs.h"
 #include "sim/sim_fs.h"
+#include "storage/crc32c.h"
 
 namespace paxlock::storage {
 namespace {
@@ -448,6 +449,59 @@ TEST(Wal, SegmentOfAnotherNodeIsRefused) {
   auto wal = Wal::open(fs, kDir, 2, WalOptions{1 << 16, true}, nullptr);
   ASSERT_FALSE(wal.ok());
   EXPECT_NE(wal.status().message().find("belongs to node 1"), std::string::npos);
+}
+
+// Rewrites the sequence number of the first batch of a new log (its
+// checkpoint), with checksums that hold.
+void renumber_checkpoint(sim::SimFs& fs, uint64_t seq) {
+  const std::string path = kDir + "/wal-0000000000000001.log";
+  const auto offsets = batch_offsets(fs, path);
+  ASSERT_EQ(offsets.size(), 1u);
+  auto f = fs.open(path, OpenMode::kRead);
+  std::string header;
+  ASSERT_TRUE((*f)->pread(offsets[0], 24, header).ok());
+  std::string patched = header;
+  for (int i = 0; i < 8; ++i)
+    patched[8 + i] = static_cast<char>(seq >> (8 * i));
+  const uint32_t crc = crc32c(0, patched.data(), 20);
+  for (int i = 0; i < 4; ++i)
+    patched[20 + i] = static_cast<char>(crc >> (8 * i));
+  for (size_t i = 0; i < header.size(); ++i) {
+    const auto mask = static_cast<uint8_t>(header[i] ^ patched[i]);
+    if (mask != 0) fs.corrupt(path, offsets[0] + i, mask);
+  }
+}
+
+// Found by the WAL fuzzer (tests/fuzz/corpus/wal_replay/regress-sequence-
+// wraps): a batch numbered 2^64-1 with valid checksums made recovery's next
+// sequence number wrap to 0 and abort on a check; it is corruption, refused.
+TEST(Wal, BatchWithTheLargestSequenceNumberIsRefusedNotFatal) {
+  sim::SimFs fs(15);
+  open_ok(fs);
+  renumber_checkpoint(fs, UINT64_MAX);
+  auto wal = Wal::open(fs, kDir, 1, WalOptions{1 << 16, true}, nullptr);
+  ASSERT_FALSE(wal.ok());
+  EXPECT_NE(wal.status().message().find("sequence 18446744073709551615"), std::string::npos)
+      << wal.status().message();
+}
+
+// ...and the writer never numbers a batch so: a log recovered one below it
+// refuses new batches (an error, not a batch the next recovery refuses, which
+// the fuzzer found next) and still opens.
+TEST(Wal, ALogWhoseNumbersRanOutRefusesNewBatchesAndStillOpens) {
+  sim::SimFs fs(16);
+  open_ok(fs);
+  renumber_checkpoint(fs, UINT64_MAX - 1);
+  {
+    auto wal = open_ok(fs);
+    ASSERT_NE(wal, nullptr);
+    const Status s = wal->append(accept(1, Ballot{1, 1}, "x"));
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("exhausted"), std::string::npos) << s.message();
+  }
+  WalRecovery rec;
+  ASSERT_NE(open_ok(fs, &rec), nullptr);
+  EXPECT_TRUE(rec.state.entries.empty());
 }
 
 TEST(WalValue, RoundTripsEveryField) {
