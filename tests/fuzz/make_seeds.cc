@@ -432,6 +432,47 @@ void config_seeds(Corpus& corpus) {
              "cluster_id = 5\n[[node]]\nid = 0\npeer = \"x\"\n[tuning]\nnope = 1\n");
 }
 
+// -------------------------------------------------------------------- frame
+
+// Programs for fuzz_frame.cc: u16 initial limit, then steps (opcode, operands).
+void frame_seeds(Corpus& corpus) {
+  auto u16 = [](uint16_t v) {
+    return std::string{static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+  };
+  auto frame = [](std::string_view body) {
+    std::string f;
+    for (int i = 0; i < 4; ++i)
+      f.push_back(static_cast<char>(body.size() >> (8 * i)));
+    f.append(body);
+    return f;
+  };
+  auto feed = [&](std::string_view bytes) {
+    return std::string(1, '\x01') + u16(static_cast<uint16_t>(bytes.size())) + std::string(bytes);
+  };
+  auto write = [&](uint16_t want, std::string_view bytes) {
+    return std::string(1, '\x00') + u16(want) + u16(static_cast<uint16_t>(bytes.size())) +
+           std::string(bytes);
+  };
+  const std::string drain(1, '\x02');
+  const std::string two = frame("hello") + frame(std::string(300, 'x'));
+  corpus.add("frame", "two-frames-one-read", u16(1024) + feed(two) + drain);
+  std::string bytewise = u16(1024);
+  for (char c : two)
+    bytewise += write(1, std::string(1, c)) + drain;
+  corpus.add("frame", "byte-by-byte", bytewise);
+  corpus.add("frame", "empty-frame", u16(16) + feed(frame("")) + drain);
+  corpus.add("frame", "announced-too-big", u16(64) + feed(frame(std::string(65, 'y'))) + drain);
+  corpus.add("frame", "header-only-8mib",
+             u16(0xffff) + feed(std::string("\x00\x00\x80\x00", 4)) + drain);
+  // A small limit for the hello, a larger one after it.
+  corpus.add("frame", "limit-raised-after-hello",
+             u16(16) + feed(frame("hi") + frame(std::string(200, 'z'))) + drain +
+                 std::string(1, '\x03') + u16(4096) + drain);
+  std::string large = u16(0xffff) + write(0xffff, frame(std::string(9000, 'b')).substr(0, 5000));
+  large += feed(frame(std::string(9000, 'b')).substr(5000)) + drain + feed(frame("s")) + drain;
+  corpus.add("frame", "large-then-small", large);
+}
+
 }  // namespace
 }  // namespace paxlock::fuzz
 
@@ -448,6 +489,7 @@ int main(int argc, char** argv) {
     paxlock::fuzz::wal_seeds(corpus);
     paxlock::fuzz::snapshot_seeds(corpus);
     paxlock::fuzz::config_seeds(corpus);
+    paxlock::fuzz::frame_seeds(corpus);
     std::cout << "paxlock-fuzz-seeds: wrote " << corpus.written() << " seeds under " << argv[1]
               << "\n";
   } catch (const std::exception& e) {
