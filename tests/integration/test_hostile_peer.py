@@ -71,8 +71,9 @@ def varint(n):
 
 
 def fnv1a(data):
-    """common/hash.h's FNV-1a, as /chosen prints it."""
-    h = 0xCBF29CE484222325
+    """common/hash.h's FNV-1a, as /chosen prints it (its offset basis is
+    1469598103934665603, not FNV's usual 14695981039346656037)."""
+    h = 1469598103934665603
     for b in data:
         h = ((h ^ b) * 0x100000001B3) & U64_MAX
     return f"{h:016x}"
@@ -90,6 +91,8 @@ def batch_value(payload, client=0x6D616C6C, seq=1, timestamp_ms=None):
     return (varint(ts << 1) + varint(1) + varint(client) + varint(seq) +
             varint(len(payload)) + payload)
 
+
+assert fnv1a(b"a") == "44bd8ad473cd9906"  # hash.h's known answer
 
 FORGED_VALUE = batch_value(lock_command(LOCK, b"forged-lock", b"mallory"))
 
