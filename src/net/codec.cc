@@ -1,10 +1,65 @@
 #include "net/codec.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include "paxos/value_codec.h"
 
 namespace paxlock::net {
+
+Status check_peer_frame(std::string_view frame) {
+  // PeerMessage's repeated fields: entries (11), instances (12, packed or
+  // not) and commands (13).
+  size_t entries = 0;
+  size_t instances = 0;
+  size_t commands = 0;
+  paxlock::Reader r(frame);
+  while (!r.done()) {
+    uint64_t key = 0;
+    if (!r.varint(key)) return {};
+    const uint64_t number = key >> 3;
+    switch (key & 7) {
+      case 0: {
+        uint64_t ignored = 0;
+        if (!r.varint(ignored)) return {};
+        if (number == 12) ++instances;
+        break;
+      }
+      case 1: {
+        uint64_t ignored = 0;
+        if (!r.u64(ignored)) return {};
+        break;
+      }
+      case 5: {
+        uint32_t ignored = 0;
+        if (!r.u32(ignored)) return {};
+        break;
+      }
+      case 2: {
+        std::string_view bytes;
+        if (!r.bytes(bytes)) return {};
+        if (number == 11) ++entries;
+        if (number == 13) ++commands;
+        if (number == 12) {
+          // Packed varints: one ends at each byte without the high bit.
+          instances += static_cast<size_t>(
+              std::count_if(bytes.begin(), bytes.end(), [](char c) { return (c & 0x80) == 0; }));
+        }
+        break;
+      }
+      default:
+        return {};  // the parser refuses it
+    }
+  }
+  const auto over = [](const char* what, size_t n) {
+    return Status::error(EINVAL, std::to_string(n) + " " + what + ", more than " +
+                                     std::to_string(kPeerRepeatedMax) + " a message may hold");
+  };
+  if (entries > kPeerRepeatedMax) return over("entries", entries);
+  if (instances > kPeerRepeatedMax) return over("instances", instances);
+  if (commands > kPeerRepeatedMax) return over("commands", commands);
+  return {};
+}
 
 void to_proto(const paxos::Ballot& in, pb::Ballot* out) {
   out->set_round(in.round);

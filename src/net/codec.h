@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "paxlock.pb.h"
@@ -27,6 +28,16 @@ constexpr uint32_t kPeerProtocolVersion = 4;
 // regularly, followers too (they exchange no core messages). Outside the
 // core's MessageType range.
 constexpr uint32_t kPeerKeepaliveType = 64;
+
+// The most entries, instances or commands a peer message may hold (the core
+// refuses more too: paxos/validate.cc).
+constexpr size_t kPeerRepeatedMax = size_t{1} << 20;
+
+// Counts the repeated fields of a PeerMessage frame on the wire, before it is
+// parsed: a frame announcing more than kPeerRepeatedMax of any is refused
+// without allocating for them (parsed, 2^20 empty commands take about 130 MB).
+// Bytes that are not well-formed protobuf are left to the parser.
+Status check_peer_frame(std::string_view frame);
 
 void to_proto(const paxos::Ballot& in, pb::Ballot* out);
 paxos::Ballot from_proto(const pb::Ballot& in);

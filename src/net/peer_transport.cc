@@ -295,6 +295,10 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn, A
       reject(conn, "frame_too_big", "frame over max_frame_bytes from node " + std::to_string(from));
       break;
     }
+    if (Status s = check_peer_frame(frame); !s.ok()) {
+      reject(conn, "bad_message", s.message() + " from node " + std::to_string(from));
+      break;
+    }
     pb::PeerMessage pm;
     if (!pm.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
       reject(conn, "bad_frame", "frame does not parse from node " + std::to_string(from));

@@ -1,5 +1,7 @@
 #include "paxos/value_codec.h"
 
+#include <algorithm>
+
 namespace paxlock::paxos {
 
 void put_ballot(Writer& w, const paxos::Ballot& b) {
@@ -29,8 +31,13 @@ bool decode_value(Reader& r, paxos::Value& out) {
   auto batch = std::make_shared<paxos::Batch>();
   uint64_t count = 0;
   if (!r.svarint(batch->timestamp_ms) || !r.varint(count) || count > r.remaining()) return false;
-  batch->commands.resize(count);
-  for (paxos::Command& c : batch->commands) {
+  // The count is what the bytes claim: memory grows with the commands that
+  // really decode, never with the count (an up-front resize made 1 MB of
+  // junk announcing 1M commands allocate 48 MB).
+  constexpr uint64_t kReserveMax = 256;
+  batch->commands.reserve(static_cast<size_t>(std::min(count, kReserveMax)));
+  for (uint64_t i = 0; i < count; ++i) {
+    paxos::Command& c = batch->commands.emplace_back();
     std::string_view payload;
     if (!r.varint(c.id.client) || !r.varint(c.id.seq) || !r.bytes(payload)) return false;
     c.payload.assign(payload);
