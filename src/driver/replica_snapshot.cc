@@ -117,6 +117,12 @@ void Replica::on_snapshot_chunk(const paxos::Message& m) {
     fetch_.reset();
     return;
   }
+  if (m.instance > paxos::kInstanceMax) {
+    // No log gets there (paxos/types.h): the peer is broken or hostile.
+    ++stats_.snapshot_chunks_rejected;
+    fetch_.reset();
+    return;
+  }
   if (storage::crc32c(m.data) != m.crc) {
     ++stats_.snapshot_chunks_rejected;
     request_chunk();  // damaged in flight: ask for the same bytes again

@@ -15,6 +15,11 @@ namespace paxlock::paxos {
 // Index of a Paxos instance: instance i decides the i-th value of the log.
 // Instance 0 is never used, so 0 can mean "none".
 using Instance = uint64_t;
+// The largest instance number a peer may name, in a message or a snapshot:
+// at a million instances a second, 146,000 years away, and far enough from
+// 2^64 that no instance arithmetic (next, end, + window) can wrap. A forged
+// snapshot at 2^64-1 was installed, and the next instance was 0.
+inline constexpr Instance kInstanceMax = Instance{1} << 62;
 
 // Milliseconds on whatever clock the caller drives the core with. The core
 // never reads a clock; it only compares the `now` values it is given.

@@ -8,6 +8,7 @@
 //   Ballot::kRoundMax and a member's node id (or the zero ballot); a Prepare,
 //   Accept or Commit carries its sender's own ballot;
 // - sizes: at most 2^20 entries, instances or commands;
+// - every instance number at most kInstanceMax (no arithmetic on it wraps);
 // - instances are checked where they are used (acceptor window, learner
 //   window, phase 1 window), since what is in range depends on the state.
 #include <algorithm>
@@ -49,9 +50,16 @@ const char* Node::refusal(const Message& m) const {
   if (m.entries.size() > most || m.instances.size() > most || m.commands.size() > most) {
     return "too many entries, instances or commands";
   }
+  for (Instance i : {m.instance, m.end, m.commit, m.log_start}) {
+    if (i > kInstanceMax) return "instance number out of range";
+  }
+  for (Instance i : m.instances) {
+    if (i > kInstanceMax) return "instance number out of range";
+  }
   for (const Entry& e : m.entries) {
     if (!ballot_in_range(e.ballot)) return "entry ballot out of range";
     if (e.instance == 0) return "entry for instance 0";
+    if (e.instance > kInstanceMax) return "instance number out of range";
   }
   return nullptr;
 }

@@ -31,6 +31,9 @@ bool parse(std::string_view file, Snapshot& out) {
   // Instances start at 1 (encode() checks it): a snapshot covering "below 0"
   // would restore a log starting at instance 0 (found by the snapshot fuzzer).
   if (next == 0) return false;
+  // Nor past the largest instance there can be (paxos::kInstanceMax): the
+  // instance after it would wrap.
+  if (next > paxos::kInstanceMax) return false;
   out.next = next;
   out.data = std::make_shared<const std::string>(data);
   return true;

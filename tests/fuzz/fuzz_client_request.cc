@@ -88,7 +88,10 @@ class Server : public paxos::Transport {
       FUZZ_CHECK(code <= pb::DUPLICATE_IGNORED);
       FUZZ_CHECK(r.error().empty());
     } else {
-      FUZZ_CHECK(r.has_cluster() || code == pb::BUSY || code == pb::BAD_REQUEST);
+      // A refusal by the replica, cluster info, or INVALID with the reason
+      // for a name or owner the state must not hold (checked before the log).
+      FUZZ_CHECK(r.has_cluster() || code == pb::BUSY || code == pb::BAD_REQUEST ||
+                 (code == pb::INVALID && !r.error().empty()));
     }
   }
 

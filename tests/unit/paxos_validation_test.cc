@@ -215,6 +215,33 @@ TEST(PeerInput, BallotsOutOfRangeAreRefused) {
   EXPECT_NE(n.last_refusal().find("ballot out of range"), std::string::npos);
 }
 
+// No instance number past kInstanceMax gets in: no instance arithmetic of
+// the core (next, end, first unchosen + window) can wrap.
+TEST(PeerInput, InstanceNumbersPastTheLargestAreRefused) {
+  Node n = follower_with_two_chosen();
+  const Instance far[] = {kInstanceMax + 1, std::numeric_limits<uint64_t>::max()};
+  uint64_t refused = 0;
+  for (Instance i : far) {
+    Message commit = msg(MessageType::kCommit, 1, 2, Ballot{1, 1});
+    commit.commit = i;
+    n.step(commit);
+    Message learn = msg(MessageType::kLearnReply, 1, 2, Ballot{}, 3);
+    learn.log_start = i;
+    n.step(learn);
+    Message acc = msg(MessageType::kAccept, 1, 2, Ballot{1, 1});
+    acc.entries = {entry(i, Ballot{1, 1}, "x", false)};
+    n.step(acc);
+    Message accepted = msg(MessageType::kAccepted, 1, 2, Ballot{1, 1});
+    accepted.instances = {3, i};
+    n.step(accepted);
+    refused += 4;
+    EXPECT_EQ(n.stats().messages_refused, refused) << i;
+  }
+  EXPECT_NE(n.last_refusal().find("instance number out of range"), std::string::npos);
+  EXPECT_EQ(n.log_end(), 3u);
+  EXPECT_EQ(n.first_unchosen(), 3u);
+}
+
 TEST(PeerInput, AddressingAndOwnershipAreChecked) {
   Node n = follower_with_two_chosen();
   Message to_other = msg(MessageType::kCommit, 1, 3, Ballot{1, 1});

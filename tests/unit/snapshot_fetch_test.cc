@@ -155,6 +155,25 @@ TEST_F(FetchTest, ForgedTotalOverTheMaximumIsRefusedBeforeAnyByteIsKept) {
   EXPECT_EQ(machine_.state, "");
 }
 
+// Found by the snapshot fuzzer after the merge (issue 16): a snapshot at
+// instance 2^64-1 was taken; installed, the instance after it wraps to 0.
+// A chunk naming an instance past paxos::kInstanceMax is refused.
+TEST_F(FetchTest, ASnapshotPastTheLargestInstanceIsRefused) {
+  const paxos::NodeId peer = start_fetch();
+  ASSERT_NE(peer, 0u);
+  sent_.clear();
+  for (paxos::Instance far : {paxos::kInstanceMax + 1, paxos::Instance{UINT64_MAX}}) {
+    paxos::Message m = chunk(peer, 0, 3, "abc");
+    m.instance = far;
+    replica_->receive(m);
+  }
+  drain_disk();
+  EXPECT_EQ(replica_->stats().snapshot_chunks_rejected, 1u) << "the first ends the fetch";
+  EXPECT_EQ(count(paxos::MessageType::kSnapshotRequest), 0u);
+  EXPECT_EQ(replica_->stats().snapshots_installed, 0u);
+  EXPECT_EQ(machine_.state, "");
+}
+
 TEST_F(FetchTest, OneByteOverTheMaximumIsRefused) {
   const paxos::NodeId peer = start_fetch();
   ASSERT_NE(peer, 0u);

@@ -103,6 +103,17 @@ TEST(SnapshotStore, SnapshotOfNextZeroIsRefused) {
   EXPECT_NE(got.status().message().find("corrupt"), std::string::npos) << got.status().message();
 }
 
+// Nor one past the largest instance (paxos::kInstanceMax): the instance
+// after it would wrap (the snapshot fuzzer's file at next 2^64-1).
+TEST(SnapshotStore, SnapshotPastTheLargestInstanceIsRefused) {
+  const std::string data = "state";
+  for (paxos::Instance next : {paxos::kInstanceMax + 1, paxos::Instance{UINT64_MAX}}) {
+    EXPECT_FALSE(SnapshotStore::decode(SnapshotStore::encode_header(next, data) + data));
+  }
+  EXPECT_TRUE(
+      SnapshotStore::decode(SnapshotStore::encode_header(paxos::kInstanceMax, data) + data));
+}
+
 TEST(SnapshotStore, CrashAtAnyStepOfASaveLeavesTheOldOrTheNewSnapshot) {
   // The steps of write_file_atomic, cut after `steps` of them by a crash.
   const std::string tmp = kDir + "/snap-000000000000000a.snap.tmp";
