@@ -14,9 +14,6 @@ namespace {
 
 // A refused hello's answer gets this long to reach the client.
 constexpr auto kRefusalLinger = 1000ms;
-// After a failed accept (out of descriptors, say) the listener stays
-// readable: wait this long instead of spinning.
-constexpr auto kAcceptErrorPause = 50ms;
 
 }  // namespace
 
@@ -37,37 +34,25 @@ ClientService::ClientService(asio::io_context& io, ClientServiceOptions options,
       stats_(stats),
       latency_(latency),
       counts_(counts),
-      acceptor_(io),
       admission_(std::make_shared<net::Admission>(options_.admission)),
+      listener_(io, "client", admission_),
       budget_(std::make_shared<net::OutputBudget>(
           net::OutputBudget{options_.output_total_bytes_max, 0})),
       sweep_timer_(io) {}
 
 Status ClientService::start() {
-  auto listen = net::endpoint_of(options_.listen.ip, options_.listen.port);
-  if (!listen.ok()) {
-    return Status::error(EINVAL, "cannot listen for clients on " + options_.listen.to_string() +
-                                     ": " + listen.status().message());
-  }
-  asio::error_code ec;
-  const net::tcp::endpoint ep = *listen;
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status::error(ec.value(), "cannot listen for clients on " + options_.listen.to_string() +
-                                         ": " + ec.message());
-  }
-  asio::co_spawn(io_, accept_loop(), asio::detached);
+  if (Status st = listener_.listen(options_.listen); !st.ok()) return st;
+  listener_.start([this](net::tcp::socket socket,
+                         net::AdmissionSlot slot) { accept(std::move(socket), std::move(slot)); },
+                  [this](const std::string& reason, const std::string& source,
+                         const std::string& detail) { note_refusal(reason, source, detail); });
   asio::co_spawn(io_, sweep_loop(), asio::detached);
   return {};
 }
 
 void ClientService::stop() {
   stopped_ = true;
-  asio::error_code ec;
-  acceptor_.close(ec);
+  listener_.close();
   sweep_timer_.cancel();
   for (auto& weak : conns_) {
     auto conn = weak.lock();
@@ -92,70 +77,39 @@ void ClientService::reject(const std::shared_ptr<Conn>& conn, const std::string&
   conn->io->close();
 }
 
-asio::awaitable<void> ClientService::accept_loop() {
-  asio::steady_timer pause(io_);
-  while (!stopped_) {
-    asio::error_code ec;
-    net::tcp::socket socket =
-        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (stopped_) break;
-      uint64_t suppressed = 0;
-      if (log_limit_.allow("accept", suppressed)) {
-        spdlog::warn("accepting a client connection failed: {} ({} similar suppressed)",
-                     ec.message(), suppressed);
-      }
-      pause.expires_after(kAcceptErrorPause);
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
-    asio::error_code no_address;
-    const auto remote = socket.remote_endpoint(no_address);
-    const std::string source = no_address ? "?" : remote.address().to_string();
-    const net::Admission::Verdict verdict = admission_->admit(source, Clock::now());
-    if (verdict != net::Admission::Verdict::kAdmit) {
-      const bool port_full = verdict == net::Admission::Verdict::kPortFull;
-      note_refusal(port_full ? "connection_limit" : "source_limit", source,
-                   port_full ? fmt::format("{} connections open on the client port (the limit)",
-                                           admission_->connections())
-                             : fmt::format("{} connections open from {} (the limit)",
-                                           admission_->connections_from(source), source));
-      socket.close(ec);
-      continue;
-    }
-    auto conn = std::make_shared<Conn>();
-    // Replies queue up to output_bytes_max here and output_total_bytes_max
-    // on all connections; a client that stops reading is cut off.
-    conn->io = std::make_shared<net::Connection>(std::move(socket), net::kHelloBytesMax,
-                                                 options_.output_bytes_max, budget_);
-    std::weak_ptr<Conn> weak = conn;
-    service::RequestHandlerOptions ho;
-    ho.pending_max = options_.pending_max;
-    ho.withhold_replies = options_.withhold_replies;
-    ho.counts = &counts_;
-    conn->handler = std::make_unique<service::RequestHandler>(
-        replica_, ho, cluster_info_, [this, weak](pb::ClientResponse& resp, bool from_log) {
-          auto c = weak.lock();
-          if (!c) return;
-          auto it = c->started.find(resp.request_id());
-          // A refusal of a second request under an id still in flight ("request
-          // id in use") leaves the first one's start time alone.
-          if (it != c->started.end() && (from_log || !c->handler->waiting_for(resp.request_id()))) {
-            if (from_log) {
-              latency_.observe_us(static_cast<uint64_t>(
-                  std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second)
-                      .count()));
-            }
-            c->started.erase(it);
+void ClientService::accept(net::tcp::socket socket, net::AdmissionSlot slot) {
+  auto conn = std::make_shared<Conn>();
+  // Replies queue up to output_bytes_max here and output_total_bytes_max
+  // on all connections; a client that stops reading is cut off.
+  conn->io = std::make_shared<net::Connection>(std::move(socket), net::kHelloBytesMax,
+                                               options_.output_bytes_max, budget_);
+  std::weak_ptr<Conn> weak = conn;
+  service::RequestHandlerOptions ho;
+  ho.pending_max = options_.pending_max;
+  ho.withhold_replies = options_.withhold_replies;
+  ho.counts = &counts_;
+  conn->handler = std::make_unique<service::RequestHandler>(
+      replica_, ho, cluster_info_, [this, weak](pb::ClientResponse& resp, bool from_log) {
+        auto c = weak.lock();
+        if (!c) return;
+        auto it = c->started.find(resp.request_id());
+        // A refusal of a second request under an id still in flight ("request
+        // id in use") leaves the first one's start time alone.
+        if (it != c->started.end() && (from_log || !c->handler->waiting_for(resp.request_id()))) {
+          if (from_log) {
+            latency_.observe_us(static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second)
+                    .count()));
           }
-          respond(c, resp);
-        });
-    ++stats_.client_connections;
-    std::erase_if(conns_, [](const auto& w) { return w.expired(); });
-    conns_.push_back(conn);
-    asio::co_spawn(io_, write(conn->io, net::AdmissionSlot(admission_, source)), asio::detached);
-    asio::co_spawn(io_, serve(conn), asio::detached);
-  }
+          c->started.erase(it);
+        }
+        respond(c, resp);
+      });
+  ++stats_.client_connections;
+  std::erase_if(conns_, [](const auto& w) { return w.expired(); });
+  conns_.push_back(conn);
+  asio::co_spawn(io_, write(conn->io, std::move(slot)), asio::detached);
+  asio::co_spawn(io_, serve(conn), asio::detached);
 }
 
 asio::awaitable<void> ClientService::write(std::shared_ptr<net::Connection> io,

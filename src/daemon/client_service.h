@@ -24,6 +24,7 @@
 #include "driver/replica.h"
 #include "net/admission.h"
 #include "net/connection.h"
+#include "net/listener.h"
 #include "net/stats.h"
 #include "paxlock.pb.h"
 #include "service/request_handler.h"
@@ -63,7 +64,8 @@ class ClientService {
 
  private:
   struct Conn;
-  asio::awaitable<void> accept_loop();
+  // Sets up an admitted connection and starts serving it.
+  void accept(net::tcp::socket socket, net::AdmissionSlot slot);
   asio::awaitable<void> serve(std::shared_ptr<Conn> conn);
   // Writes the connection's replies; holds its admission slot until it closes.
   asio::awaitable<void> write(std::shared_ptr<net::Connection> io, net::AdmissionSlot slot);
@@ -92,9 +94,9 @@ class ClientService {
   Histogram& latency_;
   service::RequestCounts& counts_;
   net::RateLimiter log_limit_;
-  net::tcp::acceptor acceptor_;
   std::vector<std::weak_ptr<Conn>> conns_;
   std::shared_ptr<net::Admission> admission_;
+  net::Listener listener_;  // the client port
   std::shared_ptr<net::OutputBudget> budget_;
   asio::steady_timer sweep_timer_;
   bool stopped_ = false;

@@ -180,6 +180,14 @@ HttpLimits ClusterConfig::http_limits() const {
   return h;
 }
 
+std::vector<TuningKeyInfo> tuning_keys() {
+  const Tuning defaults;
+  std::vector<TuningKeyInfo> out;
+  for (const TuningKey& k : kTuningKeys)
+    out.push_back(TuningKeyInfo{k.name, defaults.*(k.field), k.min, k.max});
+  return out;
+}
+
 std::string to_toml(const ClusterConfig& c) {
   std::string out = cluster::to_toml(cluster::ClusterFile{c.cluster_id, c.members});
   const Tuning defaults;

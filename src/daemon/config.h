@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/cluster_file.h"
@@ -66,6 +67,17 @@ struct Tuning {
   int64_t http_request_timeout_ms = 5000;  // the whole request, from the connection's accept
   int64_t http_write_timeout_ms = 5000;    // the whole answer
 };
+
+// Every [tuning] key with its default and its range: the table parse_config
+// reads and to_toml writes. tests/unit/operations_doc_test.cc checks that
+// docs/OPERATIONS.md ("Limits") lists each key with this default.
+struct TuningKeyInfo {
+  std::string_view name;
+  int64_t default_value;
+  int64_t min;
+  int64_t max;
+};
+std::vector<TuningKeyInfo> tuning_keys();
 
 struct ClusterConfig {
   std::string cluster_id;

@@ -24,10 +24,6 @@ constexpr auto kBackoffMax = 2000ms;
 // presumed dead (a blackholed peer) and reopened.
 constexpr auto kStallTimeout = 3s;
 
-// After a failed accept (out of descriptors, say) the listener stays
-// readable: wait this long instead of spinning.
-constexpr auto kAcceptErrorPause = 50ms;
-
 // Data left unacknowledged this long fails the connection, so that a peer
 // behind a partition is noticed and redialed instead of waiting out TCP's
 // retransmission back-off (which grows to minutes).
@@ -45,10 +41,10 @@ PeerTransport::PeerTransport(asio::io_context& io, PeerTransportOptions options,
       deliver_(std::move(deliver)),
       stats_(stats),
       rng_(options_.fault_seed),
-      acceptor_(io),
       keepalive_timer_(io),
       sweep_timer_(io),
-      admission_(std::make_shared<Admission>(options_.admission)) {}
+      admission_(std::make_shared<Admission>(options_.admission)),
+      listener_(io, "peer", admission_) {}
 
 Status PeerTransport::start() {
   for (const auto& [id, addr] : options_.peers) {
@@ -59,22 +55,18 @@ Status PeerTransport::start() {
     }
     peer_endpoints_[id] = *peer;
   }
-  auto listen = endpoint_of(options_.listen.ip, options_.listen.port);
-  if (!listen.ok()) {
-    return Status::error(EINVAL, "cannot listen for peers on " + options_.listen.to_string() +
-                                     ": " + listen.status().message());
-  }
-  asio::error_code ec;
-  const tcp::endpoint ep = *listen;
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return Status::error(ec.value(), "cannot listen for peers on " + options_.listen.to_string() +
-                                         ": " + ec.message());
-  }
-  asio::co_spawn(io_, accept_loop(), asio::detached);
+  if (Status st = listener_.listen(options_.listen); !st.ok()) return st;
+  listener_.start(
+      [this](tcp::socket socket, AdmissionSlot slot) {
+        auto conn =
+            std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
+        std::erase_if(in_, [](const auto& c) { return c->closed(); });
+        in_.push_back(conn);
+        asio::co_spawn(io_, inbound(conn, std::move(slot)), asio::detached);
+      },
+      [this](const std::string& reason, const std::string& source, const std::string& detail) {
+        note_refusal(reason, source, detail);
+      });
   for (const auto& [id, addr] : options_.peers) {
     (void)addr;
     asio::co_spawn(io_, dial_loop(id), asio::detached);
@@ -86,8 +78,7 @@ Status PeerTransport::start() {
 
 void PeerTransport::stop() {
   stopped_ = true;
-  asio::error_code ec;
-  acceptor_.close(ec);
+  listener_.close();
   keepalive_timer_.cancel();
   sweep_timer_.cancel();
   for (auto& [id, c] : out_) {
@@ -171,45 +162,6 @@ void PeerTransport::reject(const std::shared_ptr<Connection>& conn, const std::s
                            const std::string& detail) {
   note_refusal(reason, conn->remote(), detail);
   conn->close();
-}
-
-asio::awaitable<void> PeerTransport::accept_loop() {
-  asio::steady_timer pause(io_);
-  while (!stopped_) {
-    asio::error_code ec;
-    tcp::socket socket =
-        co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) {
-      if (stopped_) break;
-      uint64_t suppressed = 0;
-      if (log_limit_.allow("accept", suppressed)) {
-        spdlog::warn("accepting a peer connection failed: {} ({} similar suppressed)", ec.message(),
-                     suppressed);
-      }
-      pause.expires_after(kAcceptErrorPause);
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
-    }
-    asio::error_code no_address;
-    const auto remote = socket.remote_endpoint(no_address);
-    const std::string source = no_address ? "?" : remote.address().to_string();
-    const Admission::Verdict verdict = admission_->admit(source, Clock::now());
-    if (verdict != Admission::Verdict::kAdmit) {
-      const bool port_full = verdict == Admission::Verdict::kPortFull;
-      note_refusal(port_full ? "connection_limit" : "source_limit", source,
-                   port_full ? fmt::format("{} connections open on the peer port (the limit)",
-                                           admission_->connections())
-                             : fmt::format("{} connections open from {} (the limit)",
-                                           admission_->connections_from(source), source));
-      socket.close(ec);
-      continue;
-    }
-    auto conn =
-        std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
-    std::erase_if(in_, [](const auto& c) { return c->closed(); });
-    in_.push_back(conn);
-    asio::co_spawn(io_, inbound(conn, AdmissionSlot(admission_, source)), asio::detached);
-  }
 }
 
 asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connection>& conn) {

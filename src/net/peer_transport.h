@@ -39,6 +39,7 @@
 #include "common/rng.h"
 #include "net/admission.h"
 #include "net/connection.h"
+#include "net/listener.h"
 #include "net/stats.h"
 #include "paxos/transport.h"
 
@@ -85,7 +86,6 @@ class PeerTransport : public paxos::Transport {
   size_t inbound_connections() const { return admission_->connections(); }
 
  private:
-  asio::awaitable<void> accept_loop();
   asio::awaitable<void> inbound(std::shared_ptr<Connection> conn, AdmissionSlot slot);
   // Reads and checks the hello; the peer's id, or 0 if it was refused.
   asio::awaitable<paxos::NodeId> greet(const std::shared_ptr<Connection>& conn);
@@ -108,7 +108,6 @@ class PeerTransport : public paxos::Transport {
   NetStats& stats_;
   RateLimiter log_limit_;
   paxlock::Rng rng_;
-  tcp::acceptor acceptor_;
   std::map<paxos::NodeId, tcp::endpoint> peer_endpoints_;  // resolved in start()
   std::map<paxos::NodeId, std::shared_ptr<Connection>> out_;
   std::vector<std::shared_ptr<Connection>> in_;
@@ -120,6 +119,7 @@ class PeerTransport : public paxos::Transport {
   asio::steady_timer keepalive_timer_;
   asio::steady_timer sweep_timer_;
   std::shared_ptr<Admission> admission_;
+  Listener listener_;  // the peer port
   bool stopped_ = false;
 };
 

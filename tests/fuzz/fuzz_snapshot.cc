@@ -131,7 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string body(in.rest());
     const std::string file = storage::SnapshotStore::encode_header(next, body) + body;
     snap = storage::SnapshotStore::decode(file);
-    FUZZ_CHECK(snap.has_value() == (next != 0));  // instances start at 1
+    // Instances start at 1 and end at paxos::kInstanceMax.
+    FUZZ_CHECK(snap.has_value() == (next != 0 && next <= paxos::kInstanceMax));
     if (snap) FUZZ_CHECK(snap->next == next && *snap->data == body);
   } else {
     const std::string_view file = in.rest();
