@@ -172,6 +172,7 @@ TEST(OperationsDoc, FixedLimitsHaveTheCodesValues) {
   EXPECT_EQ(fixed_value(section, "`accept_ahead_max`"),
             std::to_string(paxos::Config{}.accept_ahead_max));
   EXPECT_EQ(fixed_value(section, "ballot round"), std::to_string(paxos::Ballot::kRoundMax));
+  EXPECT_EQ(fixed_value(section, "instance number"), std::to_string(paxos::kInstanceMax));
   EXPECT_EQ(fixed_value(section, "hello size"), std::to_string(net::kHelloBytesMax));
   EXPECT_EQ(fixed_value(section, "pause after a failed accept"),
             std::to_string(net::Listener::kAcceptErrorPause.count()));
