@@ -147,7 +147,7 @@ Result<Issued> make_node_certificate(const Issued& ca, uint32_t node_id,
   if (!ca_cluster.ok()) return ca_cluster.status();
   if (*ca_cluster != cluster_id)
     return Status::error(
-        EINVAL, fmt::format("the CA is cluster '{}''s, not '{}''s", *ca_cluster, cluster_id));
+        EINVAL, fmt::format("the CA is of cluster '{}', not '{}'", *ca_cluster, cluster_id));
   const std::string name = node_identity(node_id, cluster_id);
   std::string san = "DNS:" + name;
   for (const std::string& h : hosts) {

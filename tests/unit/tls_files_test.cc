@@ -185,7 +185,8 @@ TEST_F(TlsFiles_, ReadIssuedGivesBackTheCaToSignWith) {
   EXPECT_TRUE(make_node_certificate(*ca, 4, kCluster, {}).ok());
   auto wrong = make_node_certificate(*ca, 4, "another", {});
   ASSERT_FALSE(wrong.ok());
-  EXPECT_THAT(wrong.status().message(), HasSubstr("'test-cluster''s, not 'another''s"));
+  EXPECT_THAT(wrong.status().message(),
+              HasSubstr("the CA is of cluster 'test-cluster', not 'another'"));
 }
 
 TEST(TlsNames, NodeIdentityAndItsRules) {
