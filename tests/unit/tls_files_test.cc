@@ -159,6 +159,25 @@ TEST_F(TlsFiles_, ReloadWithGoodFilesServesNewConnectionsAndSparesOpenOnes) {
   EXPECT_EQ(open.exchange("still here"), "still here");  // the old connection works on
 }
 
+TEST_F(TlsFiles_, ACaFileWithTheOldAndTheNewCaTrustsBoth) {
+  // The middle of a CA rotation (docs/OPERATIONS.md): node 1 still has the
+  // old CA's certificate, node 2 already the new one's; both trust both.
+  TempDir new_dir;
+  Pki fresh(new_dir.path());
+  const std::string both = tmp.path() + "/both-ca.crt";
+  put(both, *read_small_file(pki.node(1).ca, "ca") + *read_small_file(fresh.node(2).ca, "ca"));
+  const TlsFiles old_node{both, pki.node(1).cert, pki.node(1).key};
+  const TlsFiles new_node{both, fresh.node(2).cert, fresh.node(2).key};
+  Loopback a(must(make_server_context(old_node, ClientCerts::kRequired)),
+             must(make_client_context(new_node)));
+  a.handshake();
+  EXPECT_TRUE(a.ok()) << a.server_error.message() << " / " << a.client_error.message();
+  Loopback b(must(make_server_context(new_node, ClientCerts::kRequired)),
+             must(make_client_context(old_node)));
+  b.handshake();
+  EXPECT_TRUE(b.ok()) << b.server_error.message() << " / " << b.client_error.message();
+}
+
 TEST_F(TlsFiles_, KeysAre0600CertificatesAre0644AndNothingIsReplacedWithoutForce) {
   struct stat st;
   ASSERT_EQ(::stat(ca_files(tmp.path()).key.c_str(), &st), 0);
