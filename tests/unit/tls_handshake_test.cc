@@ -146,7 +146,7 @@ TEST_F(TlsHandshake, AClientCertificateNamedLikeANodeIsStillNotANode) {
   // the missing serverAuth is what refuses it.
   auto fake = must(make_client_certificate(pki.ca, "mallory"));
   X509_NAME* subject = X509_get_subject_name(fake.cert.get());
-  X509_NAME_delete_entry(subject, 0);
+  X509_NAME_ENTRY_free(X509_NAME_delete_entry(subject, 0));
   X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>("node-2.test-cluster"), -1, -1,
                              0);
