@@ -117,6 +117,7 @@ demo: release
 
 bench: release
 	build/release/bench/core_bench
+	build/release/bench/tls_bench
 
 # paxlock, etcd and ZooKeeper side by side (3-node clusters on 127.0.0.1, one
 # at a time): lock+unlock cycles/s and latency, the ratios, the fsync and

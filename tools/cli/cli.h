@@ -108,6 +108,20 @@ struct LocalOptions {
 };
 int cmd_local(const Global& g, const LocalOptions& l);
 
+// `paxlock certs init|node|client|token` (certs.cc; src/tls does the work).
+struct CertsOptions {
+  std::string action;  // init, node, client, token
+  std::string dir;
+  std::string cluster_id;          // init: required; node, client: checked against the CA's
+  uint32_t id = 0;                 // node
+  std::vector<std::string> hosts;  // node: extra DNS names and IP addresses
+  std::string name;                // client, token
+  std::string token_file;          // token: instead of DIR/tokens
+  int64_t days = 365;              // node, client: validity
+  bool force = false;              // replace existing files
+};
+int cmd_certs(const Global& g, const CertsOptions& c);
+
 // The effective wait of acquire/hold: --max-wait, capped by --timeout when
 // that was given.
 std::chrono::milliseconds effective_wait(const Global& g, double max_wait_s);

@@ -11,8 +11,9 @@ namespace {
 
 using namespace paxlock::cli;
 
-const std::vector<std::string> kCommands = {"lock", "acquire", "unlock", "check", "status",
-                                            "list", "cluster", "hold",   "bench", "local"};
+const std::vector<std::string> kCommands = {"lock",   "acquire", "unlock",  "check",
+                                            "status", "list",    "cluster", "hold",
+                                            "bench",  "local",   "certs"};
 // Global options that take a value (the value is the next word unless
 // written --opt=value).
 const std::vector<std::string> kValued = {"--cluster", "--replica",     "--owner", "--ttl",
@@ -169,6 +170,43 @@ int main(int argc, char** argv) {
   local->add_option("--wait", l.wait_s, "seconds to wait for nodes to serve");
   local->add_option("--tuning", l.tuning, "key=value for the generated config's [tuning]");
 
+  CertsOptions c;
+  auto* certs = app.add_subcommand(
+      "certs", "make the cluster's CA, node and client certificates and bearer tokens");
+  certs->require_subcommand(1);
+  auto* certs_init = certs->add_subcommand("init", "a new CA for the cluster (10 years)");
+  auto* certs_node = certs->add_subcommand("node",
+                                           "a node's certificate, signed by the CA (serverAuth and "
+                                           "clientAuth, SAN node-ID.CLUSTER_ID)");
+  auto* certs_client =
+      certs->add_subcommand("client",
+                            "a client's certificate, signed by the CA (clientAuth, CN "
+                            "NAME)");
+  auto* certs_token = certs->add_subcommand(
+      "token", "a bearer token for NAME: printed once, its SHA-256 appended to the token file");
+  for (CLI::App* sub : {certs_init, certs_node, certs_client, certs_token}) {
+    auto* dir = sub->add_option("--dir", c.dir, "the certificate directory");
+    if (sub != certs_token) dir->required();
+  }
+  certs_init->add_option("--cluster-id", c.cluster_id, "the cluster id of cluster.toml")
+      ->required();
+  certs_node->add_option("--cluster-id", c.cluster_id, "checked against the CA's (optional)");
+  certs_client->add_option("--cluster-id", c.cluster_id, "checked against the CA's (optional)");
+  certs_node->add_option("--id", c.id, "the node id")
+      ->required()
+      ->check(CLI::Range(1u, 0xffffffffu));
+  certs_node->add_option("--host", c.hosts,
+                         "a DNS name or IP address the node is reached at (repeatable)");
+  certs_client->add_option("--name", c.name, "the client identity")->required();
+  certs_token->add_option("--name", c.name, "the identity the token proves")->required();
+  certs_token->add_option("--file", c.token_file, "the token file (default DIR/tokens)");
+  for (CLI::App* sub : {certs_node, certs_client})
+    sub->add_option("--days", c.days, "validity in days")
+        ->check(CLI::Range(1, 3650))
+        ->capture_default_str();
+  for (CLI::App* sub : {certs_init, certs_node, certs_client})
+    sub->add_flag("--force", c.force, "replace existing files (the key too)");
+
   if (auto bad = unknown_command(argc, argv)) {
     std::cerr << "paxlock: " << *bad << std::endl;
     return kExitUsage;
@@ -194,6 +232,12 @@ int main(int argc, char** argv) {
     return cmd_hold(g, name, h);
   }
   if (*bench) return cmd_bench(g, b);
+  if (*certs) {
+    for (CLI::App* sub : {certs_init, certs_node, certs_client, certs_token}) {
+      if (*sub) c.action = sub->get_name();
+    }
+    return cmd_certs(g, c);
+  }
   if (*local) {
     if ((l.action == "kill" || l.action == "restart") && l.id == 0) {
       std::cerr << "paxlock: local " << l.action << " needs a node id" << std::endl;
