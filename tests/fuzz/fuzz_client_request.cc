@@ -85,7 +85,7 @@ class Server : public paxos::Transport {
     const int code = r.result().code();
     FUZZ_CHECK(pb::Code_IsValid(code));
     if (from_log) {
-      FUZZ_CHECK(code <= pb::DUPLICATE_IGNORED);
+      FUZZ_CHECK(code <= pb::PERMISSION_DENIED);
       FUZZ_CHECK(r.error().empty());
     } else {
       FUZZ_CHECK(r.has_cluster() || code == pb::BUSY || code == pb::BAD_REQUEST);
