@@ -18,7 +18,11 @@ PAXLOCK_SAME(Op::kList, pb::LIST);
 PAXLOCK_SAME(Op::kOpenSession, pb::OPEN_SESSION);
 PAXLOCK_SAME(Op::kKeepAlive, pb::KEEP_ALIVE);
 PAXLOCK_SAME(Op::kCloseSession, pb::CLOSE_SESSION);
-static_assert(pb::Op_MAX == static_cast<int>(Op::kCloseSession), "an Op without a twin");
+PAXLOCK_SAME(Op::kAclGrant, pb::ACL_GRANT);
+PAXLOCK_SAME(Op::kAclRevoke, pb::ACL_REVOKE);
+PAXLOCK_SAME(Op::kAclList, pb::ACL_LIST);
+PAXLOCK_SAME(Op::kAclBootstrap, pb::ACL_BOOTSTRAP);
+static_assert(pb::Op_MAX == static_cast<int>(Op::kAclBootstrap), "an Op without a twin");
 PAXLOCK_SAME(Code::kOk, pb::OK);
 PAXLOCK_SAME(Code::kHeld, pb::HELD);
 PAXLOCK_SAME(Code::kNotOwner, pb::NOT_OWNER);
@@ -30,6 +34,12 @@ PAXLOCK_SAME(Code::kSessionExpired, pb::SESSION_EXPIRED);
 PAXLOCK_SAME(Code::kInvalid, pb::INVALID);
 PAXLOCK_SAME(Code::kTooManyWaiters, pb::TOO_MANY_WAITERS);
 PAXLOCK_SAME(Code::kDuplicateIgnored, pb::DUPLICATE_IGNORED);
+PAXLOCK_SAME(Code::kPermissionDenied, pb::PERMISSION_DENIED);
+PAXLOCK_SAME(Role::kNone, pb::ROLE_UNSPECIFIED);
+PAXLOCK_SAME(Role::kRead, pb::ROLE_READ);
+PAXLOCK_SAME(Role::kLock, pb::ROLE_LOCK);
+PAXLOCK_SAME(Role::kAdmin, pb::ROLE_ADMIN);
+static_assert(pb::Role_MAX == static_cast<int>(Role::kAdmin), "a Role without a twin");
 #undef PAXLOCK_SAME
 
 const char* to_string(Op op) {
@@ -50,12 +60,34 @@ const char* to_string(Op op) {
       return "keep_alive";
     case Op::kCloseSession:
       return "close_session";
+    case Op::kAclGrant:
+      return "acl_grant";
+    case Op::kAclRevoke:
+      return "acl_revoke";
+    case Op::kAclList:
+      return "acl_list";
+    case Op::kAclBootstrap:
+      return "acl_bootstrap";
   }
   return "unknown";
 }
 
 bool is_read_only(Op op) {
-  return op == Op::kCheck || op == Op::kStatus || op == Op::kList;
+  return op == Op::kCheck || op == Op::kStatus || op == Op::kList || op == Op::kAclList;
+}
+
+const char* to_string(Role role) {
+  switch (role) {
+    case Role::kNone:
+      return "none";
+    case Role::kRead:
+      return "read";
+    case Role::kLock:
+      return "lock";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "unknown";
 }
 
 const char* to_string(Code code) {
@@ -74,11 +106,32 @@ void to_proto(const Command& in, pb::LockCommand* out) {
   out->set_ttl_ms(in.ttl_ms);
   out->set_limit(in.limit);
   out->set_first_outstanding(in.first_outstanding);
+  out->set_identity(in.identity);
+  // Only when it says something: every other op encodes as it did before
+  // the field existed.
+  if (in.grant != Grant{}) {
+    pb::AclGrant* g = out->mutable_grant();
+    g->set_identity(in.grant.identity);
+    g->set_prefix(in.grant.prefix);
+    g->set_role(static_cast<pb::Role>(in.grant.role));
+  }
 }
 
 paxlock::Result<Command> from_proto(const pb::LockCommand& in) {
-  if (in.op() < pb::LOCK || in.op() > pb::CLOSE_SESSION) {
+  const bool acl_op = in.op() >= pb::ACL_GRANT && in.op() <= pb::ACL_BOOTSTRAP;
+  if ((in.op() < pb::LOCK || in.op() > pb::CLOSE_SESSION) && !acl_op) {
     return Status::error(EINVAL, "unknown op " + std::to_string(in.op()));
+  }
+  if (in.identity().size() > kIdentityBytesMax) {
+    return Status::error(EINVAL,
+                         "identity longer than " + std::to_string(kIdentityBytesMax) + " bytes");
+  }
+  const pb::AclGrant& g = in.grant();
+  if (g.identity().size() > kIdentityBytesMax || g.prefix().size() > kNameBytesMax) {
+    return Status::error(EINVAL, "grant identity or prefix over its limit");
+  }
+  if (g.role() < pb::ROLE_UNSPECIFIED || g.role() > pb::ROLE_ADMIN) {
+    return Status::error(EINVAL, "unknown role " + std::to_string(g.role()));
   }
   if (in.name().size() > kNameBytesMax) {
     return Status::error(EINVAL, "name longer than " + std::to_string(kNameBytesMax) + " bytes");
@@ -97,6 +150,10 @@ paxlock::Result<Command> from_proto(const pb::LockCommand& in) {
   c.ttl_ms = in.ttl_ms();
   c.limit = in.limit();
   c.first_outstanding = in.first_outstanding();
+  c.identity = in.identity();
+  c.grant.identity = g.identity();
+  c.grant.prefix = g.prefix();
+  c.grant.role = static_cast<Role>(g.role());
   return c;
 }
 
@@ -109,7 +166,18 @@ paxlock::Status check_names(const Command& c) {
   if (takes_owner) {
     if (auto why = text_problem(c.owner)) return Status::error(EINVAL, "the owner " + *why);
   }
+  if (auto why = text_problem(c.identity)) return Status::error(EINVAL, "the identity " + *why);
+  if (auto why = grant_text_problem(c)) return Status::error(EINVAL, *why);
   return Status();
+}
+
+std::optional<std::string> grant_text_problem(const Command& c) {
+  const bool takes_grant =
+      c.op == Op::kAclGrant || c.op == Op::kAclRevoke || c.op == Op::kAclBootstrap;
+  if (!takes_grant) return std::nullopt;
+  if (auto why = text_problem(c.grant.identity)) return "the grant's identity " + *why;
+  if (auto why = text_problem(c.grant.prefix)) return "the grant's prefix " + *why;
+  return std::nullopt;
 }
 
 // The codec runs once per command on every replica: its messages are reused
@@ -145,6 +213,8 @@ void to_proto(const Result& in, pb::LockResult* out) {
   out->mutable_locks()->Add(in.locks.begin(), in.locks.end());
   out->set_next(in.next);
   out->mutable_cycle()->Add(in.cycle.begin(), in.cycle.end());
+  out->set_reason(in.reason);
+  out->mutable_grants()->Add(in.grants.begin(), in.grants.end());
 }
 
 Result from_proto(const pb::LockResult& in) {
@@ -159,6 +229,8 @@ Result from_proto(const pb::LockResult& in) {
   r.locks.assign(in.locks().begin(), in.locks().end());
   r.next = in.next();
   r.cycle.assign(in.cycle().begin(), in.cycle().end());
+  r.reason = in.reason();
+  r.grants.assign(in.grants().begin(), in.grants().end());
   return r;
 }
 
@@ -192,7 +264,7 @@ paxlock::Status decode_result(std::string_view bytes, pb::LockResult* out) {
   // An open enum: the parser keeps any number, negative ones too (found by
   // the command codec fuzzer: -1 decoded, and re-encoded as 255).
   if (!out->ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || out->code() < pb::OK ||
-      out->code() > pb::DUPLICATE_IGNORED) {
+      out->code() > pb::PERMISSION_DENIED) {
     return Status::error(EINVAL, "malformed result");
   }
   return Status();

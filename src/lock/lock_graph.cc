@@ -106,8 +106,8 @@ bool LockMachine::find_cycle(OwnerId requester, const std::string& lock_name,
 
 void LockMachine::remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index) {
   const Waiting w = q[index];
-  wait_deadlines_.erase({w.deadline, name, w.cmd});
-  auto indexed = queued_.find(w.cmd);
+  wait_deadlines_.erase({w.deadline, name, w.req});
+  auto indexed = queued_.find(w.req);
   if (indexed != queued_.end() && indexed->second == name) queued_.erase(indexed);
   q.erase(q.begin() + static_cast<std::ptrdiff_t>(index));
   const bool still_waiting =
@@ -119,14 +119,14 @@ void LockMachine::remove_waiter(const std::string& name, std::deque<Waiting>& q,
 // The client no longer waits for its blocking command `id`, still queued
 // (it moved first_outstanding past it): the wait leaves the queue, and nobody
 // is answered, so that the lock never goes to a client that gave up.
-void LockMachine::withdraw_wait(const paxos::CommandId& id) {
+void LockMachine::withdraw_wait(const RequestId& id) {
   auto indexed = queued_.find(id);
   PAXLOCK_CHECK_MSG(indexed != queued_.end(), "a pending answer without a queued wait");
   const std::string name = indexed->second;
   auto l = locks_.find(name);
   PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
   std::deque<Waiting>& q = *l->second.waiters;
-  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == id; });
+  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.req == id; });
   PAXLOCK_CHECK(w != q.end());
   remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
   if (q.empty()) l->second.waiters.reset();
@@ -150,7 +150,7 @@ void LockMachine::end_session(uint64_t id, std::vector<paxos::Reply>& replies) {
         ++i;
         continue;
       }
-      const paxos::CommandId cmd = q[i].cmd;
+      const RequestId cmd = q[i].req;
       remove_waiter(name, q, i);
       Result r;
       r.code = Code::kSessionExpired;
@@ -219,11 +219,11 @@ void LockMachine::expire(std::vector<paxos::Reply>& replies) {
 // The first wait deadline has passed: TIMEOUT, and out of the queue.
 void LockMachine::expire_wait() {
   const std::string name = std::get<1>(*wait_deadlines_.begin());
-  const paxos::CommandId cmd = std::get<2>(*wait_deadlines_.begin());
+  const RequestId cmd = std::get<2>(*wait_deadlines_.begin());
   auto l = locks_.find(name);
   PAXLOCK_CHECK(l != locks_.end() && l->second.waiters);
   std::deque<Waiting>& q = *l->second.waiters;
-  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.cmd == cmd; });
+  auto w = std::find_if(q.begin(), q.end(), [&](const Waiting& x) { return x.req == cmd; });
   PAXLOCK_CHECK(w != q.end());
   remove_waiter(name, q, static_cast<size_t>(w - q.begin()));
   if (q.empty()) l->second.waiters.reset();
@@ -247,7 +247,7 @@ void LockMachine::expire_retry() {
 // Client expiry entries are refreshed lazily: an entry may be older than the
 // client's current deadline, and is then moved to it.
 void LockMachine::expire_record() {
-  const uint64_t id = client_expiry_.begin()->second;
+  const ClientKey id = client_expiry_.begin()->second;
   client_expiry_.erase(client_expiry_.begin());
   Client& c = clients_.at(id);
   const bool pending = std::any_of(c.replies.begin(), c.replies.end(),
@@ -267,7 +267,7 @@ void LockMachine::expire_record() {
 // asked for (`wait_ms`: an attempt of a blocking lock in the library times
 // out after 1 s plus its wait, so a resend can come that long after the
 // answer), and past its last answer (a deferred one too).
-void LockMachine::touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms) {
+void LockMachine::touch_client(const ClientKey& id, Client& c, paxos::TimeMs wait_ms) {
   const bool indexed = c.expires != 0;
   c.expires = std::max(c.expires, after(wait_ms + options_.client_ttl_ms));
   if (!indexed) client_expiry_.emplace(c.expires, id);

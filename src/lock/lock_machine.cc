@@ -51,22 +51,32 @@ void LockMachine::apply_command(paxos::Instance instance, const paxos::Command& 
     // Reads change nothing and need no exactly-once record: only a replica
     // with a client waiting for the answer computes it.
     if (wants_reply_ && !wants_reply_(cmd.id)) return;
-    do_read(c, r);
+    if (c.op == Op::kAclList) {
+      do_acl_list(c, r);
+    } else {
+      do_read(c, r);
+    }
     replies.push_back({cmd.id, encode(r)});
     return;
   }
-  Client& client = clients_[cmd.id.client];
+  // Every answer is recorded under (identity, client), refusals too: a copy
+  // of the command chosen again after an ACL change must get the same answer,
+  // never an execution the client was told did not happen.
+  const ClientKey key{c.identity, cmd.id.client};
+  Client& client = clients_[key];
   // A blocking lock may be resent until its wait is over (and a bit).
   const paxos::TimeMs wait =
       c.op == Op::kLock ? std::clamp<paxos::TimeMs>(c.wait_ms, 0, kWaitMaxMs) : 0;
-  touch_client(cmd.id.client, client, wait);
+  touch_client(key, client, wait);
   // The client no longer waits for anything below the first_outstanding it
   // declares: those answers are forgotten, and a blocking lock still queued
   // is withdrawn, unanswered. (The machine's own first_outstanding may be
   // higher, raised by the answer limit; that withdraws nothing.)
   for (auto it = client.replies.begin();
        it != client.replies.end() && it->first < c.first_outstanding;) {
-    if (it->second.pending) withdraw_wait(paxos::CommandId{cmd.id.client, it->first});
+    if (it->second.pending) {
+      withdraw_wait(RequestId{c.identity, paxos::CommandId{cmd.id.client, it->first}});
+    }
     it = forget_reply(client, it);
   }
   client.first_outstanding = std::max(client.first_outstanding, c.first_outstanding);
@@ -144,9 +154,19 @@ bool LockMachine::execute(const Command& c, const paxos::CommandId& id, Result& 
     case Op::kCloseSession:
       do_close_session(c, r);
       return false;
+    case Op::kAclGrant:
+      do_acl_grant(c, r);
+      return false;
+    case Op::kAclRevoke:
+      do_acl_revoke(c, r);
+      return false;
+    case Op::kAclBootstrap:
+      do_acl_bootstrap(c, r);
+      return false;
     case Op::kCheck:
     case Op::kStatus:
     case Op::kList:
+    case Op::kAclList:
       break;
   }
   PAXLOCK_CHECK_MSG(false, "read-only op reached execute");
@@ -167,6 +187,7 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     r.code = Code::kInvalid;
     return false;
   }
+  if (deny_owner(c, c.owner, r) || deny_name(c, Role::kLock, r)) return false;
   if (c.session != 0) {
     auto s = sessions_.find(c.session);
     if (s == sessions_.end()) {
@@ -225,10 +246,11 @@ bool LockMachine::do_lock(const Command& c, const paxos::CommandId& id, Result& 
     }
     if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
     const paxos::TimeMs deadline = after(c.wait_ms);
-    lock.waiters->push_back(Waiting{owner, c.session, id, deadline});
+    const RequestId req{c.identity, id};
+    lock.waiters->push_back(Waiting{owner, c.session, req, deadline});
     owners_[owner].waiting_on.insert(c.name);  // the owner keeps the ref taken by intern()
-    wait_deadlines_.emplace(deadline, c.name, id);
-    queued_.emplace(id, c.name);
+    wait_deadlines_.emplace(deadline, c.name, req);
+    queued_.emplace(req, c.name);
     return true;
   }
   r.code = Code::kHeld;
@@ -258,6 +280,7 @@ void LockMachine::do_unlock(const Command& c, Result& r) {
     r.code = Code::kInvalid;
     return;
   }
+  if (deny_owner(c, c.owner, r) || deny_name(c, Role::kLock, r)) return;
   auto it = locks_.find(c.name);
   if (it == locks_.end()) {
     r.code = Code::kNotHeld;
@@ -287,7 +310,7 @@ void LockMachine::release(std::unordered_map<std::string, Lock>::iterator it) {
   unref(lock.holder);
   // Without a token to grant it with, every waiter is refused.
   while (!tokens_left() && lock.waiters && !lock.waiters->empty()) {
-    const paxos::CommandId cmd = lock.waiters->front().cmd;
+    const RequestId cmd = lock.waiters->front().req;
     remove_waiter(it->first, *lock.waiters, 0);
     Result r;
     r.code = Code::kInvalid;
@@ -307,27 +330,30 @@ void LockMachine::release(std::unordered_map<std::string, Lock>::iterator it) {
     r.holder = owners_[w.owner].name;
     r.session = w.session;
     r.applied_at = instance_;
-    answer(w.cmd, std::move(r));
+    answer(w.req, std::move(r));
     return;
   }
   locks_.erase(it);
 }
 
-void LockMachine::answer(const paxos::CommandId& id, Result r) {
+// The answer to a queued request goes into its own identity's record, and out
+// under its command id (which the replica that took it waits on).
+void LockMachine::answer(const RequestId& id, Result r) {
   std::string reply = encode(r);
-  auto c = clients_.find(id.client);
+  const ClientKey key{id.identity, id.cmd.client};
+  auto c = clients_.find(key);
   if (c != clients_.end()) {
-    touch_client(id.client, c->second);  // the record outlives the answer
-    auto slot = c->second.replies.find(id.seq);
+    touch_client(key, c->second);  // the record outlives the answer
+    auto slot = c->second.replies.find(id.cmd.seq);
     if (slot != c->second.replies.end() && slot->second.pending) {
-      record_answer(c->second, id.seq, reply, r.applied_at);
+      record_answer(c->second, id.cmd.seq, reply, r.applied_at);
     }
   }
-  if (replies_) replies_->push_back({id, std::move(reply)});
+  if (replies_) replies_->push_back({id.cmd, std::move(reply)});
 }
 
-size_t LockMachine::answers_kept(uint64_t client) const {
-  auto c = clients_.find(client);
+size_t LockMachine::answers_kept(uint64_t client, const std::string& identity) const {
+  auto c = clients_.find(ClientKey{identity, client});
   if (c == clients_.end()) return 0;
   return static_cast<size_t>(std::count_if(c->second.replies.begin(), c->second.replies.end(),
                                            [](const auto& r) { return !r.second.pending; }));
@@ -354,6 +380,7 @@ LockInfo LockMachine::info(const std::string& name, const Lock& lock) const {
 void LockMachine::do_read(const Command& c, Result& r) const {
   switch (c.op) {
     case Op::kCheck: {
+      if (deny_name(c, Role::kRead, r)) return;
       auto it = locks_.find(c.name);
       r.current = it != locks_.end() && c.token != 0 && it->second.token == c.token;
       r.token = it == locks_.end() ? 0 : it->second.token;
@@ -362,6 +389,7 @@ void LockMachine::do_read(const Command& c, Result& r) const {
       return;
     }
     case Op::kStatus: {
+      if (deny_name(c, Role::kRead, r)) return;
       auto it = locks_.find(c.name);
       if (it == locks_.end()) {
         r.code = Code::kNotHeld;
@@ -373,32 +401,40 @@ void LockMachine::do_read(const Command& c, Result& r) const {
       r.locks.push_back(info(it->first, it->second));
       return;
     }
-    case Op::kList: {
-      // Held locks in name order after `name`. The table is hashed for speed,
-      // so a page costs a scan of it (bounded by the number of locks held).
-      const uint32_t limit = std::clamp<uint32_t>(c.limit, 1, kListLimitMax);
-      std::vector<const std::pair<const std::string, Lock>*> page;
-      auto by_name = [](auto* a, auto* b) { return a->first < b->first; };
-      for (const auto& entry : locks_) {
-        if (entry.first <= c.name) continue;
-        if (page.size() < limit) {
-          page.push_back(&entry);
-          std::push_heap(page.begin(), page.end(), by_name);
-        } else if (entry.first < page.front()->first) {
-          std::pop_heap(page.begin(), page.end(), by_name);
-          page.back() = &entry;
-          std::push_heap(page.begin(), page.end(), by_name);
-        }
-      }
-      std::sort_heap(page.begin(), page.end(), by_name);
-      for (const auto* e : page)
-        r.locks.push_back(info(e->first, e->second));
-      if (page.size() == limit) r.next = page.back()->first;
+    case Op::kList:
+      do_list(c, r);
       return;
-    }
     default:
       PAXLOCK_CHECK_MSG(false, "not a read");
   }
+}
+
+// Held locks in name order after `name`, only those the identity may read
+// (the rest are skipped as if free, so a page may hold fewer than `limit`
+// locks only at the end). The table is hashed for speed, so a page costs a
+// scan of it (bounded by the number of locks held).
+void LockMachine::do_list(const Command& c, Result& r) const {
+  const uint32_t limit = std::clamp<uint32_t>(c.limit, 1, kListLimitMax);
+  const auto readable = reader(c.identity);
+  std::vector<const std::pair<const std::string, Lock>*> page;
+  auto by_name = [](auto* a, auto* b) { return a->first < b->first; };
+  for (const auto& entry : locks_) {
+    if (entry.first <= c.name) continue;
+    if (page.size() == limit && entry.first >= page.front()->first) continue;
+    if (!readable(entry.first)) continue;
+    if (page.size() < limit) {
+      page.push_back(&entry);
+      std::push_heap(page.begin(), page.end(), by_name);
+    } else {
+      std::pop_heap(page.begin(), page.end(), by_name);
+      page.back() = &entry;
+      std::push_heap(page.begin(), page.end(), by_name);
+    }
+  }
+  std::sort_heap(page.begin(), page.end(), by_name);
+  for (const auto* e : page)
+    r.locks.push_back(info(e->first, e->second));
+  if (page.size() == limit) r.next = page.back()->first;
 }
 
 paxos::TimeMs LockMachine::lease(paxos::TimeMs ttl) const {
@@ -414,6 +450,7 @@ void LockMachine::do_open_session(const Command& c, Result& r) {
     r.code = Code::kInvalid;
     return;
   }
+  if (deny_owner(c, c.owner, r)) return;
   const uint64_t id = ++next_session_;
   Session& s = sessions_[id];
   s.owner = intern(c.owner);
@@ -430,6 +467,7 @@ void LockMachine::do_keep_alive(const Command& c, Result& r) {
     r.code = Code::kSessionExpired;
     return;
   }
+  if (deny_owner(c, owners_[it->second.owner].name, r)) return;
   Session& s = it->second;
   session_expiry_.erase({s.expires, it->first});
   s.expires = after(lease(s.ttl));
@@ -439,10 +477,14 @@ void LockMachine::do_keep_alive(const Command& c, Result& r) {
 }
 
 void LockMachine::do_close_session(const Command& c, Result& r) {
-  if (sessions_.find(c.session) == sessions_.end()) {
+  auto it = sessions_.find(c.session);
+  if (it == sessions_.end()) {
     r.code = Code::kSessionExpired;
     return;
   }
+  // The session's own owner, not the command's owner field: that is what
+  // closing it releases.
+  if (deny_owner(c, owners_[it->second.owner].name, r)) return;
   end_session(c.session, *replies_);
   r.session = c.session;
 }

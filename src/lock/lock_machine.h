@@ -70,12 +70,48 @@ class LockMachine : public paxos::StateMachine {
   paxos::TimeMs now() const { return now_; }
   uint64_t last_token() const { return next_token_; }
   paxos::Instance applied() const { return instance_; }
-  // The client's exactly-once record: does it exist, and how many answers
-  // (not counting waits still queued) does it keep?
-  bool has_record(uint64_t client) const { return clients_.count(client) > 0; }
-  size_t answers_kept(uint64_t client) const;
+  // The exactly-once record of (identity, client): does it exist, and how
+  // many answers (not counting waits still queued) does it keep?
+  bool has_record(uint64_t client, const std::string& identity = "") const {
+    return clients_.count(ClientKey{identity, client}) > 0;
+  }
+  size_t answers_kept(uint64_t client, const std::string& identity = "") const;
+  size_t acl_grants() const { return acl_.size(); }
 
  private:
+  // Exactly-once records are per (identity, client id): a client id is the
+  // client's own choice, so another identity reusing it must not reach this
+  // identity's answers (issue 17). The empty identity (insecure mode) is one
+  // more key, which makes every record exactly what it was before.
+  struct ClientKey {
+    std::string identity;
+    uint64_t id = 0;
+    friend auto operator<=>(const ClientKey&, const ClientKey&) = default;
+  };
+  struct ClientKeyHash {
+    size_t operator()(const ClientKey& k) const {
+      return std::hash<std::string>{}(k.identity) ^ (k.id * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  // A request the machine may answer later (a queued blocking lock): the
+  // record it belongs to, and the command id its answer is sent under.
+  //
+  // Answers leave the machine keyed by paxos::CommandId (client, seq) alone,
+  // and the layers above route by it: the core takes a command whose id is
+  // pending as a resend of it (Node::propose), and the replica keeps one
+  // callback per id (driver::Replica::waiting_), so two identities sending
+  // the same (client, seq) to one replica would get one execution and each
+  // other's answer, whatever this machine keys its records by. The replica
+  // that stamps identities must therefore make the wire-level client id a
+  // function of both (say the first 8 bytes of SHA-256(identity, 0, client
+  // id)) before the command reaches the core; this machine's keying by
+  // identity is then the second line, for commands that reach the log.
+  struct RequestId {
+    std::string identity;
+    paxos::CommandId cmd;
+    friend auto operator<=>(const RequestId&, const RequestId&) = default;
+  };
+
   using OwnerId = uint32_t;
   struct Owner {
     std::string name;
@@ -86,7 +122,7 @@ class LockMachine : public paxos::StateMachine {
   struct Waiting {
     OwnerId owner;
     uint64_t session;
-    paxos::CommandId cmd;
+    RequestId req;
     paxos::TimeMs deadline;
   };
   struct Lock {
@@ -125,6 +161,7 @@ class LockMachine : public paxos::StateMachine {
   bool do_lock(const Command& c, const paxos::CommandId& id, Result& r);
   void do_unlock(const Command& c, Result& r);
   void do_read(const Command& c, Result& r) const;
+  void do_list(const Command& c, Result& r) const;
   void do_open_session(const Command& c, Result& r);
   void do_keep_alive(const Command& c, Result& r);
   void do_close_session(const Command& c, Result& r);
@@ -139,7 +176,7 @@ class LockMachine : public paxos::StateMachine {
   }
   void grant(const std::string& name, OwnerId owner, uint64_t session, Lock& lock);
   void release(std::unordered_map<std::string, Lock>::iterator it);
-  void answer(const paxos::CommandId& id, Result r);
+  void answer(const RequestId& id, Result r);
   void record_answer(Client& client, uint64_t seq, std::string reply, paxos::Instance at);
   std::map<uint64_t, Cached>::iterator forget_reply(Client& client,
                                                     std::map<uint64_t, Cached>::iterator it);
@@ -156,13 +193,34 @@ class LockMachine : public paxos::StateMachine {
   void unref(OwnerId id);
   bool find_cycle(OwnerId requester, const std::string& lock_name, std::vector<WaitEdge>& cycle);
   void remove_waiter(const std::string& name, std::deque<Waiting>& q, size_t index);
-  void withdraw_wait(const paxos::CommandId& id);
+  void withdraw_wait(const RequestId& id);
   void end_session(uint64_t id, std::vector<paxos::Reply>& replies);
   void expire(std::vector<paxos::Reply>& replies);
   void expire_wait();
   void expire_retry();
   void expire_record();
-  void touch_client(uint64_t id, Client& c, paxos::TimeMs wait_ms = 0);
+  void touch_client(const ClientKey& key, Client& c, paxos::TimeMs wait_ms = 0);
+
+  // lock_acl.cc: identities, owners bound to them, the ACL table. Each
+  // deny_* is false (and leaves `r` alone) when the command's identity may
+  // go on; otherwise it sets PERMISSION_DENIED with the reason. A command
+  // without identity is never denied.
+  Role role_on(const std::string& identity, std::string_view name) const;
+  bool is_admin(const std::string& identity) const;
+  bool may_act_as(const std::string& identity, const std::string& owner) const;
+  bool deny_owner(const Command& c, const std::string& owner, Result& r) const;
+  bool deny_name(const Command& c, Role needed, Result& r) const;
+  // For list: the names `identity` may read (all for an empty identity).
+  std::function<bool(const std::string&)> reader(const std::string& identity) const;
+  void do_acl_grant(const Command& c, Result& r);
+  void do_acl_revoke(const Command& c, Result& r);
+  void do_acl_bootstrap(const Command& c, Result& r);
+  void do_acl_list(const Command& c, Result& r) const;
+  // The snapshot's grants into an empty table; false if one is malformed (a
+  // role that is not one, the text rule, over a limit, a duplicate).
+  bool restore_grants(const pb::LockSnapshot& s);
+  // Would taking away the role of (identity, prefix) leave no admin?
+  bool last_admin(const std::pair<std::string, std::string>& key) const;
 
   MachineOptions options_;
   paxos::TimeMs now_ = 0;
@@ -175,15 +233,19 @@ class LockMachine : public paxos::StateMachine {
   std::vector<OwnerId> free_owners_;
   std::unordered_map<std::string, OwnerId> owner_ids_;
   std::unordered_map<uint64_t, Session> sessions_;
-  std::unordered_map<uint64_t, Client> clients_;
+  std::unordered_map<ClientKey, Client, ClientKeyHash> clients_;
+  // The ACL table: (identity, prefix) -> role, at most kAclGrantsMax, and
+  // how many of them are admin (derived).
+  std::map<std::pair<std::string, std::string>, Role> acl_;
+  size_t admins_ = 0;
 
   // Deadlines, in canonical order.
   std::set<std::pair<paxos::TimeMs, uint64_t>> session_expiry_;
-  std::set<std::tuple<paxos::TimeMs, std::string, paxos::CommandId>> wait_deadlines_;
+  std::set<std::tuple<paxos::TimeMs, std::string, RequestId>> wait_deadlines_;
   std::set<std::tuple<paxos::TimeMs, OwnerId, std::string>> retry_expiry_;
-  std::set<std::pair<paxos::TimeMs, uint64_t>> client_expiry_;
+  std::set<std::pair<paxos::TimeMs, ClientKey>> client_expiry_;
   // The lock each queued blocking command waits for (derived, not in snapshots).
-  std::map<paxos::CommandId, std::string> queued_;
+  std::map<RequestId, std::string> queued_;
 
   std::function<bool(const paxos::CommandId&)> wants_reply_;
   std::vector<paxos::Reply>* replies_ = nullptr;  // during apply: deferred answers go here

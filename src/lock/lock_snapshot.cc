@@ -23,7 +23,9 @@ std::vector<typename Map::key_type> sorted_keys(const Map& m) {
 
 std::string LockMachine::snapshot() const {
   pb::LockSnapshot s;
-  s.set_version(1);
+  // Version 2 only for what version 1 cannot hold (proto/lock.proto): a
+  // state without identities keeps the bytes it always had.
+  bool v2 = !acl_.empty();
   s.set_now_ms(now_);
   s.set_next_token(next_token_);
   s.set_next_session(next_session_);
@@ -41,9 +43,11 @@ std::string LockMachine::snapshot() const {
       pb::WaiterInfo* pw = l->add_waiters();
       pw->set_owner(owners_[w.owner].name);
       pw->set_session(w.session);
-      pw->set_client(w.cmd.client);
-      pw->set_seq(w.cmd.seq);
+      pw->set_client(w.req.cmd.client);
+      pw->set_seq(w.req.cmd.seq);
       pw->set_deadline_ms(w.deadline);
+      pw->set_identity(w.req.identity);
+      v2 = v2 || !w.req.identity.empty();
     }
   }
   for (uint64_t id : sorted_keys(sessions_)) {
@@ -54,10 +58,12 @@ std::string LockMachine::snapshot() const {
     ps->set_ttl_ms(ses.ttl);
     ps->set_expires_ms(ses.expires);
   }
-  for (uint64_t id : sorted_keys(clients_)) {
-    const Client& c = clients_.at(id);
+  for (const ClientKey& key : sorted_keys(clients_)) {
+    const Client& c = clients_.at(key);
     pb::SnapClient* pc = s.add_clients();
-    pc->set_id(id);
+    pc->set_id(key.id);
+    pc->set_identity(key.identity);
+    v2 = v2 || !key.identity.empty();
     pc->set_expires_ms(c.expires);
     pc->set_first_outstanding(c.first_outstanding);
     for (const auto& [seq, cached] : c.replies) {
@@ -75,6 +81,13 @@ std::string LockMachine::snapshot() const {
       r->set_until_ms(until);
     }
   }
+  for (const auto& [key, role] : acl_) {
+    pb::AclGrant* g = s.add_grants();
+    g->set_identity(key.first);
+    g->set_prefix(key.second);
+    g->set_role(static_cast<pb::Role>(role));
+  }
+  s.set_version(v2 ? 2 : 1);
   std::string out;
   s.SerializeToString(&out);
   return out;
@@ -87,9 +100,13 @@ bool LockMachine::validate(std::string_view data, paxos::Instance next) const {
 
 bool LockMachine::restore(std::string_view data) {
   pb::LockSnapshot s;
-  if (!s.ParseFromArray(data.data(), static_cast<int>(data.size())) || s.version() != 1) {
+  if (!s.ParseFromArray(data.data(), static_cast<int>(data.size())) ||
+      (s.version() != 1 && s.version() != 2)) {
     return false;
   }
+  // Identities appear only in version 2, and version 2 only with them (what
+  // snapshot() writes), so that a state has one encoding.
+  bool v2 = s.grants_size() > 0;
   LockMachine m(options_);
   m.now_ = s.now_ms();
   m.next_token_ = s.next_token();
@@ -132,9 +149,10 @@ bool LockMachine::restore(std::string_view data) {
       ses->locks.insert(pl.name());
     }
     for (const pb::WaiterInfo& pw : pl.waiters()) {
-      if (pw.owner().empty()) return false;
+      if (pw.owner().empty() || pw.identity().size() > kIdentityBytesMax) return false;
+      v2 = v2 || !pw.identity().empty();
       if (!lock.waiters) lock.waiters = std::make_unique<std::deque<Waiting>>();
-      const paxos::CommandId cmd{pw.client(), pw.seq()};
+      const RequestId cmd{pw.identity(), paxos::CommandId{pw.client(), pw.seq()}};
       const OwnerId owner = m.intern(pw.owner());
       if (pw.session() != 0 && !session_of(pw.session(), owner)) return false;
       lock.waiters->push_back(Waiting{owner, pw.session(), cmd, pw.deadline_ms()});
@@ -144,18 +162,22 @@ bool LockMachine::restore(std::string_view data) {
     }
   }
   for (const pb::SnapClient& pc : s.clients()) {
-    if (m.clients_.count(pc.id())) return false;
-    Client& c = m.clients_[pc.id()];
+    const ClientKey key{pc.identity(), pc.id()};
+    if (key.identity.size() > kIdentityBytesMax || m.clients_.count(key)) return false;
+    v2 = v2 || !key.identity.empty();
+    Client& c = m.clients_[key];
     c.expires = pc.expires_ms();
     c.first_outstanding = pc.first_outstanding();
-    m.client_expiry_.emplace(c.expires, pc.id());
+    m.client_expiry_.emplace(c.expires, key);
     for (const pb::SnapReply& r : pc.replies()) {
       Cached& slot = c.replies[r.seq()];
       slot.reply = r.reply();
       slot.pending = r.pending();
       if (slot.pending) {
         // A pending answer belongs to a queued wait.
-        if (!m.queued_.count(paxos::CommandId{pc.id(), r.seq()})) return false;
+        if (!m.queued_.count(RequestId{key.identity, paxos::CommandId{pc.id(), r.seq()}})) {
+          return false;
+        }
         continue;
       }
       // The eviction order comes from the answer itself.
@@ -175,6 +197,7 @@ bool LockMachine::restore(std::string_view data) {
     if (!m.owners_[owner].retrying.emplace(pr.lock(), pr.until_ms()).second) return false;
     m.retry_expiry_.emplace(pr.until_ms(), owner, pr.lock());
   }
+  if (!m.restore_grants(s) || v2 != (s.version() == 2)) return false;
   auto wants = std::move(wants_reply_);
   *this = std::move(m);
   wants_reply_ = std::move(wants);

@@ -22,6 +22,10 @@ class Cmd {
   Cmd& ttl_ms(paxos::TimeMs v) { return set(c_.ttl_ms, v); }
   Cmd& limit(uint32_t v) { return set(c_.limit, v); }
   Cmd& first_outstanding(uint64_t v) { return set(c_.first_outstanding, v); }
+  Cmd& identity(std::string v) { return set(c_.identity, std::move(v)); }
+  Cmd& grant(std::string identity, std::string prefix, lock::Role role) {
+    return set(c_.grant, lock::Grant{std::move(identity), std::move(prefix), role});
+  }
 
   operator lock::Command() const { return c_; }  // NOLINT: a builder
 

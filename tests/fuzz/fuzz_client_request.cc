@@ -85,7 +85,7 @@ class Server : public paxos::Transport {
     const int code = r.result().code();
     FUZZ_CHECK(pb::Code_IsValid(code));
     if (from_log) {
-      FUZZ_CHECK(code <= pb::DUPLICATE_IGNORED);
+      FUZZ_CHECK(code <= pb::PERMISSION_DENIED);
       FUZZ_CHECK(r.error().empty());
     } else {
       // A refusal by the replica, cluster info, or INVALID with the reason

@@ -20,7 +20,8 @@ namespace {
 bool same(const lock::Command& a, const lock::Command& b) {
   return a.op == b.op && a.name == b.name && a.owner == b.owner && a.session == b.session &&
          a.token == b.token && a.wait_ms == b.wait_ms && a.will_retry == b.will_retry &&
-         a.ttl_ms == b.ttl_ms && a.limit == b.limit && a.first_outstanding == b.first_outstanding;
+         a.ttl_ms == b.ttl_ms && a.limit == b.limit && a.first_outstanding == b.first_outstanding &&
+         a.identity == b.identity && a.grant == b.grant;
 }
 
 void command_round_trip(std::string_view bytes) {

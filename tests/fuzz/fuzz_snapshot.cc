@@ -11,7 +11,9 @@
 // few commands applied at instance `next` on (as after installing a snapshot
 // fetched from a peer, replica_snapshot.cc), chosen from what the snapshot
 // holds: release and take its first lock, renew and close its first session,
-// a retry of its first client's first cached answer, a list; then a batch a
+// a retry of its first client's first cached answer, a list; with grants, a
+// lock, a list and an ACL list by the first grant's identity, and its revoke
+// (no identity: the machine's own rules, nothing else); then a batch a
 // day later, so every lease, wait and record expires.
 //
 // Properties: no crash; load and decode agree; validate and restore agree;
@@ -84,6 +86,13 @@ paxos::Batch commands_for(const pb::LockSnapshot& s) {
     b.commands.push_back(command(c.id(), c.replies(0).seq(), Cmd(lock::Op::kList)));
   }
   add(Cmd(lock::Op::kList).limit(1000));
+  if (s.grants_size() > 0) {
+    const pb::AclGrant& g = s.grants(0);
+    add(Cmd(lock::Op::kLock).identity(g.identity()).name(g.prefix() + "fuzz").owner(g.identity()));
+    add(Cmd(lock::Op::kList).identity(g.identity()).limit(1000));
+    add(Cmd(lock::Op::kAclList).identity(g.identity()).limit(1000));
+    add(Cmd(lock::Op::kAclRevoke).grant(g.identity(), g.prefix(), lock::Role::kNone));
+  }
   return b;
 }
 

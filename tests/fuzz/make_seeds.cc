@@ -232,6 +232,21 @@ void client_seeds(Corpus& corpus) {
   refused += frame_request(0, request(6, 3, Cmd(Op::kLock).name("x").owner("o").wait_ms(100)));
   refused += frame_request(0, request(6, 4, Cmd(Op::kLock).name("y").owner("o")));
   corpus.add("client_request", "refusals", refused);
+  // ACL ops (a client without identity: insecure mode), and a command with
+  // an identity, as the replica will stamp it.
+  std::string acl;
+  rid = 100;
+  auto add_acl = [&](lock::Command c) {
+    ++rid;
+    acl += frame_request(1, request(rid, rid, c));
+  };
+  add_acl(Cmd(Op::kAclBootstrap).grant("root", "", lock::Role::kAdmin));
+  add_acl(Cmd(Op::kAclGrant).identity("root").grant("alice", "jobs/", lock::Role::kLock));
+  add_acl(Cmd(Op::kLock).identity("alice").name("jobs/a").owner("alice/w"));
+  add_acl(Cmd(Op::kUnlock).identity("bob").name("jobs/a").owner("alice/w"));
+  add_acl(Cmd(Op::kAclList).identity("root").limit(10));
+  add_acl(Cmd(Op::kAclRevoke).identity("root").grant("alice", "jobs/", lock::Role::kNone));
+  corpus.add("client_request", "acl-ops", acl);
 }
 
 // ------------------------------------------------------------ command codec
@@ -256,6 +271,16 @@ void codec_seeds(Corpus& corpus) {
   corpus.add("command_codec", "command-list", lock::encode(Cmd(Op::kList).name("a").limit(1000)));
   corpus.add("command_codec", "command-open-session",
              lock::encode(Cmd(Op::kOpenSession).owner("o").ttl_ms(5000)));
+  corpus.add("command_codec", "command-acl-grant",
+             lock::encode(Cmd(Op::kAclGrant)
+                              .identity("root")
+                              .grant("alice", "jobs/", lock::Role::kLock)
+                              .first_outstanding(3)));
+  lock::Result denied;
+  denied.code = lock::Code::kPermissionDenied;
+  denied.reason = "identity bob may not act as owner alice";
+  denied.applied_at = 12;
+  corpus.add("command_codec", "result-permission-denied", lock::encode(denied));
   lock::Result held;
   held.code = lock::Code::kHeld;
   held.token = 1013;
@@ -387,10 +412,36 @@ std::string lock_state() {
   return m.snapshot();
 }
 
+// Version 2: grants, and records and a waiter of identities.
+std::string acl_state() {
+  using lock::Op;
+  using lock::Role;
+  lock::LockMachine m;
+  std::vector<paxos::Reply> replies;
+  paxos::Instance instance = 0;
+  auto run = [&](uint64_t client, uint64_t seq, paxos::TimeMs now, lock::Command c) {
+    paxos::Batch b;
+    b.timestamp_ms = now;
+    b.commands.push_back(paxos::Command{paxos::CommandId{client, seq}, lock::encode(c)});
+    m.apply(++instance, b, replies);
+  };
+  run(9, 1, 1000, Cmd(Op::kAclBootstrap).grant("root", "", Role::kAdmin));
+  run(1, 1, 1001, Cmd(Op::kAclGrant).identity("root").grant("alice", "jobs/", Role::kLock));
+  run(1, 2, 1002, Cmd(Op::kAclGrant).identity("root").grant("bob", "jobs/", Role::kLock));
+  run(1, 3, 1003, Cmd(Op::kAclGrant).identity("root").grant("eve", "jobs/", Role::kRead));
+  run(2, 1, 1004, Cmd(Op::kOpenSession).identity("alice").owner("alice/w").ttl_ms(60000));
+  run(2, 2, 1005, Cmd(Op::kLock).identity("alice").name("jobs/a").owner("alice/w").session(1));
+  run(2, 1, 1006, Cmd(Op::kLock).identity("bob").name("jobs/a").owner("bob").wait_ms(30000));
+  run(3, 1, 1007, Cmd(Op::kLock).identity("eve").name("jobs/b").owner("eve"));
+  return m.snapshot();
+}
+
 void snapshot_seeds(Corpus& corpus) {
   const std::string empty = lock::LockMachine().snapshot();
   const std::string busy = lock_state();
-  for (const auto& [name, data] : {std::pair{"empty", empty}, std::pair{"locks", busy}}) {
+  const std::string acl = acl_state();
+  for (const auto& [name, data] :
+       {std::pair{"empty", empty}, std::pair{"locks", busy}, std::pair{"acl", acl}}) {
     const auto data_ptr = std::make_shared<const std::string>(data);
     corpus.add("snapshot", std::string("file-") + name,
                std::string(1, '\0') + storage::SnapshotStore::encode({7, data_ptr}));
