@@ -145,6 +145,33 @@ TEST_F(RequestHandlerTest, ANameOrOwnerWithControlsOrInvalidUtf8IsInvalidWithThe
   EXPECT_EQ(machine_.sessions(), 0u);
 }
 
+// The identity is the replica's to stamp: what a client writes there is
+// dropped (with it, bob could not take alice's lock; as "admin" it could be
+// anyone once a table exists), and the ACL operations are refused while no
+// client is authenticated.
+TEST_F(RequestHandlerTest, AClientsIdentityIsDroppedAndAclOperationsAreRefused) {
+  auto claimed = lock_request(1, 1, "x");
+  claimed.mutable_command()->set_identity("bob");  // owner alice: bob may not act as her
+  handler_->handle(claimed);
+  run();
+  ASSERT_EQ(answers_.size(), 1u);
+  EXPECT_EQ(answers_[0].result().code(), pb::OK) << "ran as bob: " << answers_[0].result().code();
+  answers_.clear();
+  from_log_.clear();
+  uint64_t seq = 2;
+  for (pb::Op op : {pb::ACL_GRANT, pb::ACL_REVOKE, pb::ACL_LIST, pb::ACL_BOOTSTRAP}) {
+    pb::ClientRequest r = lock_request(10 + seq, seq, "");
+    ++seq;
+    r.mutable_command()->set_op(op);
+    r.mutable_command()->mutable_grant()->set_identity("mallory");
+    r.mutable_command()->mutable_grant()->set_role(pb::ROLE_ADMIN);
+    handler_->handle(r);
+    expect_refused(pb::BAD_REQUEST, "ACL operations need an authenticated admin");
+  }
+  run();
+  EXPECT_TRUE(answers_.empty());
+}
+
 TEST_F(RequestHandlerTest, AValidCommandIsAnsweredFromTheLogAndAnIdInUseIsBusy) {
   handler_->handle(lock_request(10, 1, "x"));
   handler_->handle(lock_request(10, 2, "y"));  // same request id, still in flight
