@@ -1,0 +1,50 @@
+#include "net/stream.h"
+
+#include "common/check.h"
+
+namespace paxlock::net {
+
+Stream::Stream(tcp::socket socket, tls::ContextPtr context)
+    : context_(std::move(context)),
+      tls_(std::make_unique<TlsStream>(std::move(socket), *context_)) {
+  PAXLOCK_CHECK(context_ != nullptr);
+  // OpenSSL frees its record buffers while a connection is idle.
+  SSL_set_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+}
+
+asio::awaitable<asio::error_code> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
+  PAXLOCK_CHECK(tls_ != nullptr);
+  asio::error_code ec;
+  co_await tls_->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) handshake_done_ = true;
+  co_return ec;
+}
+
+tls::X509Ptr Stream::peer_certificate() {
+  if (!tls_ || !handshake_done_) return nullptr;
+  return tls::peer_certificate(tls_->native_handle());
+}
+
+size_t Stream::tls_pending() const {
+  if (!tls_) return 0;
+  const int n = SSL_pending(const_cast<TlsStream&>(*tls_).native_handle());
+  return n > 0 ? static_cast<size_t>(n) : 0;
+}
+
+asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buffer, asio::error_code& ec) {
+  if (tls_) {
+    co_return co_await tls_->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return co_await plain_->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+asio::awaitable<void> Stream::write(const std::vector<asio::const_buffer>& buffers,
+                                    asio::error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    co_await asio::async_write(*plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace paxlock::net
