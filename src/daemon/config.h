@@ -6,12 +6,16 @@
 //   election_timeout_ms = 300
 //   ...
 //
+// and the security settings of the cluster file ([tls] or insecure = true;
+// relative paths are anchored at the file's directory by load_config).
+//
 // Loading checks everything and fails with one line naming the problem:
 // missing or mistyped fields, unknown keys, duplicate ids or addresses,
 // malformed or unresolvable addresses, out-of-range tunables.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,6 +87,8 @@ struct ClusterConfig {
   std::string cluster_id;
   std::vector<Member> members;
   Tuning tuning;
+  bool insecure = false;                    // plain TCP, no identities
+  std::optional<cluster::TlsSettings> tls;  // the [tls] table
 
   const Member* member(paxos::NodeId id) const;
   paxos::Config core_config(paxos::NodeId self, uint64_t rng_seed) const;
