@@ -5,16 +5,24 @@
 namespace paxlock::net {
 
 Stream::Stream(tcp::socket socket, tls::ContextPtr context)
-    : context_(std::move(context)),
-      tls_(std::make_unique<TlsStream>(std::move(socket), *context_)) {
+    : context_(std::move(context)), plain_(std::move(socket)) {
   PAXLOCK_CHECK(context_ != nullptr);
-  // OpenSSL frees its record buffers while a connection is idle.
-  SSL_set_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
 }
 
 asio::awaitable<asio::error_code> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
-  PAXLOCK_CHECK(tls_ != nullptr);
+  PAXLOCK_CHECK(context_ != nullptr);
+  PAXLOCK_CHECK(tls_ == nullptr);
   asio::error_code ec;
+  if (type == asio::ssl::stream_base::server) {
+    // Nothing is made for a connection that sends nothing.
+    co_await plain_->async_wait(tcp::socket::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+  }
+  tls_ = std::make_unique<TlsStream>(std::move(*plain_), *context_);
+  plain_.reset();
+  // OpenSSL frees its record buffers while a connection is idle.
+  SSL_set_mode(tls_->native_handle(), SSL_MODE_RELEASE_BUFFERS);
   co_await tls_->async_handshake(type, asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) handshake_done_ = true;
   co_return ec;
@@ -32,6 +40,10 @@ size_t Stream::tls_pending() const {
 }
 
 asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buffer, asio::error_code& ec) {
+  if (!handshake_done()) {  // TLS bytes are never read as plain ones
+    ec = asio::error::not_connected;
+    co_return 0;
+  }
   if (tls_) {
     co_return co_await tls_->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
   }
@@ -40,6 +52,10 @@ asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buffer, asio::err
 
 asio::awaitable<void> Stream::write(const std::vector<asio::const_buffer>& buffers,
                                     asio::error_code& ec) {
+  if (!handshake_done()) {  // nothing goes out in the clear on a TLS stream
+    ec = asio::error::not_connected;
+    co_return;
+  }
   if (tls_) {
     co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   } else {
