@@ -123,19 +123,17 @@ Status Daemon::load_security() {
   // The client port lets a client without a certificate through the
   // handshake; its hello must then prove an identity (client_service.h),
   // which refuses it with a clear answer instead of a TLS alert.
-  auto contexts = tls::TlsContexts::load(files, tls::ClientCerts::kOptional);
+  // Our own certificate must name this node, or every peer would refuse
+  // it: checked at start and at every reload (SIGHUP) alike.
+  const paxos::NodeId self = options_.id;
+  const std::string cluster_id = config_.cluster_id;
+  auto contexts =
+      tls::TlsContexts::load(files, tls::ClientCerts::kOptional, [self, cluster_id](X509* cert) {
+        const Status named = tls::certificate_names_node(cert, self, cluster_id);
+        if (named.ok()) return named;
+        return Status::error(EINVAL, fmt::format("it is not node {}'s: {}", self, named.message()));
+      });
   if (!contexts.ok()) return Status::error(EINVAL, "[tls]: " + contexts.status().message());
-  // Our own certificate must name this node, or every peer would refuse it.
-  auto text = tls::read_small_file(files.cert, "certificate file");
-  if (!text.ok()) return text.status();
-  auto chain = tls::certificates_from_pem(*text, files.cert, "certificate file");
-  if (!chain.ok()) return chain.status();
-  if (Status named =
-          tls::certificate_names_node(chain->front().get(), options_.id, config_.cluster_id);
-      !named.ok()) {
-    return Status::error(EINVAL, fmt::format("[tls] cert {} is not node {}'s: {}", files.cert,
-                                             options_.id, named.message()));
-  }
   if (!t.admin.empty()) {
     if (auto why = tls::invalid_client_name(t.admin)) {
       return Status::error(EINVAL, "[tls] admin '" + t.admin + "': " + *why);

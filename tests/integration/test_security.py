@@ -421,6 +421,35 @@ class SecurityTest(unittest.TestCase):
         code, obj, err = self.c.cli("lock", "idle/a", replica=str(node))
         self.assertEqual((code, obj.get("result")), (0, "OK"), err)
 
+    def test_sighup_with_another_nodes_certificate_keeps_the_old_one(self):
+        """A reload took node 2's certificate for node 1's (a botched copy):
+        accepted, and then every peer refused node 1. It is checked as at
+        start: the certificate in force stays and node 1 keeps serving."""
+        paths = [os.path.join(self.c.certs, f"node-1.{ext}") for ext in ("crt", "key")]
+        for p in paths:
+            shutil.copy(p, p + ".saved")
+        try:
+            for ext in ("crt", "key"):
+                shutil.copy(os.path.join(self.c.certs, f"node-2.{ext}"),
+                            os.path.join(self.c.certs, f"node-1.{ext}"))
+            self.c.procs[1].send_signal(signal.SIGHUP)
+            wait_for(lambda: "is not node 1's" in self.c.log(1), 10, "the reload refused")
+            self.assertIn("the TLS files were not reloaded", self.c.log(1))
+        finally:
+            for p in paths:
+                shutil.move(p + ".saved", p)
+        # Node 1 still shows its own certificate: a peer that dials it anew
+        # (a connection it closes) and a client through it both get in.
+        self.assertIsNone(self.c.procs[1].poll())
+        s = self.c.tls_socket(self.c.nodes[1]["client"], cert=self.c.cert("client-alice"))
+        with s:
+            der = s.getpeercert(binary_form=True)
+        with open(os.path.join(self.c.certs, "node-1.crt")) as f:
+            self.assertEqual(der, ssl.PEM_cert_to_DER_cert(f.read()))
+        code, obj, err = self.c.cli("lock", "hup/other", replica="1")
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        self.c.hashes()
+
     def test_sighup_with_a_bad_certificate_keeps_the_node_serving(self):
         crt = os.path.join(self.c.certs, "node-1.crt")
         saved = crt + ".saved"
