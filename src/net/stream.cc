@@ -57,6 +57,9 @@ asio::awaitable<void> Stream::write(const std::vector<asio::const_buffer>& buffe
     co_return;
   }
   if (tls_) {
+    // Asio's SSL write_some (1.22) gathers the buffers into one of up to
+    // 8 KiB per record: small frames share records and write(2)s
+    // (TlsConnection.QueuedFramesLeaveInRecordsOf8KibNotOneEach).
     co_await asio::async_write(*tls_, buffers, asio::redirect_error(asio::use_awaitable, ec));
   } else {
     co_await asio::async_write(*plain_, buffers, asio::redirect_error(asio::use_awaitable, ec));
