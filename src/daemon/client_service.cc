@@ -220,6 +220,21 @@ Result<std::string> ClientService::authenticate(const std::shared_ptr<Conn>& con
 }
 
 asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
+  if (options_.tls) {
+    // Nothing is spent on a connection before it sends something, and a
+    // handshake (ECDHE, a signature, a chain check on the event loop) only
+    // within the source's rate.
+    if (co_await conn->io->wait_readable() || conn->io->closed()) {
+      conn->io->close();
+      co_return;
+    }
+    if (!admission_->allow_hello(conn->io->remote_address(), Clock::now())) {
+      reject(conn, "handshake_rate",
+             fmt::format("more than {} TLS handshakes a second from {}",
+                         options_.admission.hellos_per_second, conn->io->remote_address()));
+      co_return;
+    }
+  }
   // The handshake has the hello deadline (the sweep closes a connection
   // still in it, counted as "client_tls_handshake").
   if (const asio::error_code ec = co_await conn->io->handshake(asio::ssl::stream_base::server)) {

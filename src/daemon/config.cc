@@ -48,6 +48,7 @@ constexpr TuningKey kTuningKeys[] = {
     {"peer_takeover_idle_ms", &Tuning::peer_takeover_idle_ms, 1000, 3600000},
     {"client_connections_max", &Tuning::client_connections_max, 1, 1000000},
     {"client_connections_per_source_max", &Tuning::client_connections_per_source_max, 1, 1000000},
+    {"client_handshakes_per_source_per_s", &Tuning::client_handshakes_per_source_per_s, 1, 1000000},
     {"client_idle_timeout_ms", &Tuning::client_idle_timeout_ms, 100, 86400000},
     {"client_output_bytes_max", &Tuning::client_output_bytes_max, 64LL << 10, 1LL << 40},
     {"client_output_total_bytes_max", &Tuning::client_output_total_bytes_max, 64LL << 10,

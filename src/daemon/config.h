@@ -60,6 +60,7 @@ struct Tuning {
   int64_t peer_takeover_idle_ms = 2000;  // a hello may replace a connection this quiet
   int64_t client_connections_max = 4096;
   int64_t client_connections_per_source_max = 256;
+  int64_t client_handshakes_per_source_per_s = 200;     // [tls] only; a burst of as many
   int64_t client_idle_timeout_ms = 300000;              // no request in flight and none received
   int64_t client_output_bytes_max = 32LL << 20;         // replies queued per connection
   int64_t client_output_total_bytes_max = 256LL << 20;  // on all client connections

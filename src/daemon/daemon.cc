@@ -352,6 +352,11 @@ Status Daemon::start_client_service() {
   co.output_total_bytes_max = static_cast<size_t>(t.client_output_total_bytes_max);
   co.admission.connections_max = static_cast<size_t>(t.client_connections_max);
   co.admission.per_source_max = static_cast<size_t>(t.client_connections_per_source_max);
+  if (tls_) {
+    // What a handshake costs the event loop is paid only within this rate.
+    co.admission.hellos_per_second = static_cast<double>(t.client_handshakes_per_source_per_s);
+    co.admission.hello_burst = static_cast<double>(t.client_handshakes_per_source_per_s);
+  }
   co.timeouts.hello = std::chrono::milliseconds(t.hello_timeout_ms);
   co.timeouts.frame = std::chrono::milliseconds(t.frame_timeout_ms);
   co.timeouts.idle = std::chrono::milliseconds(t.client_idle_timeout_ms);

@@ -72,6 +72,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection& operator=(const Connection&) = delete;
 
   bool is_tls() const { return stream_.is_tls(); }
+  // A server, before anything is spent on a connection (its TLS engine, a
+  // handshake): waits until the other side sent something or closed.
+  asio::awaitable<asio::error_code> wait_readable() { return stream_.wait_readable(); }
   // TLS: the handshake, before the first frame is read or written (an error
   // for a plain connection is never returned: it has none to do).
   asio::awaitable<asio::error_code> handshake(asio::ssl::stream_base::handshake_type type);

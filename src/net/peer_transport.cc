@@ -184,12 +184,6 @@ asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connec
     reject(conn, "frame_too_big", fmt::format("hello frame over {} bytes", kHelloBytesMax));
   }
   if (st != ReadStatus::kFrame) co_return 0;
-  if (!admission_->allow_hello(conn->remote_address(), Clock::now())) {
-    reject(conn, "hello_rate",
-           fmt::format("more than {} hellos a second from {}", options_.admission.hellos_per_second,
-                       conn->remote_address()));
-    co_return 0;
-  }
   pb::PeerHello hello;
   if (!hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     reject(conn, "bad_frame", "hello does not parse");
@@ -250,6 +244,19 @@ asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connec
 
 asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn, AdmissionSlot slot) {
   (void)slot;  // held until the connection is done with
+  // Nothing is spent on a connection before it sends something, and then
+  // only within the source's rate of hellos: a TLS handshake (ECDHE, a
+  // signature, a chain check) costs the event loop, a hello is cheap.
+  if (co_await conn->wait_readable() || conn->closed()) {
+    conn->close();
+    co_return;
+  }
+  if (!admission_->allow_hello(conn->remote_address(), Clock::now())) {
+    reject(conn, "hello_rate",
+           fmt::format("more than {} hellos a second from {}", options_.admission.hellos_per_second,
+                       conn->remote_address()));
+    co_return;
+  }
   // The handshake has the hello deadline (the sweep closes a connection
   // still in it, counted as "tls_handshake").
   if (const asio::error_code ec = co_await conn->handshake(asio::ssl::stream_base::server)) {

@@ -14,7 +14,7 @@ namespace paxlock::net {
 // then the client service's): /metrics exports each from zero, so that an
 // alert on a rise has a series to compare with before the first error.
 // docs/OPERATIONS.md says what each means and which limit it counts.
-inline constexpr std::array<std::string_view, 29> kConnectionErrorReasons = {
+inline constexpr std::array<std::string_view, 30> kConnectionErrorReasons = {
     "wrong_cluster",
     "bad_version",
     "unknown_node",
@@ -39,6 +39,7 @@ inline constexpr std::array<std::string_view, 29> kConnectionErrorReasons = {
     "client_output_budget",
     "client_connection_limit",
     "client_source_limit",
+    "client_handshake_rate",
     "client_hello_timeout",
     "client_frame_timeout",
     "client_idle_timeout",

@@ -9,16 +9,20 @@ Stream::Stream(tcp::socket socket, tls::ContextPtr context)
   PAXLOCK_CHECK(context_ != nullptr);
 }
 
+asio::awaitable<asio::error_code> Stream::wait_readable() {
+  asio::error_code ec;
+  co_await socket().async_wait(tcp::socket::wait_read,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  // Readable with nothing to read: it closed without a byte.
+  if (socket().available(ec) == 0 && !ec) co_return asio::error::eof;
+  co_return ec;
+}
+
 asio::awaitable<asio::error_code> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
   PAXLOCK_CHECK(context_ != nullptr);
   PAXLOCK_CHECK(tls_ == nullptr);
   asio::error_code ec;
-  if (type == asio::ssl::stream_base::server) {
-    // Nothing is made for a connection that sends nothing.
-    co_await plain_->async_wait(tcp::socket::wait_read,
-                                asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return ec;
-  }
   tls_ = std::make_unique<TlsStream>(std::move(*plain_), *context_);
   plain_.reset();
   // OpenSSL frees its record buffers while a connection is idle.

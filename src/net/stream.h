@@ -10,9 +10,9 @@
 // peer_certificate().
 //
 // The TLS engine (the SSL object, OpenSSL's BIO pair and Asio's two 17 KB
-// record buffers: ~85 KB) is made by the handshake, and a server's handshake
-// first waits for the socket to be readable: a connection that sends nothing
-// costs what a plain one does.
+// record buffers: ~85 KB) is made by the handshake, and a server first waits
+// for the socket to be readable (wait_readable()): a connection that sends
+// nothing costs what a plain one does.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -45,8 +45,13 @@ class Stream {
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
   const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : *plain_; }
 
-  // TLS only: the handshake, as a client or a server (a server waits for
-  // the client's first bytes before it makes its TLS engine).
+  // Waits until the other side sent something (an error if it closed
+  // first, asio::error::eof if it closed without a byte): a server calls
+  // it before its handshake, so that a connection that sends nothing holds
+  // no TLS engine.
+  asio::awaitable<asio::error_code> wait_readable();
+  // TLS only: makes the TLS engine and runs the handshake, as a client or a
+  // server.
   asio::awaitable<asio::error_code> handshake(asio::ssl::stream_base::handshake_type type);
   bool handshake_done() const { return !tls_ || handshake_done_; }
   // TLS only, after the handshake: the certificate the other end showed

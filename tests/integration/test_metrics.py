@@ -25,7 +25,8 @@ CONNECTION_ERROR_REASONS = [
     "hello_timeout", "frame_timeout", "idle_timeout", "tls_handshake", "peer_certificate",
     "client_bad_hello", "client_wrong_cluster",
     "client_frame_too_big", "client_bad_frame", "client_slow_reader", "client_output_budget",
-    "client_connection_limit", "client_source_limit", "client_hello_timeout",
+    "client_connection_limit", "client_source_limit", "client_handshake_rate",
+    "client_hello_timeout",
     "client_frame_timeout", "client_idle_timeout", "client_tls_handshake",
     "client_unauthenticated"]
 # service::RequestCounts (src/service/request_handler.h).

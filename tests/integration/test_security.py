@@ -421,6 +421,34 @@ class SecurityTest(unittest.TestCase):
         code, obj, err = self.c.cli("lock", "idle/a", replica=str(node))
         self.assertEqual((code, obj.get("result")), (0, "OK"), err)
 
+    def test_handshakes_are_rate_limited_per_source_before_they_start(self):
+        """Each TLS handshake costs the event loop an ECDHE exchange, a
+        signature and a chain check; the peer port checked its rate of hellos
+        only after the handshake, the client port had none. Now a source over
+        the rate is closed when its first bytes arrive, before the handshake."""
+        def burst(node, port, n):
+            host, p = self.c.nodes[node][port].rsplit(":", 1)
+            for _ in range(n):
+                s = socket.socket()
+                s.bind(("127.0.0.9", 0))
+                s.connect((host, int(p)))
+                s.sendall(b"\x16\x03\x01")  # the start of a TLS record, and no more
+                s.close()
+        node = 2
+        peer_before = self.c.counter(node, "hello_rate")
+        client_before = self.c.counter(node, "client_handshake_rate")
+        # 10 a second on the peer port, 200 on the client port (the defaults).
+        burst(node, "peer", 40)
+        burst(node, "client", 400)
+        wait_for(lambda: self.c.counter(node, "hello_rate") >= peer_before + 20, 10,
+                 "peer handshakes over the rate refused")
+        wait_for(lambda: self.c.counter(node, "client_handshake_rate") >= client_before + 100, 10,
+                 "client handshakes over the rate refused")
+        # Other sources are not held back, and the cluster is whole.
+        code, obj, err = self.c.cli("lock", "rate/a", replica=str(node))
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        self.c.hashes()
+
     def test_sighup_with_another_nodes_certificate_keeps_the_old_one(self):
         """A reload took node 2's certificate for node 1's (a botched copy):
         accepted, and then every peer refused node 1. It is checked as at
