@@ -237,7 +237,7 @@ struct Client::Impl {
         co_await net::handshake_with_timeout(conn, asio::ssl::stream_base::client, kConnectTimeout);
     if (ec) {
       co_return Status::error(EPROTO, "TLS handshake with replica " + std::to_string(m.id) +
-                                          " failed: " + net::tls_error_text(ec));
+                                          " failed: " + conn->handshake_failure(ec));
     }
     const tls::X509Ptr cert = conn->peer_certificate();
     const Status named =

@@ -239,7 +239,7 @@ asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
   // still in it, counted as "client_tls_handshake").
   if (const asio::error_code ec = co_await conn->io->handshake(asio::ssl::stream_base::server)) {
     if (!conn->io->closed()) {
-      reject(conn, "tls_handshake", "TLS handshake failed: " + net::tls_error_text(ec));
+      reject(conn, "tls_handshake", "TLS handshake failed: " + conn->io->handshake_failure(ec));
     }
     co_return;
   }

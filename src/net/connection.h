@@ -81,6 +81,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // False while a TLS handshake has not completed (what a hello deadline
   // that expires is counted as).
   bool handshake_done() const { return stream_.handshake_done(); }
+  // Why the handshake failed with `ec` (Stream::handshake_failure).
+  std::string handshake_failure(const asio::error_code& ec) const {
+    return stream_.handshake_failure(ec);
+  }
   // TLS, after the handshake: the other end's verified certificate, or null.
   tls::X509Ptr peer_certificate() { return stream_.peer_certificate(); }
 

@@ -261,7 +261,7 @@ asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn, A
   // still in it, counted as "tls_handshake").
   if (const asio::error_code ec = co_await conn->handshake(asio::ssl::stream_base::server)) {
     if (!conn->closed()) {
-      reject(conn, "tls_handshake", "TLS handshake failed: " + tls_error_text(ec));
+      reject(conn, "tls_handshake", "TLS handshake failed: " + conn->handshake_failure(ec));
     }
     co_return;
   }
@@ -372,7 +372,7 @@ asio::awaitable<bool> PeerTransport::secure_dialed(paxos::NodeId peer,
                                                               options_.timeouts.hello);
   Status named;
   if (ec) {
-    named = Status::error(EPROTO, "TLS handshake failed: " + tls_error_text(ec));
+    named = Status::error(EPROTO, "TLS handshake failed: " + conn->handshake_failure(ec));
   } else {
     const tls::X509Ptr cert = conn->peer_certificate();
     named = cert ? tls::certificate_names_node(cert.get(), peer, options_.cluster_id)

@@ -37,6 +37,14 @@ tls::X509Ptr Stream::peer_certificate() {
   return tls::peer_certificate(tls_->native_handle());
 }
 
+std::string Stream::handshake_failure(const asio::error_code& ec) const {
+  std::string text = tls_error_text(ec);
+  if (!tls_) return text;
+  const long verdict = SSL_get_verify_result(const_cast<TlsStream&>(*tls_).native_handle());
+  if (verdict != X509_V_OK) text += std::string(": ") + X509_verify_cert_error_string(verdict);
+  return text;
+}
+
 size_t Stream::tls_pending() const {
   if (!tls_) return 0;
   const int n = SSL_pending(const_cast<TlsStream&>(*tls_).native_handle());

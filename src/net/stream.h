@@ -57,6 +57,10 @@ class Stream {
   // TLS only, after the handshake: the certificate the other end showed
   // (verified by the handshake against the context's CA), or null.
   tls::X509Ptr peer_certificate();
+  // Why a handshake failed with `ec`, in words: OpenSSL's reason, and the
+  // verdict on the other side's certificate if that is what failed
+  // ("certificate verify failed (SSL routines): certificate has expired").
+  std::string handshake_failure(const asio::error_code& ec) const;
   // TLS only: decrypted bytes waiting inside the TLS engine (readable
   // without waiting for the socket).
   size_t tls_pending() const;
