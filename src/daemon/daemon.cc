@@ -10,10 +10,12 @@
 #include <future>
 #include <random>
 
+#include "common/check.h"
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/version.h"
 #include "daemon/process_metrics.h"
+#include "lock.pb.h"
 #include "lock/command.h"
 #include "paxos/value_codec.h"
 #include "storage/membership.h"
@@ -570,7 +572,19 @@ std::string Daemon::status_json() {
 
 std::string Daemon::status_json_with_hash() {
   Json j = status();
-  j["state_hash"] = fmt::format("{:016x}", fnv1a(machine_->snapshot()));
+  const std::string state = machine_->snapshot();
+  j["state_hash"] = fmt::format("{:016x}", fnv1a(state));
+  // What clients' commands act on (locks and their waiters, sessions, ACL
+  // grants, the next token and session ids), without what every command
+  // moves (the clock, the applied instance, exactly-once records): equal
+  // before and after a command that was refused and changed nothing.
+  pb::LockSnapshot table;
+  PAXLOCK_CHECK(table.ParseFromString(state));
+  table.clear_now_ms();
+  table.clear_applied_instance();
+  table.clear_clients();
+  table.clear_retries();
+  j["table_hash"] = fmt::format("{:016x}", fnv1a(table.SerializeAsString()));
   return to_json_line(j) + "\n";
 }
 

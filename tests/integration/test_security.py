@@ -26,7 +26,10 @@ CLIENT_PROTOCOL = 2  # net::kProtocolVersion
 PEER_PROTOCOL = 4    # net::kPeerProtocolVersion
 PERMISSION_DENIED = 11
 OK = 0
+HELD = 1
 OPEN_SESSION, KEEP_ALIVE, CLOSE_SESSION, LOCK = 6, 7, 8, 1
+ACL_GRANT, ACL_LIST, ACL_BOOTSTRAP = 10, 12, 13
+ROLE_READ, ROLE_LOCK = 1, 2
 
 
 def free_port():
@@ -78,7 +81,9 @@ def pb_parse(data):
 
 class SecureCluster:
     """Three replicas of a cluster with [tls]; identities alice (the
-    bootstrap admin) and bob by certificate, carol by token."""
+    bootstrap admin), bob, erin and frank by certificate, carol by token.
+    SecurityTest grants bob `lock` on bob/ and reuse/, frank `read` on
+    everything; erin and carol have no rights."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="paxlock-sec-")
@@ -87,7 +92,7 @@ class SecureCluster:
         self.certs_cmd("init", "--cluster-id", self.cluster_id)
         for i in (1, 2, 3):
             self.certs_cmd("node", "--id", str(i), "--host", "127.0.0.1")
-        for name in ("alice", "bob"):
+        for name in ("alice", "bob", "erin", "frank"):
             self.certs_cmd("client", "--name", name)
         self.carol_token = self.token_file("carol")
         # Another CA, and a node and a client certificate of it.
@@ -164,14 +169,21 @@ class SecureCluster:
     def status(self, i, hash=False):
         return json.loads(self.http(i, "/status?hash=1" if hash else "/status"))
 
-    def hashes(self):
+    def hashes(self, key="state_hash"):
         """The state hash of every replica, once all have applied the same."""
         def same():
             s = [self.status(i, hash=True) for i in self.nodes]
-            if len({x["applied"] for x in s}) == 1 and len({x["state_hash"] for x in s}) == 1:
-                return s[0]["state_hash"]
+            if len({x["applied"] for x in s}) == 1 and len({x[key] for x in s}) == 1:
+                return s[0][key]
             return None
         return wait_for(same, 20, "every replica at the same state")
+
+    def tables(self):
+        """The hash of what commands act on (locks, sessions, grants), equal
+        on every replica: a command refused through the log moves the
+        applied instance, the clock and the refused client's exactly-once
+        record, and nothing else."""
+        return self.hashes("table_hash")
 
     def cli(self, *args, who="alice", owner=None, replica="random", timeout=5):
         creds = []
@@ -225,10 +237,16 @@ class RawClient:
         hello = pb_parse(read_frame(self.sock))
         assert 4 not in hello, hello  # no error
 
-    def request(self, op, name="", owner="", session=0, ttl_ms=0, seq=None):
+    def request(self, op, name="", owner="", session=0, ttl_ms=0, seq=None, grant=None,
+                limit=0):
+        """`grant`: (identity, prefix, role) of an ACL operation."""
         self.seq = seq if seq is not None else self.seq + 1
         cmd = pb_field(2, op) + pb_field(3, name) + pb_field(4, owner) + \
-            pb_field(5, session) + pb_field(9, ttl_ms) + pb_field(11, self.seq)
+            pb_field(5, session) + pb_field(9, ttl_ms) + pb_field(10, limit) + \
+            pb_field(11, self.seq)
+        if grant is not None:
+            identity, prefix, role = grant
+            cmd += pb_field(13, pb_field(1, identity) + pb_field(2, prefix) + pb_field(3, role))
         req = pb_field(1, self.seq) + pb_field(2, self.client_id) + pb_field(3, self.seq) + \
             pb_field(14, cmd)
         self.sock.sendall(frame(req))
@@ -236,7 +254,8 @@ class RawClient:
         result = pb_parse(resp.get(14, [b""])[0])
         return {"code": result.get(2, [0])[0], "session": result.get(5, [0])[0],
                 "token": result.get(3, [0])[0], "holder": result.get(4, [b""])[0].decode(),
-                "reason": result.get(12, [b""])[0].decode()}
+                "reason": result.get(12, [b""])[0].decode(), "grants": result.get(13, []),
+                "current": result.get(8, [0])[0]}
 
     def close(self):
         self.sock.close()
@@ -252,6 +271,15 @@ class SecurityTest(unittest.TestCase):
                      "a leader")
             wait_for(lambda: any("acl_bootstrap: 'alice' is the admin" in cls.c.log(i)
                                  for i in cls.c.nodes), 20, "the bootstrap admin")
+            # The grants, by the admin, over the wire.
+            admin = RawClient(cls.c, "alice", node=1, client_id=9001)
+            try:
+                for grant in (("bob", "bob/", ROLE_LOCK), ("bob", "reuse/", ROLE_LOCK),
+                              ("frank", "", ROLE_READ)):
+                    r = admin.request(ACL_GRANT, grant=grant)
+                    assert r["code"] == OK, (grant, r)
+            finally:
+                admin.close()
         except BaseException:
             cls.c.close()
             raise
@@ -310,6 +338,7 @@ class SecurityTest(unittest.TestCase):
         self.assertNotIn(str(1 << 40), self.c.status(1)["promised"])
 
     def test_a_client_without_credentials_is_refused_with_a_clear_error(self):
+        state = self.c.hashes()
         before = self.c.counters("client_unauthenticated")
         code, obj, err = self.c.cli("lock", "anon", who=None, timeout=2)
         self.assertEqual((code, obj.get("result")), (3, "UNAVAILABLE"), err)
@@ -339,20 +368,25 @@ class SecurityTest(unittest.TestCase):
                 "--token-file", bad, "lock", "anon", timeout=30)
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("the token is not valid", r.stderr)
+        self.assertEqual(self.c.hashes(), state)
 
     def test_a_token_proves_its_identity(self):
         # carol has no rights: the lock machine says so, by her name.
+        state = self.c.tables()
         code, obj, err = self.c.cli("lock", "jobs/c", who="carol")
         self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
         self.assertIn("identity carol has no lock right", obj.get("error", "") + err)
+        self.assertEqual(self.c.tables(), state)
 
     def test_unlocking_another_identitys_lock_is_permission_denied(self):
         code, obj, err = self.c.cli("lock", "owned/a")
         self.assertEqual((code, obj.get("result")), (0, "OK"), err)
         token = obj["token"]
+        state = self.c.tables()
         code, obj, err = self.c.cli("unlock", "owned/a", who="bob", owner="alice")
         self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
         self.assertIn("identity bob may not act as owner alice", obj.get("error", "") + err)
+        self.assertEqual(self.c.tables(), state)
         code, obj, err = self.c.cli("status", "owned/a")
         self.assertEqual(code, 0, err)
         self.assertEqual((obj["holder"], obj["token"]), ("alice", token))
@@ -365,9 +399,11 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(opened["code"], OK, opened)
             held = alice.request(LOCK, name="sess/a", owner="alice/w", session=opened["session"])
             self.assertEqual(held["code"], OK, held)
+            state = self.c.tables()
             closed = bob.request(CLOSE_SESSION, session=opened["session"])
             self.assertEqual(closed["code"], PERMISSION_DENIED, closed)
             self.assertIn("identity bob may not act as owner alice/w", closed["reason"])
+            self.assertEqual(self.c.tables(), state)
             alive = alice.request(KEEP_ALIVE, session=opened["session"])
             self.assertEqual(alive["code"], OK, alive)
         finally:
@@ -382,13 +418,150 @@ class SecurityTest(unittest.TestCase):
         try:
             mine = alice.request(LOCK, name="reuse/a", owner="alice", seq=1)
             self.assertEqual(mine["code"], OK, mine)
-            # The same client id and seq: not alice's cached grant.
+            # The same client id and seq, from bob, who may lock reuse/: his
+            # own command, run (HELD, by alice), not alice's cached grant.
             theirs = bob.request(LOCK, name="reuse/a", owner="bob", seq=1)
-            self.assertEqual(theirs["code"], PERMISSION_DENIED, theirs)
-            self.assertNotEqual(theirs["holder"], "alice")
+            self.assertEqual((theirs["code"], theirs["token"]), (HELD, 0), theirs)
+            self.assertEqual(theirs["holder"], "alice")
         finally:
             alice.close()
             bob.close()
+
+    # ------------------------------------------------- identities and ACLs
+
+    def assert_denied(self, result, reason):
+        code, obj, err = result
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        self.assertIn(reason, obj.get("error", "") + err)
+
+    def test_forwarding_keeps_the_identity_through_every_replica(self):
+        """erin has no rights: through each replica (two of them followers,
+        which forward to the leader) her lock is denied by her name, not
+        run under the forwarding replica's."""
+        state = self.c.tables()
+        for i in self.c.nodes:
+            self.assert_denied(self.c.cli("lock", f"fwd/{i}", who="erin", replica=str(i)),
+                               "identity erin has no lock right")
+        self.assertEqual(self.c.tables(), state)
+
+    def test_a_read_identity_may_read_and_not_lock(self):
+        state = self.c.tables()
+        code, obj, err = self.c.cli("status", "ro/a", who="frank")
+        self.assertEqual(code, 0, err)
+        self.assert_denied(self.c.cli("lock", "ro/a", who="frank"),
+                           "identity frank has no lock right")
+        self.assertEqual(self.c.tables(), state)
+
+    def test_a_lock_right_holds_only_on_its_prefix(self):
+        code, obj, err = self.c.cli("lock", "bob/a", who="bob")
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        state = self.c.tables()
+        self.assert_denied(self.c.cli("lock", "payroll/a", who="bob"),
+                           "identity bob has no lock right")
+        self.assertEqual(self.c.tables(), state)
+
+    def test_acl_operations_by_a_non_admin_and_acl_bootstrap_from_a_client_are_refused(self):
+        state = self.c.tables()
+        bob = RawClient(self.c, "bob", node=2, client_id=4242)
+        alice = RawClient(self.c, "alice", node=3, client_id=4243)
+        try:
+            r = bob.request(ACL_GRANT, grant=("bob", "", ROLE_LOCK))
+            self.assertEqual(r["code"], PERMISSION_DENIED, r)
+            r = bob.request(ACL_LIST, grant=("", "", 0), limit=100)
+            self.assertEqual(r["code"], PERMISSION_DENIED, r)
+            self.assertEqual(r["grants"], [])
+            # Not even the admin may bootstrap from a client.
+            for who in (bob, alice):
+                r = who.request(ACL_BOOTSTRAP, grant=("bob", "", 0))
+                self.assertEqual(r["code"], PERMISSION_DENIED, r)
+                self.assertIn("not from a client", r["reason"])
+            # The admin's list is unchanged: alice admin, bob's two, frank's.
+            r = alice.request(ACL_LIST, grant=("", "", 0), limit=100)
+            self.assertEqual(r["code"], OK, r)
+            self.assertEqual(len(r["grants"]), 4, r)
+        finally:
+            bob.close()
+            alice.close()
+        self.assertEqual(self.c.tables(), state)
+
+    def test_a_node_certificate_on_the_client_port_is_no_identity(self):
+        before = self.c.counter(1, "client_unauthenticated")
+        s = self.c.tls_socket(self.c.nodes[1]["client"], cert=self.c.cert("node-2"))
+        with s:
+            s.sendall(frame(pb_field(1, CLIENT_PROTOCOL) + pb_field(2, self.c.cluster_id)))
+            hello = pb_parse(read_frame(s))
+            self.assertIn(b"no client identity", hello[4][0])
+            self.assertTrue(closed_by_peer(s))
+        wait_for(lambda: self.c.counter(1, "client_unauthenticated") == before + 1, 10,
+                 "the refusal counted")
+
+    def test_a_client_certificate_on_the_peer_port_is_no_node(self):
+        state = self.c.hashes()
+        reasons = ("peer_certificate", "tls_handshake")
+        before = sum(self.c.counter(1, r) for r in reasons)
+        try:
+            s = self.c.tls_socket(self.c.nodes[1]["peer"], cert=self.c.cert("client-alice"))
+            s.sendall(frame(pb_field(1, PEER_PROTOCOL) + pb_field(2, self.c.cluster_id) +
+                            pb_field(3, 2)))
+            self.assertTrue(closed_by_peer(s))
+        except (ssl.SSLError, ConnectionError):
+            pass  # refused during the handshake
+        wait_for(lambda: sum(self.c.counter(1, r) for r in reasons) == before + 1, 10,
+                 "the refusal counted")
+        self.assertEqual(self.c.hashes(), state)
+
+    def test_a_certificate_and_a_token_of_different_identities_are_refused(self):
+        token = open(self.c.carol_token).read().strip()
+        s = self.c.tls_socket(self.c.nodes[2]["client"], cert=self.c.cert("client-alice"))
+        with s:
+            s.sendall(frame(pb_field(1, CLIENT_PROTOCOL) + pb_field(2, self.c.cluster_id) +
+                            pb_field(3, token)))
+            hello = pb_parse(read_frame(s))
+            self.assertIn(b"name different identities", hello[4][0])
+            self.assertTrue(closed_by_peer(s))
+
+    def test_an_expired_client_certificate_is_refused_by_the_server(self):
+        try:
+            import datetime
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+            from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        except ImportError:
+            self.skipTest("python3-cryptography is not installed")
+        with open(os.path.join(self.c.certs, "ca.crt"), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        with open(os.path.join(self.c.certs, "ca.key"), "rb") as f:
+            ca_key = serialization.load_pem_private_key(f.read(), None)
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")]))
+                .issuer_name(ca.subject).public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=10))
+                .not_valid_after(now - datetime.timedelta(days=1))
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+                .sign(ca_key, hashes.SHA256()))
+        crt, pem_key = (os.path.join(self.c.dir, f"expired.{e}") for e in ("crt", "key"))
+        with open(crt, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+        with open(pem_key, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        state = self.c.hashes()
+        before = self.c.counter(3, "client_tls_handshake")
+        try:
+            s = self.c.tls_socket(self.c.nodes[3]["client"], cert=(crt, pem_key))
+            s.sendall(frame(pb_field(1, CLIENT_PROTOCOL) + pb_field(2, self.c.cluster_id)))
+            self.assertTrue(closed_by_peer(s))
+        except (ssl.SSLError, ConnectionError):
+            pass  # refused during the handshake
+        wait_for(lambda: self.c.counter(3, "client_tls_handshake") == before + 1, 10,
+                 "the handshake refusal counted")
+        self.assertIn("certificate has expired", self.c.log(3))
+        self.assertEqual(self.c.hashes(), state)
 
     def test_idle_connections_to_a_tls_port_hold_no_tls_buffers(self):
         """Connections that send nothing held ~89 KB each on the TLS client
