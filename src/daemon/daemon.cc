@@ -79,6 +79,16 @@ Daemon::~Daemon() {
 
 Status Daemon::start() {
   fit_descriptor_limit(config_.tuning);
+  // Which node this is, before anything is read for it: `--id 9` says the
+  // id is not in the file, not that node-9.crt is missing.
+  self_ = config_.member(options_.id);
+  if (!self_) {
+    std::string ids;
+    for (const Member& m : config_.members)
+      ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
+    return Status::error(
+        EINVAL, fmt::format("node id {} is not in the config (its ids: {})", options_.id, ids));
+  }
   Status s = load_security();
   if (!s.ok()) return s;
   s = open_data_dir();
@@ -98,6 +108,8 @@ Status Daemon::start() {
     spdlog::info("signal {}: shutting down", sig);
     shutdown();
   });
+  // A SIGHUP that came during the start was queued by reload_signal_ (made
+  // with the Daemon): it reloads now.
   wait_for_reload_signal();
   if (tls_ && !config_.tls->admin.empty()) bootstrap_admin();
   schedule_tick();
@@ -219,14 +231,7 @@ void Daemon::reload_security() {
 }
 
 Status Daemon::open_data_dir() {
-  self_ = config_.member(options_.id);
-  if (!self_) {
-    std::string ids;
-    for (const Member& m : config_.members)
-      ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
-    return Status::error(
-        EINVAL, fmt::format("node id {} is not in the config (its ids: {})", options_.id, ids));
-  }
+  PAXLOCK_CHECK(self_ != nullptr);
   data_dir_ = !options_.data_dir.empty() ? options_.data_dir : self_->data_dir;
   if (data_dir_.empty()) {
     return Status::error(EINVAL, "no data directory: give --data-dir or data_dir in the config");

@@ -651,6 +651,13 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual((code, obj.get("result")), (0, "OK"), err)
         self.c.hashes()
 
+    def test_an_id_not_in_the_file_is_named_before_its_certificate_is_looked_for(self):
+        r = run(PAXLOCKD, "--config", self.c.config, "--id", "9", "--data-dir",
+                os.path.join(self.c.dir, "n9"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("node id 9 is not in the config", r.stderr)
+        self.assertNotIn("node-9.crt", r.stderr)
+
     def test_sighup_with_a_bad_certificate_keeps_the_node_serving(self):
         crt = os.path.join(self.c.certs, "node-1.crt")
         saved = crt + ".saved"
