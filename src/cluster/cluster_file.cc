@@ -48,6 +48,13 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
   TlsSettings tls;
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
+    if (k == "http_insecure") {
+      auto b = value.value<bool>();
+      if (!b || !value.is_boolean())
+        return bad(source, "[tls] http_insecure must be true or false");
+      tls.http_insecure = *b;
+      continue;
+    }
     std::string* field = k == "ca"              ? &tls.ca
                          : k == "cert"          ? &tls.cert
                          : k == "key"           ? &tls.key
@@ -56,7 +63,8 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
                                                 : nullptr;
     if (field == nullptr && k != "client_auth") {
       return bad(source, "[tls]: unknown key '" + k +
-                             "' (expected ca, cert, key, client_tokens, client_auth, admin)");
+                             "' (expected ca, cert, key, client_tokens, client_auth, admin, "
+                             "http_insecure)");
     }
     auto v = value.value<std::string>();
     if (!v || v->empty()) return bad(source, "[tls] " + k + " must be a non-empty string");
@@ -313,6 +321,7 @@ std::string to_toml(const ClusterFile& c) {
     }
     out += fmt::format("client_auth = \"{}\"\n", to_string(c.tls->client_auth));
     if (!c.tls->admin.empty()) out += fmt::format("admin = {}\n", quoted(c.tls->admin));
+    if (c.tls->http_insecure) out += "http_insecure = true\n";
   }
   return out;
 }

@@ -83,6 +83,10 @@ struct TlsSettings {
   // The bootstrap admin: the replicas propose it (acl_bootstrap) at start,
   // and it becomes the admin if the ACL table has none. Empty: none.
   std::string admin;
+  // HTTP (/status, /chosen, /metrics) is plain and unauthenticated even
+  // under [tls]: a replica refuses to start with an HTTP address that is not
+  // loopback unless this says so.
+  bool http_insecure = false;
 
   // `cert` and `key` with "{id}" replaced by `node_id`.
   std::string cert_of(uint32_t node_id) const;

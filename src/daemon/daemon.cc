@@ -133,6 +133,17 @@ Status Daemon::load_security() {
   }
   if (config_.insecure) return {};  // warned about once started
   const cluster::TlsSettings& t = *config_.tls;
+  if (!t.http_insecure) {
+    asio::error_code ec;
+    const auto http = asio::ip::make_address(self_->http.ip, ec);
+    if (ec || !http.is_loopback()) {
+      return Status::error(
+          EINVAL, fmt::format("[tls]: the HTTP address {} is not loopback, and HTTP (/status, "
+                              "/chosen, /metrics) is plain and unauthenticated: bind it to "
+                              "127.0.0.1, or set [tls] http_insecure = true to serve it anyway",
+                              self_->http.to_string()));
+    }
+  }
   tls::TlsFiles files{t.ca, t.cert_of(options_.id), t.key_of(options_.id)};
   // The client port lets a client without a certificate through the
   // handshake; its hello must then prove an identity (client_service.h),

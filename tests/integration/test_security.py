@@ -658,6 +658,20 @@ class SecurityTest(unittest.TestCase):
         self.assertIn("node id 9 is not in the config", r.stderr)
         self.assertNotIn("node-9.crt", r.stderr)
 
+    def test_http_off_loopback_is_refused_under_tls_unless_said_insecure(self):
+        """HTTP is plain and unauthenticated: under [tls] a replica whose
+        HTTP address is not loopback does not start unless the file says
+        http_insecure = true (nothing is bound: the start stops first)."""
+        with open(self.c.config) as f:
+            text = f.read()
+        path = os.path.join(self.c.dir, "http-open.toml")
+        with open(path, "w") as f:
+            f.write(text.replace(f'http = "{self.c.nodes[1]["http"]}"', 'http = "0.0.0.0:1"'))
+        r = run(PAXLOCKD, "--config", path, "--id", "1", "--data-dir",
+                os.path.join(self.c.dir, "n-http"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("the HTTP address 0.0.0.0:1 is not loopback", r.stderr)
+
     def test_sighup_with_a_bad_certificate_keeps_the_node_serving(self):
         crt = os.path.join(self.c.certs, "node-1.crt")
         saved = crt + ".saved"
