@@ -39,6 +39,9 @@ enum class Code : uint8_t {
   kInvalid = 8,
   kTooManyWaiters = 9,
   kDuplicateIgnored = 10,
+  // The authenticated identity may not do this (its owner is another
+  // identity's, or it lacks the right on the name); `error` says what.
+  kPermissionDenied = 11,
   kBadRequest = 21,  // the client library sent something the server refused
   // Not an answer of the service: the outcome is unknown (no replica answered
   // before the request's deadline; it may or may not have taken effect).
@@ -101,7 +104,7 @@ struct Reply {
   uint64_t client_id = 0;       // the request's id in the log is (client_id, seq);
   uint64_t seq = 0;             // every attempt of one request shares it
   int attempts = 0;             // how many replicas were tried
-  std::string error;            // detail for kUnavailable / kBadRequest
+  std::string error;  // detail for kUnavailable / kBadRequest / kPermissionDenied / kInvalid
 };
 
 enum class ReplicaChoice : uint8_t {
@@ -122,6 +125,15 @@ struct ClientOptions {
   std::chrono::milliseconds request_timeout{10000};
   uint64_t client_id = 0;  // 0: random
   uint64_t seed = 0;       // for replica choice and back-off jitter; 0: random
+  // TLS, as the cluster file's [tls] says (load_cluster_file sets `tls` and
+  // `tls_ca`). The replicas' certificates are verified against the CA and
+  // must be the nodes' (node-<id>.<cluster_id>). The client proves its
+  // identity with a certificate and key (CN = identity) or a bearer token.
+  bool tls = false;
+  std::string tls_ca;    // the cluster's CA certificate (PEM file)
+  std::string tls_cert;  // this client's certificate (PEM file), or empty
+  std::string tls_key;   // its key
+  std::string token;     // a bearer token ("pxl_..."), or empty
 };
 
 // Reads the cluster file that the replicas use (cluster_id and [[node]]
@@ -157,7 +169,9 @@ class Client {
   using Callback = std::function<void(const Reply&)>;
 
   // Throws std::invalid_argument if a replica's client address is not
-  // host:port or its host does not resolve (load_cluster_file checks this).
+  // host:port or its host does not resolve (load_cluster_file checks this),
+  // or if TLS is on and the CA, certificate or key cannot be used (the
+  // message names the file and the problem).
   explicit Client(ClientOptions options);
   ~Client();
   Client(const Client&) = delete;

@@ -20,6 +20,8 @@
 #include "common/rng.h"
 #include "net/connection.h"
 #include "net/wire.h"
+#include "tls/context.h"
+#include "tls/identity.h"
 
 namespace paxlock {
 namespace {
@@ -50,6 +52,8 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
     return false;
   }
   options.cluster_id = cfg->cluster_id;
+  options.tls = cfg->tls.has_value();
+  options.tls_ca = cfg->tls ? cfg->tls->ca : "";
   options.replicas.clear();
   for (const cluster::Member& m : cfg->members) {
     // The client address as resolved when the file was read, so that the
@@ -83,6 +87,12 @@ struct Client::Impl {
       }
       r.endpoint = *ep;
       replicas.push_back(std::move(r));
+    }
+    if (core.options().tls) {
+      const ClientOptions& o = core.options();
+      auto ctx = tls::make_client_context({o.tls_ca, o.tls_cert, o.tls_key});
+      if (!ctx.ok()) throw std::invalid_argument("paxlock::Client: TLS: " + ctx.status().message());
+      tls_context = std::move(*ctx);
     }
     thread = std::thread([this] { io.run(); });
   }
@@ -192,17 +202,53 @@ struct Client::Impl {
       connection_lost(i);
       co_return;
     }
-    auto conn = std::make_shared<net::Connection>(std::move(socket), kMaxFrame, 256 << 20);
+    auto conn = tls_context
+                    ? std::make_shared<net::Connection>(net::Stream(std::move(socket), tls_context),
+                                                        kMaxFrame, 256 << 20)
+                    : std::make_shared<net::Connection>(std::move(socket), kMaxFrame, 256 << 20);
     r.conn = conn;
+    if (conn->is_tls()) {
+      const Status secured = co_await handshake(i, conn);
+      if (!secured.ok()) {
+        conn->close();
+        r.queued.clear();
+        core.on_refused(i, secured.message(), Clock::now());
+        pump();
+        co_return;
+      }
+    }
     pb::ClientHello hello;
     hello.set_protocol_version(net::kProtocolVersion);
     hello.set_cluster_id(core.options().cluster_id);
+    if (conn->is_tls()) hello.set_token(core.options().token);
     conn->send(net::make_frame(hello));
     for (std::string& f : r.queued)
       conn->send(std::move(f));
     r.queued.clear();
     asio::co_spawn(io, conn->write_loop(), asio::detached);
     co_await read_loop(i, conn);
+  }
+
+  // The TLS handshake with replica i, and the check that its certificate
+  // is that node's: OK, or why the replica cannot be used.
+  asio::awaitable<Status> handshake(size_t i, const std::shared_ptr<net::Connection>& conn) {
+    const Member& m = core.options().replicas[i];
+    const asio::error_code ec =
+        co_await net::handshake_with_timeout(conn, asio::ssl::stream_base::client, kConnectTimeout);
+    if (ec) {
+      co_return Status::error(EPROTO, "TLS handshake with replica " + std::to_string(m.id) +
+                                          " failed: " + conn->handshake_failure(ec));
+    }
+    const tls::X509Ptr cert = conn->peer_certificate();
+    const Status named =
+        cert ? tls::certificate_names_node(cert.get(), m.id, core.options().cluster_id)
+             : Status::error(EACCES, "no certificate");
+    if (!named.ok()) {
+      co_return Status::error(EACCES, "replica " + std::to_string(m.id) + " at " +
+                                          m.client_address +
+                                          " is not that node of the cluster: " + named.message());
+    }
+    co_return Status();
   }
 
   asio::awaitable<void> read_loop(size_t i, std::shared_ptr<net::Connection> conn) {
@@ -236,6 +282,7 @@ struct Client::Impl {
   asio::steady_timer timer;
   std::optional<Clock::time_point> armed;  // what the timer waits for
   std::vector<Replica> replicas;
+  tls::ContextPtr tls_context;  // null: plain TCP
   std::map<client::ClientCore::Handle, Callback> callbacks;
   std::map<uint64_t, std::function<void()>> session_lost;  // on_lost by session id
   std::thread thread;

@@ -21,6 +21,7 @@ PAXLOCK_SAME(Code::kSessionExpired, pb::SESSION_EXPIRED);
 PAXLOCK_SAME(Code::kInvalid, pb::INVALID);
 PAXLOCK_SAME(Code::kTooManyWaiters, pb::TOO_MANY_WAITERS);
 PAXLOCK_SAME(Code::kDuplicateIgnored, pb::DUPLICATE_IGNORED);
+PAXLOCK_SAME(Code::kPermissionDenied, pb::PERMISSION_DENIED);
 PAXLOCK_SAME(Code::kBadRequest, pb::BAD_REQUEST);
 #undef PAXLOCK_SAME
 
@@ -62,13 +63,15 @@ std::optional<Mutation> client_mutation_from_string(const std::string& name) {
 Reply to_reply(const pb::ClientResponse& r) {
   Reply out;
   const pb::LockResult& res = r.result();
-  if (res.code() > pb::DUPLICATE_IGNORED && res.code() != pb::BAD_REQUEST) {
+  if (res.code() > pb::PERMISSION_DENIED && res.code() != pb::BAD_REQUEST) {
     out.code = Code::kBadRequest;
     out.error = "unexpected answer code " + std::to_string(res.code()) + ": " + r.error();
     return out;
   }
   out.code = static_cast<Code>(res.code());
-  out.error = r.error();
+  // The replica's detail, else the lock machine's reason (PERMISSION_DENIED
+  // and some INVALID answers say what was missing there).
+  out.error = !r.error().empty() ? r.error() : res.reason();
   out.token = res.token();
   out.holder = res.holder();
   out.session = res.session();

@@ -7,6 +7,7 @@
 #include <toml++/toml.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -31,7 +32,105 @@ Result<Address> address_field(const toml::table& t, const char* key, const std::
   return a;
 }
 
+constexpr std::string_view kIdPlaceholder = "{id}";
+
+std::string with_id(std::string path, uint32_t node_id) {
+  for (size_t at = path.find(kIdPlaceholder); at != std::string::npos;
+       at = path.find(kIdPlaceholder, at)) {
+    const std::string id = std::to_string(node_id);
+    path.replace(at, kIdPlaceholder.size(), id);
+    at += id.size();
+  }
+  return path;
+}
+
+Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
+  TlsSettings tls;
+  for (const auto& [key, value] : t) {
+    const std::string k(key.str());
+    if (k == "http_insecure") {
+      auto b = value.value<bool>();
+      if (!b || !value.is_boolean())
+        return bad(source, "[tls] http_insecure must be true or false");
+      tls.http_insecure = *b;
+      continue;
+    }
+    std::string* field = k == "ca"              ? &tls.ca
+                         : k == "cert"          ? &tls.cert
+                         : k == "key"           ? &tls.key
+                         : k == "client_tokens" ? &tls.client_tokens
+                         : k == "admin"         ? &tls.admin
+                                                : nullptr;
+    if (field == nullptr && k != "client_auth") {
+      return bad(source, "[tls]: unknown key '" + k +
+                             "' (expected ca, cert, key, client_tokens, client_auth, admin, "
+                             "http_insecure)");
+    }
+    auto v = value.value<std::string>();
+    if (!v || v->empty()) return bad(source, "[tls] " + k + " must be a non-empty string");
+    if (field != nullptr) {
+      *field = *v;
+    } else if (*v == "cert") {
+      tls.client_auth = ClientAuth::kCert;
+    } else if (*v == "token") {
+      tls.client_auth = ClientAuth::kToken;
+    } else if (*v == "cert_or_token") {
+      tls.client_auth = ClientAuth::kCertOrToken;
+    } else {
+      return bad(source, "[tls] client_auth = '" + *v +
+                             "': expected \"cert\", \"token\" or \"cert_or_token\"");
+    }
+  }
+  for (auto [key, field] :
+       {std::pair{"ca", &tls.ca}, std::pair{"cert", &tls.cert}, std::pair{"key", &tls.key}}) {
+    if (field->empty()) return bad(source, fmt::format("[tls] has no '{}' (a file path)", key));
+  }
+  if (tls.accepts_tokens() && tls.client_tokens.empty()) {
+    return bad(source,
+               fmt::format("[tls] client_auth = \"{}\" needs client_tokens (the token file)",
+                           to_string(tls.client_auth)));
+  }
+  return tls;
+}
+
 }  // namespace
+
+const char* to_string(ClientAuth auth) {
+  switch (auth) {
+    case ClientAuth::kCert:
+      return "cert";
+    case ClientAuth::kToken:
+      return "token";
+    case ClientAuth::kCertOrToken:
+      return "cert_or_token";
+  }
+  return "?";
+}
+
+std::string TlsSettings::cert_of(uint32_t node_id) const {
+  return with_id(cert, node_id);
+}
+
+std::string TlsSettings::key_of(uint32_t node_id) const {
+  return with_id(key, node_id);
+}
+
+std::optional<std::string> missing_security(bool insecure, const std::optional<TlsSettings>& tls,
+                                            const std::string& source) {
+  if (insecure || tls) return std::nullopt;
+  return source +
+         " has neither a [tls] table nor insecure = true: paxlock is secure by default. "
+         "Add [tls] with ca, cert and key (docs/OPERATIONS.md, \"Certificates\"; paxlock "
+         "certs makes them), or insecure = true to run without TLS and authentication";
+}
+
+void anchor_paths(TlsSettings& tls, const std::string& file_path) {
+  const std::filesystem::path dir = std::filesystem::path(file_path).parent_path();
+  if (dir.empty()) return;
+  for (std::string* p : {&tls.ca, &tls.cert, &tls.key, &tls.client_tokens}) {
+    if (!p->empty() && std::filesystem::path(*p).is_relative()) *p = (dir / *p).string();
+  }
+}
 
 Result<Address> parse_address(const std::string& text) {
   const size_t colon = text.rfind(':');
@@ -97,7 +196,9 @@ Result<ClusterFile> load_cluster_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (in.bad()) return Status::error(EIO, "cannot read cluster file " + path);
-  return parse_cluster_file(ss.str(), path);
+  auto file = parse_cluster_file(ss.str(), path);
+  if (file.ok() && file->tls) anchor_paths(*file->tls, path);
+  return file;
 }
 
 Result<ClusterFile> parse_cluster_file(const std::string& toml_text, const std::string& source) {
@@ -110,9 +211,25 @@ Result<ClusterFile> parse_cluster_file(const std::string& toml_text, const std::
   ClusterFile cfg;
   for (const auto& [key, value] : root) {
     const std::string k(key.str());
-    if (k != "cluster_id" && k != "node" && k != "tuning") {
-      return bad(source, "unknown key '" + k + "' (expected cluster_id, [[node]], [tuning])");
+    if (k != "cluster_id" && k != "insecure" && k != "node" && k != "tls" && k != "tuning") {
+      return bad(source, "unknown key '" + k +
+                             "' (expected cluster_id, insecure, [[node]], [tls], [tuning])");
     }
+  }
+  if (root.contains("insecure")) {
+    auto insecure = root["insecure"].value_exact<bool>();
+    if (!insecure) return bad(source, "insecure must be true or false");
+    cfg.insecure = *insecure;
+  }
+  if (root.contains("tls")) {
+    const toml::table* t = root["tls"].as_table();
+    if (!t) return bad(source, "tls must be a table");
+    auto tls = parse_tls(*t, source);
+    if (!tls.ok()) return tls.status();
+    cfg.tls = std::move(*tls);
+  }
+  if (cfg.insecure && cfg.tls) {
+    return bad(source, "insecure = true and a [tls] table contradict each other: keep one");
   }
   auto cluster_id = root["cluster_id"].value<std::string>();
   if (!cluster_id || cluster_id->empty()) return bad(source, "missing cluster_id (a string)");
@@ -189,11 +306,22 @@ std::string quoted(const std::string& s) {
 
 std::string to_toml(const ClusterFile& c) {
   std::string out = fmt::format("cluster_id = {}\n", quoted(c.cluster_id));
+  if (c.insecure) out += "insecure = true\n";
   for (const Member& m : c.members) {
     out += fmt::format("\n[[node]]\nid = {}\npeer = {}\nclient = {}\nhttp = {}\n", m.id,
                        quoted(m.peer.to_string()), quoted(m.client.to_string()),
                        quoted(m.http.to_string()));
     if (!m.data_dir.empty()) out += fmt::format("data_dir = {}\n", quoted(m.data_dir));
+  }
+  if (c.tls) {
+    out += fmt::format("\n[tls]\nca = {}\ncert = {}\nkey = {}\n", quoted(c.tls->ca),
+                       quoted(c.tls->cert), quoted(c.tls->key));
+    if (!c.tls->client_tokens.empty()) {
+      out += fmt::format("client_tokens = {}\n", quoted(c.tls->client_tokens));
+    }
+    out += fmt::format("client_auth = \"{}\"\n", to_string(c.tls->client_auth));
+    if (!c.tls->admin.empty()) out += fmt::format("admin = {}\n", quoted(c.tls->admin));
+    if (c.tls->http_insecure) out += "http_insecure = true\n";
   }
   return out;
 }

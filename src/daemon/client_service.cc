@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "net/wire.h"
+#include "tls/identity.h"
+#include "tls/tokens.h"
 
 namespace paxlock::daemon {
 
@@ -81,8 +83,12 @@ void ClientService::accept(net::tcp::socket socket, net::AdmissionSlot slot) {
   auto conn = std::make_shared<Conn>();
   // Replies queue up to output_bytes_max here and output_total_bytes_max
   // on all connections; a client that stops reading is cut off.
-  conn->io = std::make_shared<net::Connection>(std::move(socket), net::kHelloBytesMax,
-                                               options_.output_bytes_max, budget_);
+  conn->io = options_.tls
+                 ? std::make_shared<net::Connection>(
+                       net::Stream(std::move(socket), options_.tls->client_server()),
+                       net::kHelloBytesMax, options_.output_bytes_max, budget_)
+                 : std::make_shared<net::Connection>(std::move(socket), net::kHelloBytesMax,
+                                                     options_.output_bytes_max, budget_);
   std::weak_ptr<Conn> weak = conn;
   service::RequestHandlerOptions ho;
   ho.pending_max = options_.pending_max;
@@ -159,6 +165,12 @@ asio::awaitable<bool> ClientService::greet(const std::shared_ptr<Conn>& conn) {
                              options_.self, options_.cluster_id, hello.cluster_id()));
     co_return false;
   }
+  auto identity = authenticate(conn, hello);
+  if (!identity.ok()) {
+    refuse_hello(conn, "unauthenticated", identity.status().message());
+    co_return false;
+  }
+  conn->handler->set_identity(std::move(*identity));
   pb::ServerHello answer;
   answer.set_protocol_version(net::kProtocolVersion);
   answer.set_cluster_id(options_.cluster_id);
@@ -167,7 +179,70 @@ asio::awaitable<bool> ClientService::greet(const std::shared_ptr<Conn>& conn) {
   co_return true;
 }
 
+Result<std::string> ClientService::authenticate(const std::shared_ptr<Conn>& conn,
+                                                const pb::ClientHello& hello) {
+  if (!options_.tls) return std::string();  // insecure: nobody is anyone
+  const bool certs = options_.client_auth != cluster::ClientAuth::kToken;
+  const bool tokens = options_.client_auth != cluster::ClientAuth::kCert;
+  std::optional<std::string> by_cert;
+  std::optional<std::string> by_token;
+  if (const tls::X509Ptr cert = conn->io->peer_certificate(); cert && certs) {
+    auto id = tls::client_identity(cert.get());
+    if (!id.ok()) {
+      return Status::error(
+          EACCES, "the client certificate is no client identity: " + id.status().message());
+    }
+    by_cert = *id;
+  }
+  if (!hello.token().empty() && tokens) {
+    if (hello.token().size() > tls::kTokenBytesMax || !options_.token_identity) {
+      return Status::error(EACCES, "the token is not valid on this cluster");
+    }
+    by_token = options_.token_identity(hello.token());
+    if (!by_token) {
+      return Status::error(EACCES, "the token is not valid on this cluster (unknown, or revoked)");
+    }
+  }
+  if (by_cert && by_token && *by_cert != *by_token) {
+    return Status::error(EACCES, fmt::format("the client certificate (identity '{}') and the "
+                                             "token (identity '{}') name different identities",
+                                             *by_cert, *by_token));
+  }
+  if (by_cert) return *by_cert;
+  if (by_token) return *by_token;
+  return Status::error(
+      EACCES,
+      fmt::format("not authenticated: this cluster (client_auth = \"{}\") requires {}",
+                  cluster::to_string(options_.client_auth),
+                  certs && tokens ? "a client certificate (--cert/--key) or a token (--token-file)"
+                  : certs         ? "a client certificate (--cert/--key)"
+                                  : "a token (--token-file)"));
+}
+
 asio::awaitable<void> ClientService::serve(std::shared_ptr<Conn> conn) {
+  if (options_.tls) {
+    // Nothing is spent on a connection before it sends something, and a
+    // handshake (ECDHE, a signature, a chain check on the event loop) only
+    // within the source's rate.
+    if (co_await conn->io->wait_readable() || conn->io->closed()) {
+      conn->io->close();
+      co_return;
+    }
+    if (!admission_->allow_hello(conn->io->remote_address(), Clock::now())) {
+      reject(conn, "handshake_rate",
+             fmt::format("more than {} TLS handshakes a second from {}",
+                         options_.admission.hellos_per_second, conn->io->remote_address()));
+      co_return;
+    }
+  }
+  // The handshake has the hello deadline (the sweep closes a connection
+  // still in it, counted as "client_tls_handshake").
+  if (const asio::error_code ec = co_await conn->io->handshake(asio::ssl::stream_base::server)) {
+    if (!conn->io->closed()) {
+      reject(conn, "tls_handshake", "TLS handshake failed: " + conn->io->handshake_failure(ec));
+    }
+    co_return;
+  }
   if (!co_await greet(conn)) co_return;  // refused: closes once the answer is out
   conn->io->set_greeted();
   conn->io->set_max_frame_bytes(options_.max_frame_bytes);
@@ -216,8 +291,13 @@ asio::awaitable<void> ClientService::sweep_loop() {
         case net::Expiry::kNone:
           break;
         case net::Expiry::kHello:
-          reject(conn, "hello_timeout",
-                 fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          if (!conn->io->handshake_done()) {
+            reject(conn, "tls_handshake",
+                   fmt::format("no TLS handshake within {} ms", options_.timeouts.hello.count()));
+          } else {
+            reject(conn, "hello_timeout",
+                   fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          }
           break;
         case net::Expiry::kFrame:
           reject(conn, "frame_timeout",

@@ -13,6 +13,15 @@
 // request in flight closed after the idle timeout; replies queued per
 // connection (a client over it does not read: cut as a slow reader) and
 // across all connections (over it, the connection holding the most is cut).
+//
+// Authentication (issue 17), unless the cluster runs insecure: the port
+// speaks TLS 1.3 (the handshake within the hello timeout, else
+// "client_tls_handshake"; a certificate that does not verify fails it), and
+// the hello must prove an identity as client_auth allows: a client
+// certificate (its CN, tls::client_identity) or a bearer token in the hello
+// (tls::Tokens). Without one the hello is refused, saying what is required
+// ("client_unauthenticated"). The identity stays with the connection and is
+// stamped on every command (service::RequestHandler).
 #pragma once
 
 #include <functional>
@@ -28,6 +37,7 @@
 #include "net/stats.h"
 #include "paxlock.pb.h"
 #include "service/request_handler.h"
+#include "tls/context.h"
 
 namespace paxlock::daemon {
 
@@ -45,6 +55,13 @@ struct ClientServiceOptions {
   // Test option: apply commands but never answer them, as if the replica
   // died between applying and answering (the client must retry elsewhere).
   bool withhold_replies = false;
+  // The node's TLS contexts (owned by the daemon, reloaded on SIGHUP). Null:
+  // insecure, plain TCP and no identities.
+  const tls::TlsContexts* tls = nullptr;
+  cluster::ClientAuth client_auth = cluster::ClientAuth::kCert;
+  // The identity a bearer token proves, or nullopt (the daemon's token
+  // file, reloaded on SIGHUP). Null: no tokens.
+  std::function<std::optional<std::string>(std::string_view token)> token_identity;
 };
 
 class ClientService {
@@ -71,6 +88,9 @@ class ClientService {
   asio::awaitable<void> write(std::shared_ptr<net::Connection> io, net::AdmissionSlot slot);
   // Reads the hello and answers it; false if it was refused.
   asio::awaitable<bool> greet(const std::shared_ptr<Conn>& conn);
+  // Who the hello and the connection's certificate prove the client to be
+  // ("" in insecure mode), or why it is refused.
+  Result<std::string> authenticate(const std::shared_ptr<Conn>& conn, const pb::ClientHello& hello);
   // Answers a hello with `error`, then closes once the answer is written.
   void refuse_hello(const std::shared_ptr<Conn>& conn, const std::string& reason,
                     const std::string& error);

@@ -48,6 +48,7 @@ constexpr TuningKey kTuningKeys[] = {
     {"peer_takeover_idle_ms", &Tuning::peer_takeover_idle_ms, 1000, 3600000},
     {"client_connections_max", &Tuning::client_connections_max, 1, 1000000},
     {"client_connections_per_source_max", &Tuning::client_connections_per_source_max, 1, 1000000},
+    {"client_handshakes_per_source_per_s", &Tuning::client_handshakes_per_source_per_s, 1, 1000000},
     {"client_idle_timeout_ms", &Tuning::client_idle_timeout_ms, 100, 86400000},
     {"client_output_bytes_max", &Tuning::client_output_bytes_max, 64LL << 10, 1LL << 40},
     {"client_output_total_bytes_max", &Tuning::client_output_total_bytes_max, 64LL << 10,
@@ -89,7 +90,9 @@ Result<ClusterConfig> load_config(const std::string& path) {
   if (!in) return Status::error(ENOENT, "cannot read config file " + path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_config(ss.str(), path);
+  auto config = parse_config(ss.str(), path);
+  if (config.ok() && config->tls) cluster::anchor_paths(*config->tls, path);
+  return config;
 }
 
 Result<ClusterConfig> parse_config(const std::string& toml_text, const std::string& source) {
@@ -104,6 +107,8 @@ Result<ClusterConfig> parse_config(const std::string& toml_text, const std::stri
   ClusterConfig cfg;
   cfg.cluster_id = file->cluster_id;
   cfg.members = std::move(file->members);
+  cfg.insecure = file->insecure;
+  cfg.tls = std::move(file->tls);
   if (const toml::table* tuning = root["tuning"].as_table()) {
     for (const auto& [key, value] : *tuning) {
       const std::string k(key.str());
@@ -189,7 +194,12 @@ std::vector<TuningKeyInfo> tuning_keys() {
 }
 
 std::string to_toml(const ClusterConfig& c) {
-  std::string out = cluster::to_toml(cluster::ClusterFile{c.cluster_id, c.members});
+  cluster::ClusterFile file;
+  file.cluster_id = c.cluster_id;
+  file.members = c.members;
+  file.insecure = c.insecure;
+  file.tls = c.tls;
+  std::string out = cluster::to_toml(file);
   const Tuning defaults;
   std::string tuning;
   for (const TuningKey& k : kTuningKeys) {

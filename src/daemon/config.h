@@ -6,12 +6,16 @@
 //   election_timeout_ms = 300
 //   ...
 //
+// and the security settings of the cluster file ([tls] or insecure = true;
+// relative paths are anchored at the file's directory by load_config).
+//
 // Loading checks everything and fails with one line naming the problem:
 // missing or mistyped fields, unknown keys, duplicate ids or addresses,
 // malformed or unresolvable addresses, out-of-range tunables.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +60,7 @@ struct Tuning {
   int64_t peer_takeover_idle_ms = 2000;  // a hello may replace a connection this quiet
   int64_t client_connections_max = 4096;
   int64_t client_connections_per_source_max = 256;
+  int64_t client_handshakes_per_source_per_s = 200;     // [tls] only; a burst of as many
   int64_t client_idle_timeout_ms = 300000;              // no request in flight and none received
   int64_t client_output_bytes_max = 32LL << 20;         // replies queued per connection
   int64_t client_output_total_bytes_max = 256LL << 20;  // on all client connections
@@ -83,6 +88,8 @@ struct ClusterConfig {
   std::string cluster_id;
   std::vector<Member> members;
   Tuning tuning;
+  bool insecure = false;                    // plain TCP, no identities
+  std::optional<cluster::TlsSettings> tls;  // the [tls] table
 
   const Member* member(paxos::NodeId id) const;
   paxos::Config core_config(paxos::NodeId self, uint64_t rng_seed) const;

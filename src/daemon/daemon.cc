@@ -10,14 +10,19 @@
 #include <future>
 #include <random>
 
+#include "common/check.h"
 #include "common/hash.h"
 #include "common/json.h"
 #include "common/version.h"
 #include "daemon/process_metrics.h"
+#include "lock.pb.h"
+#include "lock/command.h"
 #include "paxos/value_codec.h"
 #include "storage/membership.h"
 #include "storage/node_storage.h"
 #include "storage/snapshot_store.h"
+#include "tls/identity.h"
+#include "tls/pem.h"
 
 namespace paxlock::daemon {
 namespace {
@@ -64,6 +69,8 @@ Daemon::Daemon(ClusterConfig config, DaemonOptions options)
       options_(options),
       tick_timer_(io_),
       signals_(io_, SIGINT, SIGTERM),
+      reload_signal_(io_, SIGHUP),
+      bootstrap_timer_(io_),
       started_(Clock::now()) {}
 
 Daemon::~Daemon() {
@@ -72,7 +79,19 @@ Daemon::~Daemon() {
 
 Status Daemon::start() {
   fit_descriptor_limit(config_.tuning);
-  Status s = open_data_dir();
+  // Which node this is, before anything is read for it: `--id 9` says the
+  // id is not in the file, not that node-9.crt is missing.
+  self_ = config_.member(options_.id);
+  if (!self_) {
+    std::string ids;
+    for (const Member& m : config_.members)
+      ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
+    return Status::error(
+        EINVAL, fmt::format("node id {} is not in the config (its ids: {})", options_.id, ids));
+  }
+  Status s = load_security();
+  if (!s.ok()) return s;
+  s = open_data_dir();
   if (!s.ok()) return s;
   create_store_and_machine();
   create_transport();
@@ -89,22 +108,141 @@ Status Daemon::start() {
     spdlog::info("signal {}: shutting down", sig);
     shutdown();
   });
+  // A SIGHUP that came during the start was queued by reload_signal_ (made
+  // with the Daemon): it reloads now.
+  wait_for_reload_signal();
+  if (tls_ && !config_.tls->admin.empty()) bootstrap_admin();
   schedule_tick();
+  if (config_.insecure) {
+    // At every start (not before: a start refused for another reason says
+    // that one thing).
+    spdlog::warn(
+        "INSECURE: the cluster file says insecure = true: peer and client ports are plain TCP, "
+        "any peer naming the cluster id is trusted, and clients are not authenticated (no "
+        "identities, no ACLs). Use [tls] (docs/OPERATIONS.md, \"Certificates\") outside tests");
+  }
   spdlog::info("serving: peers on {}, clients on {}, http on {}, data in {}",
                self_->peer.to_string(), self_->client.to_string(), self_->http.to_string(),
                data_dir_);
   return {};
 }
 
-Status Daemon::open_data_dir() {
-  self_ = config_.member(options_.id);
-  if (!self_) {
-    std::string ids;
-    for (const Member& m : config_.members)
-      ids += (ids.empty() ? "" : ", ") + std::to_string(m.id);
-    return Status::error(
-        EINVAL, fmt::format("node id {} is not in the config (its ids: {})", options_.id, ids));
+Status Daemon::load_security() {
+  if (auto why = cluster::missing_security(config_.insecure, config_.tls, "the cluster file")) {
+    return Status::error(EINVAL, *why);
   }
+  if (config_.insecure) return {};  // warned about once started
+  const cluster::TlsSettings& t = *config_.tls;
+  if (!t.http_insecure) {
+    asio::error_code ec;
+    const auto http = asio::ip::make_address(self_->http.ip, ec);
+    if (ec || !http.is_loopback()) {
+      return Status::error(
+          EINVAL, fmt::format("[tls]: the HTTP address {} is not loopback, and HTTP (/status, "
+                              "/chosen, /metrics) is plain and unauthenticated: bind it to "
+                              "127.0.0.1, or set [tls] http_insecure = true to serve it anyway",
+                              self_->http.to_string()));
+    }
+  }
+  tls::TlsFiles files{t.ca, t.cert_of(options_.id), t.key_of(options_.id)};
+  // The client port lets a client without a certificate through the
+  // handshake; its hello must then prove an identity (client_service.h),
+  // which refuses it with a clear answer instead of a TLS alert.
+  // Our own certificate must name this node, or every peer would refuse
+  // it: checked at start and at every reload (SIGHUP) alike.
+  const paxos::NodeId self = options_.id;
+  const std::string cluster_id = config_.cluster_id;
+  auto contexts =
+      tls::TlsContexts::load(files, tls::ClientCerts::kOptional, [self, cluster_id](X509* cert) {
+        const Status named = tls::certificate_names_node(cert, self, cluster_id);
+        if (named.ok()) return named;
+        return Status::error(EINVAL, fmt::format("it is not node {}'s: {}", self, named.message()));
+      });
+  if (!contexts.ok()) return Status::error(EINVAL, "[tls]: " + contexts.status().message());
+  if (!t.admin.empty()) {
+    if (auto why = tls::invalid_client_name(t.admin)) {
+      return Status::error(EINVAL, "[tls] admin '" + t.admin + "': " + *why);
+    }
+  }
+  tls_ = std::move(*contexts);
+  if (!t.client_tokens.empty()) {
+    auto tokens = tls::Tokens::read(t.client_tokens);
+    if (!tokens.ok())
+      return Status::error(EINVAL, "[tls] client_tokens: " + tokens.status().message());
+    tokens_ = std::move(*tokens);
+  }
+  spdlog::info("TLS on the peer and client ports: CA {}, certificate {}; clients by {}{}", t.ca,
+               files.cert, cluster::to_string(t.client_auth),
+               tokens_ ? fmt::format(" ({} tokens)", tokens_->size()) : "");
+  return {};
+}
+
+void Daemon::wait_for_reload_signal() {
+  reload_signal_.async_wait([this](const asio::error_code& ec, int) {
+    if (ec || stopping_) return;
+    reload_security();
+    wait_for_reload_signal();
+  });
+}
+
+void Daemon::bootstrap_admin() {
+  if (bootstrap_answered_ || stopping_) return;
+  lock::Command cmd;
+  cmd.op = lock::Op::kAclBootstrap;
+  cmd.grant.identity = config_.tls->admin;
+  cmd.first_outstanding = 1;
+  // Sent with no identity (it is the replica's own) under a client id no
+  // client can have: derived from this node's name, which is never a client
+  // identity (tls::invalid_client_name refuses "node-...").
+  const paxos::CommandId id{
+      service::wire_client_id(tls::node_identity(options_.id, config_.cluster_id), 0), 1};
+  const Result<uint64_t> tag =
+      replica_->submit(paxos::Command{id, lock::encode(cmd)}, [this](const std::string& reply) {
+        pb::LockResult result;
+        if (bootstrap_answered_ || !lock::decode_result(reply, &result).ok()) return;
+        bootstrap_answered_ = true;
+        if (result.code() != pb::OK) {
+          spdlog::error("acl_bootstrap of admin '{}' refused: code {} {}", config_.tls->admin,
+                        static_cast<int>(result.code()), result.reason());
+        } else if (result.current()) {
+          spdlog::info("acl_bootstrap: '{}' is the admin", config_.tls->admin);
+        } else {
+          spdlog::info("acl_bootstrap: not needed ({})", result.reason());
+        }
+      });
+  (void)tag;  // busy: tried again below
+  // Until answered, proposed again (the same command: answered once).
+  bootstrap_timer_.expires_after(2s);
+  bootstrap_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) bootstrap_admin();
+  });
+}
+
+void Daemon::reload_security() {
+  if (!tls_) {
+    spdlog::warn("SIGHUP: nothing to reload (insecure mode: no TLS files)");
+    return;
+  }
+  if (Status s = tls_->reload(); s.ok()) {
+    spdlog::info("SIGHUP: TLS files reloaded (generation {}); new connections use them",
+                 tls_->generation());
+  } else {
+    spdlog::error("SIGHUP: the TLS files were not reloaded, the ones in force stay: {}",
+                  s.message());
+  }
+  const std::string& path = config_.tls->client_tokens;
+  if (path.empty()) return;
+  if (auto tokens = tls::Tokens::read(path); tokens.ok()) {
+    tokens_ = std::move(*tokens);
+    spdlog::info("SIGHUP: token file {} reloaded ({} tokens)", path, tokens_->size());
+  } else {
+    spdlog::error("SIGHUP: the token file was not reloaded, the tokens in force stay: {}",
+                  tokens.status().message());
+  }
+}
+
+Status Daemon::open_data_dir() {
+  PAXLOCK_CHECK(self_ != nullptr);
   data_dir_ = !options_.data_dir.empty() ? options_.data_dir : self_->data_dir;
   if (data_dir_.empty()) {
     return Status::error(EINVAL, "no data directory: give --data-dir or data_dir in the config");
@@ -172,6 +310,7 @@ void Daemon::create_transport() {
   po.takeover_idle = std::chrono::milliseconds(t.peer_takeover_idle_ms);
   po.drop_rate = options_.drop_rate;
   po.fault_seed = options_.fault_seed;
+  po.tls = tls_ ? &*tls_ : nullptr;
   transport_ = std::make_unique<net::PeerTransport>(
       io_, po, [this](const paxos::Message& m) { replica_->receive(m); }, net_stats_);
 }
@@ -231,9 +370,21 @@ Status Daemon::start_client_service() {
   co.output_total_bytes_max = static_cast<size_t>(t.client_output_total_bytes_max);
   co.admission.connections_max = static_cast<size_t>(t.client_connections_max);
   co.admission.per_source_max = static_cast<size_t>(t.client_connections_per_source_max);
+  if (tls_) {
+    // What a handshake costs the event loop is paid only within this rate.
+    co.admission.hellos_per_second = static_cast<double>(t.client_handshakes_per_source_per_s);
+    co.admission.hello_burst = static_cast<double>(t.client_handshakes_per_source_per_s);
+  }
   co.timeouts.hello = std::chrono::milliseconds(t.hello_timeout_ms);
   co.timeouts.frame = std::chrono::milliseconds(t.frame_timeout_ms);
   co.timeouts.idle = std::chrono::milliseconds(t.client_idle_timeout_ms);
+  if (tls_) {
+    co.tls = &*tls_;
+    co.client_auth = config_.tls->client_auth;
+    co.token_identity = [this](std::string_view token) -> std::optional<std::string> {
+      return tokens_ ? tokens_->identity_of(token) : std::nullopt;
+    };
+  }
   clients_ = std::make_unique<ClientService>(
       io_, co, *replica_, [this](pb::ClusterInfo* info) { fill_cluster_info(info); }, net_stats_,
       client_latency_, request_counts_);
@@ -299,6 +450,7 @@ void Daemon::run() {
 
 void Daemon::shutdown() {
   if (stopping_.exchange(true)) return;
+  bootstrap_timer_.cancel();
   clients_->stop();
   transport_->stop();
   tick_timer_.cancel();
@@ -436,7 +588,19 @@ std::string Daemon::status_json() {
 
 std::string Daemon::status_json_with_hash() {
   Json j = status();
-  j["state_hash"] = fmt::format("{:016x}", fnv1a(machine_->snapshot()));
+  const std::string state = machine_->snapshot();
+  j["state_hash"] = fmt::format("{:016x}", fnv1a(state));
+  // What clients' commands act on (locks and their waiters, sessions, ACL
+  // grants, the next token and session ids), without what every command
+  // moves (the clock, the applied instance, exactly-once records): equal
+  // before and after a command that was refused and changed nothing.
+  pb::LockSnapshot table;
+  PAXLOCK_CHECK(table.ParseFromString(state));
+  table.clear_now_ms();
+  table.clear_applied_instance();
+  table.clear_clients();
+  table.clear_retries();
+  j["table_hash"] = fmt::format("{:016x}", fnv1a(table.SerializeAsString()));
   return to_json_line(j) + "\n";
 }
 

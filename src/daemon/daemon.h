@@ -19,6 +19,8 @@
 #include "net/peer_transport.h"
 #include "storage/posix_fs.h"
 #include "storage/threaded_log_store.h"
+#include "tls/context.h"
+#include "tls/tokens.h"
 
 namespace httplib {
 struct Request;
@@ -70,6 +72,16 @@ class Daemon {
   // Finds this node in the config, locks its data directory, checks that
   // the directory belongs to this node and cluster (IDENTITY, MEMBERSHIP).
   Status open_data_dir();
+  // The cluster file's security: loads the TLS files and the token file
+  // (the certificate must be this node's), or warns that it runs insecure.
+  Status load_security();
+  // SIGHUP: TlsContexts::reload and the token file read again; whatever
+  // fails keeps what is in force, and the reason is logged.
+  void reload_security();
+  void wait_for_reload_signal();
+  // [tls] admin: proposes acl_bootstrap until it is answered (every
+  // replica does; the first applied wins, the others change nothing).
+  void bootstrap_admin();
   void create_store_and_machine();
   void create_transport();
   Status recover();  // the replica, from what is on disk
@@ -95,6 +107,9 @@ class Daemon {
   asio::io_context io_;
   asio::steady_timer tick_timer_;
   asio::signal_set signals_;
+  asio::signal_set reload_signal_;  // SIGHUP
+  asio::steady_timer bootstrap_timer_;
+  bool bootstrap_answered_ = false;
   std::chrono::steady_clock::time_point started_;
 
   storage::PosixFs fs_;
@@ -105,6 +120,8 @@ class Daemon {
   std::unique_ptr<driver::Replica> replica_;
   std::unique_ptr<ClientService> clients_;
   std::unique_ptr<HttpServer> http_;
+  std::optional<tls::TlsContexts> tls_;  // empty: insecure
+  std::optional<tls::Tokens> tokens_;    // the token file, if the config names one
 
   net::NetStats net_stats_;
   Histogram fsync_latency_;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -87,6 +88,10 @@ int restore_main(const ClusterConfig& config, const DaemonOptions& opt, const st
 }  // namespace
 
 int daemon_main(int argc, char** argv) {
+  // SIGHUP reloads the TLS files (Daemon's signal set, which queues one that
+  // comes during the start); until that set exists, one must not kill the
+  // process with the default action (a rotation script racing a restart).
+  std::signal(SIGHUP, SIG_IGN);
   CLI::App app{"paxlockd: one replica of a paxlock cluster"};
   std::string config_path;
   DaemonOptions opt;

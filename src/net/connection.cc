@@ -29,22 +29,23 @@ std::string make_frame(const google::protobuf::MessageLite& message) {
   return out;
 }
 
-Connection::Connection(tcp::socket socket, size_t max_frame_bytes, size_t max_queue_bytes,
+Connection::Connection(Stream stream, size_t max_frame_bytes, size_t max_queue_bytes,
                        std::shared_ptr<OutputBudget> budget)
-    : socket_(std::move(socket)),
+    : stream_(std::move(stream)),
       reader_(max_frame_bytes),
       max_queue_(max_queue_bytes),
       budget_(std::move(budget)),
       opened_at_(Clock::now()),
       last_frame_at_(opened_at_),
-      wake_(socket_.get_executor()) {
+      wake_(stream_.socket().get_executor()) {
+  tcp::socket& socket = stream_.socket();
   asio::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = socket.remote_endpoint(ec);
   remote_address_ = ec ? "?" : ep.address().to_string();
   remote_ = ec ? "?" : remote_address_ + ":" + std::to_string(ep.port());
-  socket_.set_option(tcp::no_delay(true), ec);
+  socket.set_option(tcp::no_delay(true), ec);
   // Reads happen only once the socket is readable, and must never block.
-  socket_.non_blocking(true, ec);
+  socket.non_blocking(true, ec);
   wake_.expires_at(asio::steady_timer::time_point::max());
 }
 
@@ -68,24 +69,69 @@ asio::awaitable<ReadStatus> Connection::read_frame(std::string_view& frame) {
         break;
     }
     if (closed_) co_return ReadStatus::kClosed;
-    // Room is made only for bytes that are there: an idle connection holds
-    // no buffer, and a read never asks for more than arrived.
-    asio::error_code ec;
-    co_await socket_.async_wait(tcp::socket::wait_read,
-                                asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || closed_) co_return ReadStatus::kClosed;
-    const size_t ready = socket_.available(ec);
-    if (ec) co_return ReadStatus::kClosed;
-    std::span<char> room = reader_.prepare(ready);
-    const size_t got = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-      reader_.commit(0);
-      continue;
-    }
-    if (ec || got == 0) co_return ReadStatus::kClosed;
-    reader_.commit(got);
-    if (!partial_since_) partial_since_ = Clock::now();
+    const bool open = stream_.is_tls() ? co_await read_tls() : co_await read_plain();
+    if (!open || closed_) co_return ReadStatus::kClosed;
+    if (reader_.buffered() > 0 && !partial_since_) partial_since_ = Clock::now();
   }
+}
+
+asio::awaitable<asio::error_code> Connection::handshake(
+    asio::ssl::stream_base::handshake_type type) {
+  if (!stream_.is_tls()) co_return asio::error_code();
+  co_return co_await stream_.handshake(type);
+}
+
+asio::awaitable<bool> Connection::read_plain() {
+  tcp::socket& socket = stream_.socket();
+  // Room is made only for bytes that are there: an idle connection holds
+  // no buffer, and a read never asks for more than arrived.
+  asio::error_code ec;
+  co_await socket.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || closed_) co_return false;
+  const size_t ready = socket.available(ec);
+  if (ec) co_return false;
+  std::span<char> room = reader_.prepare(ready);
+  const size_t got = socket.read_some(asio::buffer(room.data(), room.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    reader_.commit(0);
+    co_return true;
+  }
+  if (ec || got == 0) {
+    reader_.commit(0);
+    co_return false;
+  }
+  reader_.commit(got);
+  co_return true;
+}
+
+asio::awaitable<bool> Connection::read_tls() {
+  // What the engine holds decrypted is there: room for it alone. When it
+  // holds nothing, one byte is waited for outside the reader (an idle
+  // connection holds no read buffer), and then what came with it.
+  asio::error_code ec;
+  size_t pending = stream_.tls_pending();
+  if (pending > 0) {
+    std::span<char> room = reader_.prepare(pending);
+    const size_t got = co_await stream_.read_some(asio::buffer(room.data(), room.size()), ec);
+    reader_.commit(ec ? 0 : got);
+    co_return !ec && got > 0;
+  }
+  char first = 0;
+  const size_t got = co_await stream_.read_some(asio::buffer(&first, 1), ec);
+  if (ec || got == 0 || closed_) co_return false;
+  pending = stream_.tls_pending();
+  std::span<char> room = reader_.prepare(1 + pending);
+  room[0] = first;
+  size_t written = 1;
+  if (room.size() > 1 && pending > 0) {
+    written += co_await stream_.read_some(asio::buffer(room.data() + 1, room.size() - 1), ec);
+    if (ec) {
+      reader_.commit(0);
+      co_return false;
+    }
+  }
+  reader_.commit(written);
+  co_return true;
 }
 
 SendStatus Connection::send(std::string&& frame) {
@@ -132,7 +178,7 @@ asio::awaitable<void> Connection::write_loop() {
     for (size_t i = 0; i < n; ++i)
       buffers.push_back(asio::buffer(out_[i]));
     asio::error_code ec;
-    co_await asio::async_write(socket_, buffers, asio::redirect_error(asio::use_awaitable, ec));
+    co_await stream_.write(buffers, ec);
     if (ec) {
       close();
       break;
@@ -147,15 +193,18 @@ asio::awaitable<void> Connection::write_loop() {
 }
 
 asio::awaitable<void> Connection::linger_and_close() {
+  // On the TCP layer, TLS or not: every record is written, and what comes
+  // back is dropped unread (no close_notify is waited for).
+  tcp::socket& socket = stream_.socket();
   asio::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
   // On the heap: with a 4 KiB array in the coroutine frame, GCC 12's ASan
   // build (-O1) reports a false -Wmismatched-new-delete on Asio's frame
   // allocator.
   std::vector<char> scratch(4096);
   size_t dropped = 0;
   while (!ec && !closed_ && dropped < kLingerBytesMax) {
-    const size_t got = co_await socket_.async_read_some(
+    const size_t got = co_await socket.async_read_some(
         asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
     dropped += got;
   }
@@ -166,7 +215,7 @@ void Connection::close_after_flush(std::chrono::milliseconds linger) {
   if (closed_ || flush_then_close_) return;
   flush_then_close_ = true;
   wake_.cancel_one();
-  auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), linger);
+  auto timer = std::make_shared<asio::steady_timer>(stream_.socket().get_executor(), linger);
   timer->async_wait([weak = weak_from_this(), timer](const asio::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) self->close();
@@ -176,9 +225,10 @@ void Connection::close_after_flush(std::chrono::milliseconds linger) {
 void Connection::close() {
   if (closed_) return;
   closed_ = true;
+  tcp::socket& socket = stream_.socket();
   asio::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  socket.shutdown(tcp::socket::shutdown_both, ec);
+  socket.close(ec);
   // The queued frames stay until the write loop ends (a write in flight
   // may still point into them), but no longer count against the budget:
   // the cancelled write ends at once.
@@ -193,6 +243,25 @@ Result<tcp::endpoint> endpoint_of(const std::string& ip, uint16_t port) {
     return Status::error(EINVAL, "'" + ip + "' is not a numeric address (" + ec.message() + ")");
   }
   return tcp::endpoint(addr, port);
+}
+
+asio::awaitable<asio::error_code> handshake_with_timeout(
+    const std::shared_ptr<Connection>& conn, asio::ssl::stream_base::handshake_type type,
+    std::chrono::milliseconds timeout) {
+  if (!conn->is_tls()) co_return asio::error_code();
+  auto executor = co_await asio::this_coro::executor;
+  auto timer = std::make_shared<asio::steady_timer>(executor, timeout);
+  auto timed_out = std::make_shared<bool>(false);
+  timer->async_wait(
+      [weak = std::weak_ptr<Connection>(conn), timed_out](const asio::error_code& ec) {
+        if (ec) return;
+        *timed_out = true;
+        if (auto c = weak.lock()) c->close();
+      });
+  const asio::error_code ec = co_await conn->handshake(type);
+  timer->cancel();
+  if (*timed_out) co_return asio::error::timed_out;
+  co_return ec;
 }
 
 asio::awaitable<asio::error_code> connect_with_timeout(tcp::socket& socket,

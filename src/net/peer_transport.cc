@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "net/codec.h"
+#include "tls/identity.h"
 
 namespace paxlock::net {
 namespace {
@@ -58,8 +59,8 @@ Status PeerTransport::start() {
   if (Status st = listener_.listen(options_.listen); !st.ok()) return st;
   listener_.start(
       [this](tcp::socket socket, AdmissionSlot slot) {
-        auto conn =
-            std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
+        auto conn = make_connection(std::move(socket),
+                                    options_.tls ? options_.tls->peer_server() : nullptr);
         std::erase_if(in_, [](const auto& c) { return c->closed(); });
         in_.push_back(conn);
         asio::co_spawn(io_, inbound(conn, std::move(slot)), asio::detached);
@@ -86,6 +87,18 @@ void PeerTransport::stop() {
   }
   for (auto& c : in_)
     c->close();
+}
+
+std::shared_ptr<Connection> PeerTransport::make_connection(tcp::socket socket,
+                                                           const tls::ContextPtr& context) {
+  // Frames are refused as soon as their header says more than a hello (the
+  // limit rises once the hello is accepted; dialed connections never get
+  // more: the peer never writes on them).
+  if (context) {
+    return std::make_shared<Connection>(Stream(std::move(socket), context), kHelloBytesMax,
+                                        options_.queue_bytes);
+  }
+  return std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
 }
 
 bool PeerTransport::connected(paxos::NodeId peer) const {
@@ -171,12 +184,6 @@ asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connec
     reject(conn, "frame_too_big", fmt::format("hello frame over {} bytes", kHelloBytesMax));
   }
   if (st != ReadStatus::kFrame) co_return 0;
-  if (!admission_->allow_hello(conn->remote_address(), Clock::now())) {
-    reject(conn, "hello_rate",
-           fmt::format("more than {} hellos a second from {}", options_.admission.hellos_per_second,
-                       conn->remote_address()));
-    co_return 0;
-  }
   pb::PeerHello hello;
   if (!hello.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     reject(conn, "bad_frame", "hello does not parse");
@@ -197,6 +204,19 @@ asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connec
   if (!options_.peers.count(from)) {
     reject(conn, "unknown_node", "node id " + std::to_string(from) + " is not a peer");
     co_return 0;
+  }
+  // The certificate (verified by the handshake) must name the node the
+  // hello claims; before anything else may happen in that node's name.
+  if (conn->is_tls()) {
+    const tls::X509Ptr cert = conn->peer_certificate();
+    const Status named = cert ? tls::certificate_names_node(cert.get(), from, options_.cluster_id)
+                              : Status::error(EACCES, "no certificate");
+    if (!named.ok()) {
+      reject(conn, "peer_certificate",
+             fmt::format("a hello as node {} with a certificate that is not node {}'s: {}", from,
+                         from, named.message()));
+      co_return 0;
+    }
   }
   // A live connection from that node stays: a second hello naming it is
   // refused (it may be forged). One that went quiet (a half-open leftover of
@@ -224,6 +244,27 @@ asio::awaitable<paxos::NodeId> PeerTransport::greet(const std::shared_ptr<Connec
 
 asio::awaitable<void> PeerTransport::inbound(std::shared_ptr<Connection> conn, AdmissionSlot slot) {
   (void)slot;  // held until the connection is done with
+  // Nothing is spent on a connection before it sends something, and then
+  // only within the source's rate of hellos: a TLS handshake (ECDHE, a
+  // signature, a chain check) costs the event loop, a hello is cheap.
+  if (co_await conn->wait_readable() || conn->closed()) {
+    conn->close();
+    co_return;
+  }
+  if (!admission_->allow_hello(conn->remote_address(), Clock::now())) {
+    reject(conn, "hello_rate",
+           fmt::format("more than {} hellos a second from {}", options_.admission.hellos_per_second,
+                       conn->remote_address()));
+    co_return;
+  }
+  // The handshake has the hello deadline (the sweep closes a connection
+  // still in it, counted as "tls_handshake").
+  if (const asio::error_code ec = co_await conn->handshake(asio::ssl::stream_base::server)) {
+    if (!conn->closed()) {
+      reject(conn, "tls_handshake", "TLS handshake failed: " + conn->handshake_failure(ec));
+    }
+    co_return;
+  }
   const paxos::NodeId from = co_await greet(conn);
   if (from == 0 || conn->closed()) {
     conn->close();
@@ -302,8 +343,13 @@ asio::awaitable<void> PeerTransport::sweep_loop() {
         case Expiry::kNone:
           break;
         case Expiry::kHello:
-          reject(conn, "hello_timeout",
-                 fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          if (!conn->handshake_done()) {
+            reject(conn, "tls_handshake",
+                   fmt::format("no TLS handshake within {} ms", options_.timeouts.hello.count()));
+          } else {
+            reject(conn, "hello_timeout",
+                   fmt::format("no hello within {} ms", options_.timeouts.hello.count()));
+          }
           break;
         case Expiry::kFrame:
           reject(conn, "frame_timeout",
@@ -319,6 +365,31 @@ asio::awaitable<void> PeerTransport::sweep_loop() {
   }
 }
 
+asio::awaitable<bool> PeerTransport::secure_dialed(paxos::NodeId peer,
+                                                   const std::shared_ptr<Connection>& conn) {
+  if (!conn->is_tls()) co_return true;
+  const asio::error_code ec = co_await handshake_with_timeout(conn, asio::ssl::stream_base::client,
+                                                              options_.timeouts.hello);
+  Status named;
+  if (ec) {
+    named = Status::error(EPROTO, "TLS handshake failed: " + conn->handshake_failure(ec));
+  } else {
+    const tls::X509Ptr cert = conn->peer_certificate();
+    named = cert ? tls::certificate_names_node(cert.get(), peer, options_.cluster_id)
+                 : Status::error(EACCES, "no certificate");
+  }
+  if (named.ok()) co_return true;
+  const std::string reason = ec ? "tls_handshake" : "peer_certificate";
+  ++stats_.connection_errors[reason];
+  uint64_t suppressed = 0;
+  if (log_limit_.allow("dial_" + reason, suppressed)) {
+    spdlog::warn("connection to node {} at {} closed: {} ({} similar suppressed)", peer,
+                 conn->remote(), named.message(), suppressed);
+  }
+  conn->close();
+  co_return false;
+}
+
 asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
   auto backoff = std::chrono::milliseconds(kBackoffMin);
   const tcp::endpoint ep = peer_endpoints_.at(peer);
@@ -328,12 +399,14 @@ asio::awaitable<void> PeerTransport::dial_loop(paxos::NodeId peer) {
   while (!stopped_) {
     tcp::socket socket(io_);
     const asio::error_code ec = co_await connect_with_timeout(socket, ep, kConnectTimeout);
+    std::shared_ptr<Connection> conn;
     if (!ec && !stopped_) {
       set_user_timeout(socket, kStallTimeout);
-      // The peer never writes on this connection: frames on it are refused
-      // as soon as their header says more than a hello.
-      auto conn =
-          std::make_shared<Connection>(std::move(socket), kHelloBytesMax, options_.queue_bytes);
+      conn =
+          make_connection(std::move(socket), options_.tls ? options_.tls->peer_client() : nullptr);
+      if (!co_await secure_dialed(peer, conn)) conn.reset();
+    }
+    if (conn && !stopped_) {
       // The peer never writes on this connection: a read that completes
       // means it closed, and the connection is redialed at once.
       asio::co_spawn(

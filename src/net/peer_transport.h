@@ -28,6 +28,16 @@
 // cut a healthy peer off (authentication comes later; a forger can still
 // take the place of a node whose connection is dead). Every refusal is
 // counted by reason and logged rate-limited.
+//
+// mTLS (issue 17), unless the cluster runs insecure: every connection, both
+// ways, is TLS 1.3 with the node certificates (tls::TlsContexts; the
+// handshake verifies the chain to the cluster's CA and must finish within
+// the hello timeout, else "tls_handshake"). The accepting side then reads
+// the hello and refuses ("peer_certificate") a peer whose certificate does
+// not name the node its hello claims, before any message is read and before
+// it may replace a live connection; the dialing side refuses a peer whose
+// certificate does not name the node it dialed. A forged hello now needs
+// that node's key.
 #pragma once
 
 #include <chrono>
@@ -42,6 +52,7 @@
 #include "net/listener.h"
 #include "net/stats.h"
 #include "paxos/transport.h"
+#include "tls/context.h"
 
 namespace paxlock::net {
 
@@ -62,6 +73,9 @@ struct PeerTransportOptions {
   // A hello for a node whose connection delivered a frame more recently
   // than this is refused; an older connection is replaced.
   std::chrono::milliseconds takeover_idle{2000};
+  // The node's TLS contexts (owned by the daemon, reloaded on SIGHUP; each
+  // new connection takes the ones in force). Null: insecure, plain TCP.
+  const tls::TlsContexts* tls = nullptr;
 };
 
 class PeerTransport : public paxos::Transport {
@@ -92,6 +106,11 @@ class PeerTransport : public paxos::Transport {
   // Closes inbound connections past their hello, frame or idle timeout.
   asio::awaitable<void> sweep_loop();
   asio::awaitable<void> dial_loop(paxos::NodeId peer);
+  // A dialed connection: TLS handshake and the check that the other end is
+  // `peer` (nothing to do in insecure mode). False: closed, counted.
+  asio::awaitable<bool> secure_dialed(paxos::NodeId peer, const std::shared_ptr<Connection>& conn);
+  // A new connection over `socket`: TLS with `context`, or plain if null.
+  std::shared_ptr<Connection> make_connection(tcp::socket socket, const tls::ContextPtr& context);
   asio::awaitable<void> keepalive_loop();
   // Queues `frame` on the outgoing connection to `peer`; false (counted as
   // dropped) if its queue is full, closing a connection that stalled.

@@ -14,7 +14,7 @@ namespace paxlock::net {
 // then the client service's): /metrics exports each from zero, so that an
 // alert on a rise has a series to compare with before the first error.
 // docs/OPERATIONS.md says what each means and which limit it counts.
-inline constexpr std::array<std::string_view, 25> kConnectionErrorReasons = {
+inline constexpr std::array<std::string_view, 30> kConnectionErrorReasons = {
     "wrong_cluster",
     "bad_version",
     "unknown_node",
@@ -29,6 +29,8 @@ inline constexpr std::array<std::string_view, 25> kConnectionErrorReasons = {
     "hello_timeout",
     "frame_timeout",
     "idle_timeout",
+    "tls_handshake",
+    "peer_certificate",
     "client_bad_hello",
     "client_wrong_cluster",
     "client_frame_too_big",
@@ -37,9 +39,12 @@ inline constexpr std::array<std::string_view, 25> kConnectionErrorReasons = {
     "client_output_budget",
     "client_connection_limit",
     "client_source_limit",
+    "client_handshake_rate",
     "client_hello_timeout",
     "client_frame_timeout",
     "client_idle_timeout",
+    "client_tls_handshake",
+    "client_unauthenticated",
 };
 
 struct NetStats {

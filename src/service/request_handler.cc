@@ -1,5 +1,10 @@
 #include "service/request_handler.h"
 
+#include <openssl/sha.h>
+
+#include <array>
+
+#include "common/check.h"
 #include "lock/command.h"
 
 namespace paxlock::service {
@@ -25,6 +30,25 @@ size_t RequestCounts::result_of(int code) {
   if (code >= pb::BUSY && code <= pb::SHUTTING_DOWN)
     return static_cast<size_t>(code - pb::BUSY) + 11;
   return kResults.size() - 1;
+}
+
+uint64_t wire_client_id(std::string_view identity, uint64_t client_id) {
+  if (identity.empty()) return client_id;
+  std::string input(identity);
+  input.push_back('\0');
+  for (int i = 0; i < 8; ++i)
+    input.push_back(static_cast<char>((client_id >> (8 * i)) & 0xff));
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
+  SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i)
+    id |= uint64_t{digest[static_cast<size_t>(i)]} << (8 * i);
+  return id == 0 ? 1 : id;
+}
+
+void RequestHandler::set_identity(std::string identity) {
+  PAXLOCK_CHECK(state_->pending.empty());
+  identity_ = std::move(identity);
 }
 
 void RequestHandler::State::answer(size_t op, pb::ClientResponse& response, bool from_log) {
@@ -90,19 +114,22 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
   auto cmd = lock::from_proto(req.command());
   if (!cmd.ok()) return refuse(cmd.status().message());
   // The identity a command runs as is the one this replica authenticated,
-  // never what the client wrote. No client is authenticated yet (issue 17:
-  // TLS and tokens are not wired in), so it is none; and the ACL operations,
-  // which would let any client make itself the admin of the table that
-  // authentication will enforce, are refused until then.
-  cmd->identity.clear();
+  // never what the client wrote (none in insecure mode). Without one, the
+  // ACL operations would let any client make itself the admin of the table
+  // a secure cluster enforces: refused here; with one, the lock machine
+  // decides (admin only; acl_bootstrap never from a client).
+  cmd->identity = identity_;
   switch (cmd->op) {
     case lock::Op::kAclGrant:
     case lock::Op::kAclRevoke:
     case lock::Op::kAclList:
     case lock::Op::kAclBootstrap:
-      return refuse(
-          "ACL operations need an authenticated admin; clients are not authenticated "
-          "yet");
+      if (identity_.empty()) {
+        return refuse(
+            "ACL operations need an authenticated admin; this cluster runs insecure (no "
+            "client is authenticated)");
+      }
+      break;
     default:
       break;
   }
@@ -122,7 +149,7 @@ void RequestHandler::handle(const pb::ClientRequest& req) {
     state_->answer(op, resp, false);
     return;
   }
-  const paxos::CommandId id{req.client_id(), req.seq()};
+  const paxos::CommandId id{wire_client_id(identity_, req.client_id()), req.seq()};
   const uint64_t rid = req.request_id();
   std::weak_ptr<State> weak = state_;
   pending[rid] = {id, 0, op};  // before submit, in case the answer comes at once

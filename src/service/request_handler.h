@@ -5,6 +5,12 @@
 // answer with a pb::ClientResponse whose result is the lock machine's result
 // (or a refusal: BAD_REQUEST, BUSY, SHUTTING_DOWN, or INVALID for a name or
 // owner that breaks the text rule, lock::check_names). No sockets, no clock.
+//
+// Identities (issue 17): every command is stamped with the identity the
+// connection proved (whatever the client wrote there), and its client id is
+// derived from (identity, client id) (wire_client_id). ACL operations are
+// passed on from an authenticated client (the lock machine decides whether
+// it is an admin) and refused in insecure mode, where nobody is anyone.
 #pragma once
 
 #include <array>
@@ -57,6 +63,16 @@ class RequestCounts {
   std::array<std::array<uint64_t, kResults.size()>, kOps.size()> counts_{};
 };
 
+// The client id a request's command carries into the core and the log: the
+// client's own id when there is no identity (insecure mode: as before
+// identities), otherwise the first 8 bytes (little-endian) of
+// SHA-256(identity || 0x00 || client_id as 8 bytes little-endian), and 1 in
+// place of 0. The core's pending commands and the replica's waits are keyed
+// by (client id, seq) alone (src/lock/lock_machine.h, RequestId): without
+// this, two identities that chose the same client id would share one
+// execution and each other's answers.
+uint64_t wire_client_id(std::string_view identity, uint64_t client_id);
+
 struct RequestHandlerOptions {
   size_t pending_max = 10000;  // requests in flight on one connection
   // Test option: apply commands but never answer them, as if the replica
@@ -80,6 +96,11 @@ class RequestHandler {
   ~RequestHandler();
   RequestHandler(const RequestHandler&) = delete;
   RequestHandler& operator=(const RequestHandler&) = delete;
+
+  // Who the connection proved to be (empty: insecure mode). Set once, after
+  // the hello, before the first request; every command is stamped with it.
+  void set_identity(std::string identity);
+  const std::string& identity() const { return identity_; }
 
   void handle(const pb::ClientRequest& request);
   // The connection closed: stop waiting for its commands (they may still be
@@ -109,6 +130,7 @@ class RequestHandler {
   RequestHandlerOptions options_;
   ClusterInfoFn cluster_info_;
   std::shared_ptr<State> state_;
+  std::string identity_;
   bool stopped_ = false;
 };
 

@@ -169,10 +169,12 @@ X509Ptr peer_certificate(SSL* ssl) {
   return X509Ptr(SSL_get1_peer_certificate(ssl));
 }
 
-Result<TlsContexts> TlsContexts::load(TlsFiles files, ClientCerts client_port_certs) {
+Result<TlsContexts> TlsContexts::load(TlsFiles files, ClientCerts client_port_certs,
+                                      CertificateCheck check) {
   TlsContexts t;
   t.files_ = std::move(files);
   t.client_port_certs_ = client_port_certs;
+  t.check_ = std::move(check);
   if (Status s = t.build(); !s.ok()) return s;
   return t;
 }
@@ -186,6 +188,15 @@ Status TlsContexts::reload() {
 Status TlsContexts::build() {
   auto peer_server = make_server_context(files_, ClientCerts::kRequired);
   if (!peer_server.ok()) return peer_server.status();
+  if (check_) {
+    // The certificate the context will show, not the file read again.
+    X509* ours = SSL_CTX_get0_certificate((*peer_server)->native_handle());
+    if (ours == nullptr)
+      return Status::error(EINVAL, "certificate file " + files_.cert + ": empty");
+    if (Status s = check_(ours); !s.ok()) {
+      return Status::error(s.code(), "certificate file " + files_.cert + ": " + s.message());
+    }
+  }
   auto peer_client = make_client_context(files_);
   if (!peer_client.ok()) return peer_client.status();
   auto client_server = make_server_context(files_, client_port_certs_);

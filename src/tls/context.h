@@ -22,6 +22,7 @@
 
 #include <asio/ssl.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -58,7 +59,13 @@ X509Ptr peer_certificate(SSL* ssl);
 // and new ones use the new contexts. Used on one thread (the event loop).
 class TlsContexts {
  public:
-  static Result<TlsContexts> load(TlsFiles files, ClientCerts client_port_certs);
+  // What our own certificate must also satisfy (that it names this node):
+  // checked on the certificate a built context holds, at load and at every
+  // reload, before the new contexts replace the old.
+  using CertificateCheck = std::function<Status(X509* cert)>;
+
+  static Result<TlsContexts> load(TlsFiles files, ClientCerts client_port_certs,
+                                  CertificateCheck check = nullptr);
 
   // Re-reads the files. OK: the new contexts are in force; otherwise the old
   // ones stay and last_reload_error() is the reason.
@@ -78,6 +85,7 @@ class TlsContexts {
 
   TlsFiles files_;
   ClientCerts client_port_certs_ = ClientCerts::kRequired;
+  CertificateCheck check_;
   ContextPtr peer_server_;
   ContextPtr peer_client_;
   ContextPtr client_server_;

@@ -169,7 +169,9 @@ class Testbed:
         self.mounts[i] = mnt
 
     def write_config(self):
-        lines = [f'cluster_id = "{self.cluster_id}"']
+        # Explicitly insecure (issue 17): TLS for the chaos cluster comes with
+        # certificates from `paxlock local up`.
+        lines = [f'cluster_id = "{self.cluster_id}"', "insecure = true"]
         for i in range(1, self.n + 1):
             lines += ["", "[[node]]", f"id = {i}", f'peer = "{self.ip(i)}:7101"',
                       f'client = "{self.ip(i)}:7201"', f'http = "{self.ip(i)}:7301"',

@@ -45,9 +45,24 @@ bool same_members(const std::vector<cluster::Member>& a, const std::vector<clust
   return true;
 }
 
+std::string tuning_toml(const daemon::Tuning& t) {
+  daemon::ClusterConfig c;
+  c.cluster_id = "x";
+  c.tuning = t;
+  return daemon::to_toml(c);
+}
+
 bool same_tuning(const daemon::Tuning& a, const daemon::Tuning& b) {
-  return daemon::to_toml(daemon::ClusterConfig{"x", {}, a}) ==
-         daemon::to_toml(daemon::ClusterConfig{"x", {}, b});
+  return tuning_toml(a) == tuning_toml(b);
+}
+
+bool same_security(bool insecure_a, const std::optional<cluster::TlsSettings>& a, bool insecure_b,
+                   const std::optional<cluster::TlsSettings>& b) {
+  if (insecure_a != insecure_b || a.has_value() != b.has_value()) return false;
+  if (!a) return true;
+  return a->ca == b->ca && a->cert == b->cert && a->key == b->key &&
+         a->client_tokens == b->client_tokens && a->client_auth == b->client_auth &&
+         a->admin == b->admin;
 }
 
 }  // namespace
@@ -65,6 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(again.ok());
     FUZZ_CHECK(again->cluster_id == file->cluster_id);
     FUZZ_CHECK(same_members(again->members, file->members));
+    FUZZ_CHECK(same_security(again->insecure, again->tls, file->insecure, file->tls));
   }
   if (config.ok()) {
     auto again = daemon::parse_config(daemon::to_toml(*config), "again.toml");
@@ -72,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(again->cluster_id == config->cluster_id);
     FUZZ_CHECK(same_members(again->members, config->members));
     FUZZ_CHECK(same_tuning(again->tuning, config->tuning));
+    FUZZ_CHECK(same_security(again->insecure, again->tls, config->insecure, config->tls));
   }
   return 0;
 }

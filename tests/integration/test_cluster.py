@@ -456,8 +456,8 @@ class StartupTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=10)
         return r
 
-    GOOD = ('cluster_id = "t"\n[[node]]\nid = 1\npeer = "127.0.0.1:1"\nclient = "127.0.0.1:2"\n'
-            'http = "127.0.0.1:3"\n')
+    GOOD = ('cluster_id = "t"\ninsecure = true\n[[node]]\nid = 1\npeer = "127.0.0.1:1"\n'
+            'client = "127.0.0.1:2"\nhttp = "127.0.0.1:3"\n')
 
     def test_bad_configs_stop_startup_with_one_clear_line(self):
         cases = {
@@ -470,6 +470,9 @@ class StartupTest(unittest.TestCase):
                 "used twice",
             self.GOOD + "[tuning]\nheartbeat_ms = -5\n": "out of range",
             self.GOOD.replace('"127.0.0.1:2"', '"nonsense"'): "not host:port",
+            # Secure by default (issue 17): neither [tls] nor insecure = true.
+            self.GOOD.replace("insecure = true\n", ""): "neither a [tls] table nor insecure = true",
+            self.GOOD + '[tls]\nca = "ca.crt"\ncert = "c"\nkey = "k"\n': "contradict each other",
         }
         for text, expected in cases.items():
             r = self.run_daemon(text, "--id", "1", "--data-dir", tempfile.mkdtemp())

@@ -539,7 +539,7 @@ class MembershipTest(unittest.TestCase):
         subprocess.run(["cp", "-a", os.path.join(self.c.dir, "n2"), copy], check=True)
         before = file_digests(copy)
         alone = self.write_config(
-            f'cluster_id = "{self.c.cluster_id}"\n[[node]]\nid = 2\n'
+            f'cluster_id = "{self.c.cluster_id}"\ninsecure = true\n[[node]]\nid = 2\n'
             f'peer = "127.0.0.1:{free_port()}"\nclient = "127.0.0.1:{free_port()}"\n'
             f'http = "127.0.0.1:{free_port()}"\n')
         code, err = self.paxlockd(alone, 2, copy)

@@ -22,10 +22,13 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 CONNECTION_ERROR_REASONS = [
     "wrong_cluster", "bad_version", "unknown_node", "frame_too_big", "bad_frame", "bad_message",
     "stalled", "connection_limit", "source_limit", "hello_rate", "duplicate_peer",
-    "hello_timeout", "frame_timeout", "idle_timeout", "client_bad_hello", "client_wrong_cluster",
+    "hello_timeout", "frame_timeout", "idle_timeout", "tls_handshake", "peer_certificate",
+    "client_bad_hello", "client_wrong_cluster",
     "client_frame_too_big", "client_bad_frame", "client_slow_reader", "client_output_budget",
-    "client_connection_limit", "client_source_limit", "client_hello_timeout",
-    "client_frame_timeout", "client_idle_timeout"]
+    "client_connection_limit", "client_source_limit", "client_handshake_rate",
+    "client_hello_timeout",
+    "client_frame_timeout", "client_idle_timeout", "client_tls_handshake",
+    "client_unauthenticated"]
 # service::RequestCounts (src/service/request_handler.h).
 OPS = ["unknown", "lock", "unlock", "check", "status", "list", "open_session", "keep_alive",
        "close_session", "cluster_info"]

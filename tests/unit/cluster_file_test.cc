@@ -122,5 +122,110 @@ TEST(ClusterFile, AnIdWrittenAsAFloatIsRefused) {
   }
 }
 
+// Issue 17: security is explicit. [tls] or insecure = true, never both; a
+// file with neither parses (clients, tools) but a replica refuses it.
+TEST(ClusterFileSecurity, HttpInsecureIsReadAndWrittenBack) {
+  const std::string base = "cluster_id = \"t\"\n" +
+                           node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300") +
+                           "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
+  auto off = parse_cluster_file(base, "c.toml");
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_FALSE(off->tls->http_insecure);  // the default
+  auto on = parse_cluster_file(base + "http_insecure = true\n", "c.toml");
+  ASSERT_TRUE(on.ok()) << on.status().message();
+  EXPECT_TRUE(on->tls->http_insecure);
+  auto back = parse_cluster_file(to_toml(*on), "written");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_TRUE(back->tls->http_insecure);
+  auto bad = parse_cluster_file(base + "http_insecure = \"yes\"\n", "c.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("http_insecure must be true or false"), std::string::npos);
+}
+
+TEST(ClusterFileSecurity, TlsIsReadWithPerNodePathsAndAuthModes) {
+  const std::string base = "cluster_id = \"t\"\n" +
+                           node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300") +
+                           node(12, "127.0.0.1:7101", "127.0.0.1:7201", "127.0.0.1:7301");
+  auto f = parse_cluster_file(base +
+                                  "[tls]\nca = \"/c/ca.crt\"\ncert = \"/c/node-{id}.crt\"\n"
+                                  "key = \"/c/node-{id}.key\"\n",
+                              "c.toml");
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  ASSERT_TRUE(f->tls.has_value());
+  EXPECT_FALSE(f->insecure);
+  EXPECT_EQ(f->tls->ca, "/c/ca.crt");
+  EXPECT_EQ(f->tls->cert_of(12), "/c/node-12.crt");
+  EXPECT_EQ(f->tls->key_of(1), "/c/node-1.key");
+  EXPECT_EQ(f->tls->client_auth, ClientAuth::kCert);  // the default
+  EXPECT_EQ(missing_security(f->insecure, f->tls, "c.toml"), std::nullopt);
+  for (const auto& [text, auth] : {std::pair{"token", ClientAuth::kToken},
+                                   std::pair{"cert_or_token", ClientAuth::kCertOrToken}}) {
+    auto t = parse_cluster_file(base +
+                                    "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n"
+                                    "client_tokens = \"tokens\"\nclient_auth = \"" +
+                                    std::string(text) + "\"\n",
+                                "c.toml");
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_EQ(t->tls->client_auth, auth);
+    EXPECT_EQ(t->tls->client_tokens, "tokens");
+    // Written back, it reads the same.
+    auto back = parse_cluster_file(to_toml(*t), "written");
+    ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << to_toml(*t);
+    ASSERT_TRUE(back->tls.has_value());
+    EXPECT_EQ(back->tls->client_auth, auth);
+    EXPECT_EQ(back->tls->cert, "b");
+    EXPECT_EQ(back->tls->client_tokens, "tokens");
+  }
+}
+
+TEST(ClusterFileSecurity, InsecureOrTlsIsRequiredOfAReplicaAndBothAreRefused) {
+  const std::string base =
+      "cluster_id = \"t\"\n" + node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300");
+  auto neither = parse_cluster_file(base, "c.toml");
+  ASSERT_TRUE(neither.ok());
+  auto why = missing_security(neither->insecure, neither->tls, "c.toml");
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("neither a [tls] table nor insecure = true"), std::string::npos) << *why;
+  auto insecure = parse_cluster_file("insecure = true\n" + base, "c.toml");
+  ASSERT_TRUE(insecure.ok()) << insecure.status().message();
+  EXPECT_TRUE(insecure->insecure);
+  EXPECT_EQ(missing_security(insecure->insecure, insecure->tls, "c.toml"), std::nullopt);
+  auto back = parse_cluster_file(to_toml(*insecure), "written");
+  ASSERT_TRUE(back.ok());
+  EXPECT_TRUE(back->insecure);
+  const std::string tls = "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
+  const std::pair<std::string, std::string> bad[] = {
+      {"insecure = true\n" + base + tls, "contradict each other"},
+      {"insecure = 1\n" + base, "insecure must be true or false"},
+      {base + "[tls]\nca = \"a\"\ncert = \"b\"\n", "[tls] has no 'key'"},
+      {base + tls + "bogus = \"x\"\n", "[tls]: unknown key 'bogus'"},
+      {base + tls + "client_auth = \"password\"\n", "client_auth = 'password'"},
+      {base + tls + "client_auth = \"token\"\n", "needs client_tokens"},
+      {base + "[tls]\nca = \"\"\ncert = \"b\"\nkey = \"c\"\n", "[tls] ca must be a non-empty"},
+      {"tls = 3\n" + base, "tls must be a table"},
+  };
+  for (const auto& [text, expected] : bad) {
+    auto f = parse_cluster_file(text, "c.toml");
+    ASSERT_FALSE(f.ok()) << text;
+    EXPECT_NE(f.status().message().find(expected), std::string::npos) << f.status().message();
+  }
+}
+
+TEST(ClusterFileSecurity, RelativePathsAreAnchoredAtTheFilesDirectory) {
+  TlsSettings t;
+  t.ca = "certs/ca.crt";
+  t.cert = "/abs/node-{id}.crt";
+  t.key = "node-{id}.key";
+  anchor_paths(t, "/etc/paxlock/cluster.toml");
+  EXPECT_EQ(t.ca, "/etc/paxlock/certs/ca.crt");
+  EXPECT_EQ(t.cert, "/abs/node-{id}.crt");
+  EXPECT_EQ(t.key, "/etc/paxlock/node-{id}.key");
+  EXPECT_EQ(t.client_tokens, "");  // none stays none
+  TlsSettings here = t;
+  here.ca = "ca.crt";
+  anchor_paths(here, "cluster.toml");  // in the working directory: as written
+  EXPECT_EQ(here.ca, "ca.crt");
+}
+
 }  // namespace
 }  // namespace paxlock::cluster

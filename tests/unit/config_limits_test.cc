@@ -36,6 +36,7 @@ TEST(ConnectionLimits, DefaultsAreThoseDocumented) {
   EXPECT_EQ(t.peer_takeover_idle_ms, 2000);
   EXPECT_EQ(t.client_connections_max, 4096);
   EXPECT_EQ(t.client_connections_per_source_max, 256);
+  EXPECT_EQ(t.client_handshakes_per_source_per_s, 200);
   EXPECT_EQ(t.client_idle_timeout_ms, 300000);
   EXPECT_EQ(t.client_output_bytes_max, 32 << 20);
   EXPECT_EQ(t.client_output_total_bytes_max, 256 << 20);

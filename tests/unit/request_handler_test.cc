@@ -146,10 +146,10 @@ TEST_F(RequestHandlerTest, ANameOrOwnerWithControlsOrInvalidUtf8IsInvalidWithThe
 }
 
 // The identity is the replica's to stamp: what a client writes there is
-// dropped (with it, bob could not take alice's lock; as "admin" it could be
-// anyone once a table exists), and the ACL operations are refused while no
-// client is authenticated.
-TEST_F(RequestHandlerTest, AClientsIdentityIsDroppedAndAclOperationsAreRefused) {
+// replaced by the connection's (none in insecure mode: with bob's, it could
+// not take alice's lock; as "admin" it could be anyone once a table exists),
+// and the ACL operations are refused while the client is not authenticated.
+TEST_F(RequestHandlerTest, InsecureAClientsIdentityIsDroppedAndAclOperationsAreRefused) {
   auto claimed = lock_request(1, 1, "x");
   claimed.mutable_command()->set_identity("bob");  // owner alice: bob may not act as her
   handler_->handle(claimed);
@@ -170,6 +170,72 @@ TEST_F(RequestHandlerTest, AClientsIdentityIsDroppedAndAclOperationsAreRefused) 
   }
   run();
   EXPECT_TRUE(answers_.empty());
+}
+
+// An authenticated connection's identity is stamped on every command, over
+// what the client wrote: bob claiming to be alice is still bob, and the
+// lock machine refuses bob acting as alice and bob granting rights.
+TEST_F(RequestHandlerTest, TheConnectionsIdentityIsStampedAndTheMachineJudgesAclOperations) {
+  handler_->set_identity("bob");
+  auto claimed = lock_request(1, 1, "x");
+  claimed.mutable_command()->set_identity("alice");
+  handler_->handle(claimed);
+  run();
+  ASSERT_EQ(answers_.size(), 1u);
+  EXPECT_EQ(answers_[0].result().code(), pb::PERMISSION_DENIED);
+  EXPECT_NE(answers_[0].result().reason().find("identity bob may not act as owner alice"),
+            std::string::npos)
+      << answers_[0].result().reason();
+  EXPECT_EQ(machine_.locks_held(), 0u);
+  answers_.clear();
+  from_log_.clear();
+  pb::ClientRequest grant = lock_request(2, 2, "");
+  grant.mutable_command()->set_op(pb::ACL_GRANT);
+  grant.mutable_command()->mutable_grant()->set_identity("bob");
+  grant.mutable_command()->mutable_grant()->set_role(pb::ROLE_ADMIN);
+  handler_->handle(grant);
+  run();
+  ASSERT_EQ(answers_.size(), 1u);
+  EXPECT_TRUE(from_log_[0]);  // through the log, not refused by the replica
+  EXPECT_EQ(answers_[0].result().code(), pb::PERMISSION_DENIED);
+}
+
+// Two identities that chose the same client id and sequence number are two
+// commands, each executed once, each answered with its own result (the core
+// and the replica key commands by (client id, seq) alone).
+TEST_F(RequestHandlerTest, TwoIdentitiesWithOneClientIdAreTwoCommands) {
+  handler_->set_identity("bob");
+  std::vector<pb::ClientResponse> carols;
+  RequestHandlerOptions o;
+  RequestHandler carol(*replica_, o, nullptr,
+                       [&carols](pb::ClientResponse& r, bool) { carols.push_back(r); });
+  carol.set_identity("carol");
+  for (auto [h, owner] : {std::pair{handler_.get(), "bob"}, std::pair{&carol, "carol"}}) {
+    pb::ClientRequest r = lock_request(1, 1, "");
+    r.mutable_command()->set_op(pb::OPEN_SESSION);
+    r.mutable_command()->set_owner(owner);
+    r.mutable_command()->set_ttl_ms(10000);
+    h->handle(r);
+  }
+  run();
+  ASSERT_EQ(answers_.size(), 1u);
+  ASSERT_EQ(carols.size(), 1u);
+  EXPECT_EQ(answers_[0].result().code(), pb::OK);
+  EXPECT_EQ(carols[0].result().code(), pb::OK);
+  EXPECT_NE(answers_[0].result().session(), carols[0].result().session());
+  EXPECT_EQ(machine_.sessions(), 2u);
+}
+
+TEST(WireClientId, IsTheClientsOwnWithoutIdentityAndAHashOfBothWithOne) {
+  EXPECT_EQ(wire_client_id("", 42), 42u);  // insecure: as before identities
+  // First 8 bytes, little-endian, of SHA-256("alice" 0x00 42 as u64 LE)
+  // (python3: hashlib.sha256(b"alice\0" + struct.pack("<Q", 42))).
+  EXPECT_EQ(wire_client_id("alice", 42), 0x50b103baa6791bffULL);
+  EXPECT_NE(wire_client_id("alice", 42), wire_client_id("bob", 42));
+  EXPECT_NE(wire_client_id("alice", 42), wire_client_id("alice", 43));
+  // 0 is no client id: it is never the result (checked over a sample).
+  for (uint64_t id = 0; id < 1000; ++id)
+    EXPECT_NE(wire_client_id("x", id), 0u);
 }
 
 TEST_F(RequestHandlerTest, AValidCommandIsAnsweredFromTheLogAndAnIdInUseIsBusy) {

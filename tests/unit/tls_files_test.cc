@@ -133,6 +133,27 @@ TEST_F(TlsFiles_, ReloadWithBadFilesKeepsTheContextsInForce) {
   EXPECT_EQ(t.peer_server(), before);
 }
 
+TEST_F(TlsFiles_, ReloadWithAnotherNodesCertificateKeepsTheContextsInForce) {
+  const TlsFiles files = pki.node(1);
+  auto check = [](X509* cert) { return certificate_names_node(cert, 1, kCluster); };
+  auto loaded = TlsContexts::load(files, ClientCerts::kOptional, check);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  TlsContexts& t = *loaded;
+  const ContextPtr before = t.peer_server();
+
+  // Node 2's certificate and key, copied over node 1's: good files, the
+  // wrong node.
+  copy(node_files(tmp.path(), 2).cert, files.cert);
+  copy(node_files(tmp.path(), 2).key, files.key);
+  const Status bad = t.reload();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.message(), HasSubstr("certificate file " + files.cert));
+  EXPECT_EQ(t.generation(), 1u);
+  EXPECT_EQ(t.peer_server(), before);
+  // And at load.
+  EXPECT_FALSE(TlsContexts::load(files, ClientCerts::kOptional, check).ok());
+}
+
 TEST_F(TlsFiles_, ReloadWithGoodFilesServesNewConnectionsAndSparesOpenOnes) {
   const TlsFiles files = pki.node(1);
   auto loaded = TlsContexts::load(files, ClientCerts::kRequired);

@@ -36,6 +36,12 @@ struct Global {
   bool timeout_given = false;  // --timeout on the command line: caps --max-wait too
   bool json = false;
   bool quiet = false;
+  // Credentials for a cluster with [tls] (else $PAXLOCK_CERT, $PAXLOCK_KEY,
+  // $PAXLOCK_TOKEN_FILE): a client certificate and key, or a file holding
+  // a bearer token.
+  std::string cert;
+  std::string key;
+  std::string token_file;
 };
 
 // Builds client options from the global flags; on error prints one line and

@@ -112,6 +112,9 @@ std::string refusal_text(const std::string& command, const std::string& name, co
           "{} {}: INVALID: the service refused the request (names are 1-512 bytes, owners 1-256, "
           "TTLs 0.1 s-24 h, waits up to 1 h; a session must belong to the owner){}{}",
           command, n, r.error.empty() ? "" : ": ", printable(r.error));
+    case Code::kPermissionDenied:
+      return fmt::format("{} {}: PERMISSION_DENIED: {}", command, n,
+                         r.error.empty() ? "refused for this identity" : printable(r.error));
     case Code::kTooManyWaiters:
       return fmt::format("{}: TOO_MANY_WAITERS: 1024 owners already queued", n);
     case Code::kUnavailable:  // r.error says that the outcome is unknown

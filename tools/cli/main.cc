@@ -16,8 +16,9 @@ const std::vector<std::string> kCommands = {"lock",   "acquire", "unlock",  "che
                                             "bench",  "local",   "certs"};
 // Global options that take a value (the value is the next word unless
 // written --opt=value).
-const std::vector<std::string> kValued = {"--cluster", "--replica",     "--owner", "--ttl",
-                                          "--timeout", "--session-ttl", "-o",      "--output"};
+const std::vector<std::string> kValued = {"--cluster", "--replica",     "--owner",     "--ttl",
+                                          "--timeout", "--session-ttl", "-o",          "--output",
+                                          "--cert",    "--key",         "--token-file"};
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -92,6 +93,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "print one JSON object (schemas: docs/CLI.md)");
   app.add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_flag("-q,--quiet", g.quiet, "no notes on stderr");
+  app.add_option("--cert", g.cert,
+                 "TLS clusters: this client's certificate (default: $PAXLOCK_CERT)");
+  app.add_option("--key", g.key, "TLS clusters: its key (default: $PAXLOCK_KEY)");
+  app.add_option("--token-file", g.token_file,
+                 "TLS clusters: a file holding a bearer token (default: $PAXLOCK_TOKEN_FILE)");
 
   std::string name;
   uint64_t token = 0;

@@ -5,13 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "cli/cli.h"
 #include "common/text.h"
+#include "tls/context.h"
 
 namespace paxlock::cli {
 
@@ -53,6 +56,44 @@ std::string cluster_file_path(const Global& g) {
   return file;
 }
 
+namespace {
+
+std::string flag_or_env(const std::string& flag, const char* env) {
+  if (!flag.empty()) return flag;
+  const char* v = std::getenv(env);
+  return v && *v ? v : "";
+}
+
+// The credentials of the flags (or the environment) for a TLS cluster.
+bool client_credentials(const Global& g, ClientOptions& out) {
+  out.tls_cert = flag_or_env(g.cert, "PAXLOCK_CERT");
+  out.tls_key = flag_or_env(g.key, "PAXLOCK_KEY");
+  if (out.tls_cert.empty() != out.tls_key.empty()) {
+    fail("--cert and --key go together (or $PAXLOCK_CERT and $PAXLOCK_KEY)");
+    return false;
+  }
+  // Checked here, naming the file: the client would refuse them too.
+  auto context = tls::make_client_context({out.tls_ca, out.tls_cert, out.tls_key});
+  if (!context.ok()) {
+    fail("TLS: " + context.status().message());
+    return false;
+  }
+  const std::string token_file = flag_or_env(g.token_file, "PAXLOCK_TOKEN_FILE");
+  if (token_file.empty()) return true;
+  std::ifstream in(token_file);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    fail(fmt::format("cannot read a token from {}", token_file));
+    return false;
+  }
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+    token.pop_back();
+  out.token = token;
+  return true;
+}
+
+}  // namespace
+
 bool client_options(const Global& g, ClientOptions& out) {
   const std::string file = cluster_file_path(g);
   std::error_code ec;
@@ -75,6 +116,7 @@ bool client_options(const Global& g, ClientOptions& out) {
     fail(fmt::format("cannot use cluster file {}: {}", file, error));
     return false;
   }
+  if (out.tls && !client_credentials(g, out)) return false;
   out.request_timeout = ms(g.timeout_s);
   out.attempt_timeout =
       std::min(out.attempt_timeout, std::max(ms(g.timeout_s / 3), std::chrono::milliseconds(50)));
