@@ -187,6 +187,13 @@ void Daemon::wait_for_reload_signal() {
 
 void Daemon::bootstrap_admin() {
   if (bootstrap_answered_ || stopping_) return;
+  if (machine_->has_admin()) {
+    // Already decided by the log (an earlier start, or another replica's
+    // bootstrap applied here): proposing it again would only add an entry.
+    bootstrap_answered_ = true;
+    spdlog::info("acl_bootstrap: not needed (the state already has an admin)");
+    return;
+  }
   lock::Command cmd;
   cmd.op = lock::Op::kAclBootstrap;
   cmd.grant.identity = config_.tls->admin;

@@ -77,6 +77,9 @@ class LockMachine : public paxos::StateMachine {
   }
   size_t answers_kept(uint64_t client, const std::string& identity = "") const;
   size_t acl_grants() const { return acl_.size(); }
+  // Does any identity hold the admin role? (A replica then has no
+  // acl_bootstrap to propose.)
+  bool has_admin() const { return admins_ > 0; }
 
  private:
   // Exactly-once records are per (identity, client id): a client id is the
