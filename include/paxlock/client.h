@@ -22,6 +22,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,22 +89,36 @@ struct ClusterInfo {
   std::vector<Member> members;
 };
 
+// The rights of docs/LOCKS.md, "Identities, owners and ACLs": `read` on a
+// name prefix (check, status, list), `lock` (also lock and unlock), `admin`
+// (everything, on the empty prefix only).
+enum class AclRole : uint8_t { kRead = 1, kLock = 2, kAdmin = 3 };
+const char* to_string(AclRole role);  // "read", "lock", "admin"
+std::optional<AclRole> acl_role_from_string(const std::string& word);
+
+struct AclGrant {
+  std::string identity;
+  std::string prefix;
+  AclRole role = AclRole::kRead;
+};
+
 struct Reply {
   Code code = Code::kOk;
-  uint64_t token = 0;           // lock: the fencing token; check/unlock: the current one
-  std::string holder;           // who holds the lock (HELD, status, NOT_OWNER)
-  uint64_t session = 0;         // open_session: the new session id
-  int64_t ttl_ms = 0;           // open_session, keep_alive
-  uint64_t applied_at = 0;      // the log instance whose apply produced the answer
-  bool current = false;         // check
-  std::vector<LockInfo> locks;  // status, list
-  std::string next;             // list: continue after this name ("" at the end)
-  std::vector<WaitEdge> cycle;  // deadlock
-  ClusterInfo cluster;          // cluster_info
-  uint32_t served_by = 0;       // the replica that answered
-  uint64_t client_id = 0;       // the request's id in the log is (client_id, seq);
-  uint64_t seq = 0;             // every attempt of one request shares it
-  int attempts = 0;             // how many replicas were tried
+  uint64_t token = 0;            // lock: the fencing token; check/unlock: the current one
+  std::string holder;            // who holds the lock (HELD, status, NOT_OWNER)
+  uint64_t session = 0;          // open_session: the new session id
+  int64_t ttl_ms = 0;            // open_session, keep_alive
+  uint64_t applied_at = 0;       // the log instance whose apply produced the answer
+  bool current = false;          // check
+  std::vector<LockInfo> locks;   // status, list
+  std::string next;              // list: continue after this name ("" at the end)
+  std::vector<WaitEdge> cycle;   // deadlock
+  std::vector<AclGrant> grants;  // acl_list: a page, in (identity, prefix) order
+  ClusterInfo cluster;           // cluster_info
+  uint32_t served_by = 0;        // the replica that answered
+  uint64_t client_id = 0;        // the request's id in the log is (client_id, seq);
+  uint64_t seq = 0;              // every attempt of one request shares it
+  int attempts = 0;              // how many replicas were tried
   std::string error;  // detail for kUnavailable / kBadRequest / kPermissionDenied / kInvalid
 };
 
@@ -188,6 +203,15 @@ class Client {
   void keep_alive(uint64_t session, Callback done);
   void close_session(uint64_t session, Callback done);
   void cluster_info(uint32_t replica, Callback done);  // replica 0: any
+  // The ACL table, for an admin identity (else kPermissionDenied). A grant
+  // replaces the role of the same (identity, prefix); revoking a grant that
+  // does not exist is kNotHeld; neither may leave the table without an
+  // admin (kInvalid). acl_list returns up to `limit` grants (at most 1,000)
+  // after (after_identity, after_prefix); a full page may have more.
+  void acl_grant(const AclGrant& grant, Callback done);
+  void acl_revoke(const std::string& identity, const std::string& prefix, Callback done);
+  void acl_list(const std::string& after_identity, const std::string& after_prefix, uint32_t limit,
+                Callback done);
 
   // The same, as futures.
   std::future<Reply> lock(const std::string& name, const std::string& owner,
@@ -197,6 +221,10 @@ class Client {
   std::future<Reply> status(const std::string& name);
   std::future<Reply> list(const std::string& after, uint32_t limit);
   std::future<Reply> cluster_info(uint32_t replica = 0);
+  std::future<Reply> acl_grant(const AclGrant& grant);
+  std::future<Reply> acl_revoke(const std::string& identity, const std::string& prefix);
+  std::future<Reply> acl_list(const std::string& after_identity, const std::string& after_prefix,
+                              uint32_t limit);
 
   // Takes the lock, waiting in its FIFO queue on the service for up to
   // max_wait (a blocking `lock`; deadlock detection applies). Retries with

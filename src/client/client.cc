@@ -385,6 +385,33 @@ void Client::cluster_info(uint32_t replica, Callback done) {
   });
 }
 
+void Client::acl_grant(const AclGrant& grant, Callback done) {
+  pb::ClientRequest req = request(pb::ACL_GRANT);
+  pb::AclGrant* g = req.mutable_command()->mutable_grant();
+  g->set_identity(grant.identity);
+  g->set_prefix(grant.prefix);
+  g->set_role(static_cast<pb::Role>(grant.role));
+  PAXLOCK_SUBMIT(req, done, 0ms);
+}
+
+void Client::acl_revoke(const std::string& identity, const std::string& prefix, Callback done) {
+  pb::ClientRequest req = request(pb::ACL_REVOKE);
+  pb::AclGrant* g = req.mutable_command()->mutable_grant();
+  g->set_identity(identity);
+  g->set_prefix(prefix);
+  PAXLOCK_SUBMIT(req, done, 0ms);
+}
+
+void Client::acl_list(const std::string& after_identity, const std::string& after_prefix,
+                      uint32_t limit, Callback done) {
+  pb::ClientRequest req = request(pb::ACL_LIST);
+  pb::AclGrant* g = req.mutable_command()->mutable_grant();
+  g->set_identity(after_identity);
+  g->set_prefix(after_prefix);
+  req.mutable_command()->set_limit(limit);
+  PAXLOCK_SUBMIT(req, done, 0ms);
+}
+
 #undef PAXLOCK_SUBMIT
 
 std::future<Reply> Client::lock(const std::string& name, const std::string& owner,
@@ -403,6 +430,17 @@ std::future<Reply> Client::status(const std::string& name) {
 }
 std::future<Reply> Client::list(const std::string& after, uint32_t limit) {
   return as_future([&](Callback cb) { list(after, limit, std::move(cb)); });
+}
+std::future<Reply> Client::acl_grant(const AclGrant& grant) {
+  return as_future([&](Callback cb) { acl_grant(grant, std::move(cb)); });
+}
+std::future<Reply> Client::acl_revoke(const std::string& identity, const std::string& prefix) {
+  return as_future([&](Callback cb) { acl_revoke(identity, prefix, std::move(cb)); });
+}
+std::future<Reply> Client::acl_list(const std::string& after_identity,
+                                    const std::string& after_prefix, uint32_t limit) {
+  return as_future(
+      [&](Callback cb) { acl_list(after_identity, after_prefix, limit, std::move(cb)); });
 }
 std::future<Reply> Client::cluster_info(uint32_t replica) {
   return as_future([&](Callback cb) { cluster_info(replica, std::move(cb)); });

@@ -31,6 +31,25 @@ const char* to_string(Code code) {
   return pb::Code_Name(static_cast<pb::Code>(code)).c_str();
 }
 
+const char* to_string(AclRole role) {
+  switch (role) {
+    case AclRole::kRead:
+      return "read";
+    case AclRole::kLock:
+      return "lock";
+    case AclRole::kAdmin:
+      return "admin";
+  }
+  return "?";
+}
+
+std::optional<AclRole> acl_role_from_string(const std::string& word) {
+  for (AclRole r : {AclRole::kRead, AclRole::kLock, AclRole::kAdmin}) {
+    if (word == to_string(r)) return r;
+  }
+  return std::nullopt;
+}
+
 namespace client {
 namespace {
 
@@ -87,6 +106,15 @@ Reply to_reply(const pb::ClientResponse& r) {
   out.next = res.next();
   for (const pb::CycleEdge& e : res.cycle())
     out.cycle.push_back({e.owner(), e.lock(), e.holder()});
+  for (const pb::AclGrant& g : res.grants()) {
+    if (g.role() < pb::ROLE_READ || g.role() > pb::ROLE_ADMIN) {
+      out = Reply{};
+      out.code = Code::kBadRequest;
+      out.error = "acl_list answered a grant with role " + std::to_string(g.role());
+      return out;
+    }
+    out.grants.push_back({g.identity(), g.prefix(), static_cast<AclRole>(g.role())});
+  }
   if (r.has_cluster()) {
     const pb::ClusterInfo& c = r.cluster();
     out.cluster.cluster_id = c.cluster_id();

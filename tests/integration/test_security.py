@@ -18,6 +18,7 @@ import time
 import unittest
 import urllib.request
 
+import cli_schema
 from harness import BIN, closed_by_peer, frame, pb_field, read_frame, wait_for
 
 PAXLOCK = os.path.join(BIN, "paxlock")
@@ -201,6 +202,8 @@ class SecureCluster:
             obj = json.loads(r.stdout) if r.stdout.strip() else {}
         except ValueError:
             obj = {}
+        if obj and args[0] == "acl":
+            cli_schema.check(obj)  # docs/CLI.md's schema
         return r.returncode, obj, r.stderr
 
     def tls_socket(self, address, cert=None, ca=None):
@@ -489,6 +492,49 @@ class SecurityTest(unittest.TestCase):
         finally:
             bob.close()
             alice.close()
+        self.assertEqual(self.c.tables(), state)
+
+    def test_the_acl_cli_grants_revokes_and_lists_for_the_admin_only(self):
+        """`paxlock acl` is how an operator changes the table: erin gets
+        `read` on erin/ from alice (the admin) and loses it again; bob, not
+        an admin, may neither list nor grant; nothing leaves the table
+        without an admin."""
+        state = self.c.tables()
+        code, obj, err = self.c.cli("acl", "list")
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        self.assertIn({"identity": "alice", "prefix": "", "role": "admin"}, obj["grants"])
+        self.assertIn({"identity": "bob", "prefix": "bob/", "role": "lock"}, obj["grants"])
+        self.assertEqual(len(obj["grants"]), 4, obj)
+        code, obj, err = self.c.cli("status", "erin/x", who="erin")
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        code, obj, err = self.c.cli("acl", "grant", "erin", "read", "--prefix", "erin/")
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        code, obj, err = self.c.cli("status", "erin/x", who="erin")
+        self.assertEqual((code, obj.get("result")), (0, "NOT_HELD"), err)
+        code, obj, err = self.c.cli("lock", "erin/x", who="erin")
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        code, obj, err = self.c.cli("acl", "revoke", "erin", "--prefix", "erin/")
+        self.assertEqual((code, obj.get("result")), (0, "OK"), err)
+        code, obj, err = self.c.cli("status", "erin/x", who="erin")
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        # Refusals, each with its words and exit code.
+        code, obj, err = self.c.cli("acl", "revoke", "erin", "--prefix", "erin/")
+        self.assertEqual((code, obj.get("result")), (1, "NOT_HELD"), err)
+        code, obj, err = self.c.cli("acl", "list", who="bob")
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        self.assertIn("not an admin", obj.get("error", ""))
+        code, obj, err = self.c.cli("acl", "grant", "bob", "admin", who="bob")
+        self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
+        code, obj, err = self.c.cli("acl", "revoke", "alice")
+        self.assertEqual((code, obj.get("result")), (2, "INVALID"), err)
+        self.assertIn("no admin", obj.get("error", ""))
+        code, obj, err = self.c.cli("acl", "grant", "erin", "write")
+        self.assertEqual((code, obj.get("result")), (2, "USAGE"), err)
+        self.assertIn("read, lock or admin", err)
+        r = run(PAXLOCK, "--cluster", self.c.config, "--cert", self.c.cert("client-alice")[0],
+                "--key", self.c.cert("client-alice")[1], "acl", "list")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('alice\t""\tadmin', r.stdout)
         self.assertEqual(self.c.tables(), state)
 
     def test_a_node_certificate_on_the_client_port_is_no_identity(self):

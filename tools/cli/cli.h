@@ -128,6 +128,15 @@ struct CertsOptions {
 };
 int cmd_certs(const Global& g, const CertsOptions& c);
 
+// `paxlock acl grant|revoke|list` (acl.cc): the ACL table, by an admin.
+struct AclOptions {
+  std::string action;    // grant, revoke, list
+  std::string identity;  // grant, revoke
+  std::string role;      // grant: read, lock, admin
+  std::string prefix;    // grant, revoke: the lock-name prefix ("" = every name)
+};
+int cmd_acl(const Global& g, const AclOptions& a);
+
 // The effective wait of acquire/hold: --max-wait, capped by --timeout when
 // that was given.
 std::chrono::milliseconds effective_wait(const Global& g, double max_wait_s);

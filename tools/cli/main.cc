@@ -13,7 +13,7 @@ using namespace paxlock::cli;
 
 const std::vector<std::string> kCommands = {"lock",   "acquire", "unlock",  "check",
                                             "status", "list",    "cluster", "hold",
-                                            "bench",  "local",   "certs"};
+                                            "bench",  "local",   "certs",   "acl"};
 // Global options that take a value (the value is the next word unless
 // written --opt=value).
 const std::vector<std::string> kValued = {"--cluster", "--replica",     "--owner",     "--ttl",
@@ -213,6 +213,24 @@ int main(int argc, char** argv) {
   for (CLI::App* sub : {certs_init, certs_node, certs_client})
     sub->add_flag("--force", c.force, "replace existing files (the key too)");
 
+  AclOptions a;
+  auto* acl = app.add_subcommand(
+      "acl", "the ACL table (admin): grant IDENTITY ROLE, revoke IDENTITY, list");
+  acl->require_subcommand(1);
+  auto* acl_grant = acl->add_subcommand(
+      "grant", "give IDENTITY a role (read, lock or admin) on names under --prefix");
+  auto* acl_revoke = acl->add_subcommand("revoke", "take away IDENTITY's grant on --prefix");
+  auto* acl_list = acl->add_subcommand("list", "every grant, in (identity, prefix) order");
+  for (CLI::App* sub : {acl_grant, acl_revoke}) {
+    sub->add_option("identity", a.identity, "the identity (a client certificate's CN or a token's)")
+        ->required();
+  }
+  acl_grant->add_option("role", a.role, "read, lock or admin")->required();
+  for (CLI::App* sub : {acl_grant, acl_revoke}) {
+    sub->add_option("--prefix", a.prefix,
+                    "the lock-name prefix (default \"\": every name; admin only on \"\")");
+  }
+
   if (auto bad = unknown_command(argc, argv)) {
     std::cerr << "paxlock: " << *bad << std::endl;
     return kExitUsage;
@@ -243,6 +261,12 @@ int main(int argc, char** argv) {
       if (*sub) c.action = sub->get_name();
     }
     return cmd_certs(g, c);
+  }
+  if (*acl) {
+    for (CLI::App* sub : {acl_grant, acl_revoke, acl_list}) {
+      if (*sub) a.action = sub->get_name();
+    }
+    return cmd_acl(g, a);
   }
   if (*local) {
     if ((l.action == "kill" || l.action == "restart") && l.id == 0) {
