@@ -51,6 +51,12 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
     if (error) *error = cfg.status().message();
     return false;
   }
+  // The same rule as the replicas': a file that says nothing about security
+  // is refused, so that a client never talks in the clear by omission.
+  if (auto why = cluster::missing_security(cfg->insecure, cfg->tls, path)) {
+    if (error) *error = *why;
+    return false;
+  }
   options.cluster_id = cfg->cluster_id;
   options.tls = cfg->tls.has_value();
   options.tls_ca = cfg->tls ? cfg->tls->ca : "";

@@ -133,6 +133,12 @@ Status Daemon::load_security() {
   }
   if (config_.insecure) return {};  // warned about once started
   const cluster::TlsSettings& t = *config_.tls;
+  if (!t.accepts_tokens() && !t.client_tokens.empty()) {
+    spdlog::warn(
+        "[tls] client_tokens = {} is ignored: client_auth = \"{}\" takes no tokens "
+        "(\"token\" or \"cert_or_token\" would)",
+        t.client_tokens, cluster::to_string(t.client_auth));
+  }
   if (!t.http_insecure) {
     asio::error_code ec;
     const auto http = asio::ip::make_address(self_->http.ip, ec);

@@ -11,24 +11,28 @@ namespace paxlock::service {
 
 static_assert(pb::LOCK == 1 && pb::UNLOCK == 2 && pb::CHECK == 3 && pb::STATUS == 4 &&
               pb::LIST == 5 && pb::OPEN_SESSION == 6 && pb::KEEP_ALIVE == 7 &&
-              pb::CLOSE_SESSION == 8 && RequestCounts::kOps.size() == 10);
+              pb::CLOSE_SESSION == 8 && pb::ACL_GRANT == 10 && pb::ACL_BOOTSTRAP == 13 &&
+              RequestCounts::kOps.size() == 14);
 static_assert(pb::OK == 0 && pb::HELD == 1 && pb::NOT_OWNER == 2 && pb::NOT_HELD == 3 &&
               pb::STALE_TOKEN == 4 && pb::TIMEOUT == 5 && pb::DEADLOCK == 6 &&
               pb::SESSION_EXPIRED == 7 && pb::INVALID == 8 && pb::TOO_MANY_WAITERS == 9 &&
-              pb::DUPLICATE_IGNORED == 10 && pb::BUSY == 20 && pb::BAD_REQUEST == 21 &&
-              pb::SHUTTING_DOWN == 22 && RequestCounts::kResults.size() == 15);
+              pb::DUPLICATE_IGNORED == 10 && pb::PERMISSION_DENIED == 11 && pb::BUSY == 20 &&
+              pb::BAD_REQUEST == 21 && pb::SHUTTING_DOWN == 22 &&
+              RequestCounts::kResults.size() == 16);
 
 size_t RequestCounts::op_of(const pb::ClientRequest& request) {
   if (request.body_case() == pb::ClientRequest::kClusterInfo) return kOps.size() - 1;
   if (request.body_case() != pb::ClientRequest::kCommand) return 0;
   const int op = request.command().op();
-  return op >= pb::LOCK && op <= pb::CLOSE_SESSION ? static_cast<size_t>(op) : 0;
+  if (op >= pb::LOCK && op <= pb::CLOSE_SESSION) return static_cast<size_t>(op);
+  if (op >= pb::ACL_GRANT && op <= pb::ACL_BOOTSTRAP) return static_cast<size_t>(op) - 1;
+  return 0;
 }
 
 size_t RequestCounts::result_of(int code) {
-  if (code >= pb::OK && code <= pb::DUPLICATE_IGNORED) return static_cast<size_t>(code);
+  if (code >= pb::OK && code <= pb::PERMISSION_DENIED) return static_cast<size_t>(code);
   if (code >= pb::BUSY && code <= pb::SHUTTING_DOWN)
-    return static_cast<size_t>(code - pb::BUSY) + 11;
+    return static_cast<size_t>(code - pb::BUSY) + 12;
   return kResults.size() - 1;
 }
 

@@ -31,13 +31,15 @@ namespace paxlock::service {
 class RequestCounts {
  public:
   // Index 0 is any op the schema does not name (answered BAD_REQUEST or
-  // INVALID); 1..8 are pb::Op's values; the last a cluster_info request.
-  static constexpr std::array<std::string_view, 10> kOps = {
-      "unknown", "lock",         "unlock",     "check",         "status",
-      "list",    "open_session", "keep_alive", "close_session", "cluster_info"};
-  // pb::Code's names in lower case (0..10, then 20..22), and "other" for a
+  // INVALID); 1..8 are pb::Op's values, 9..12 the ACL ops (pb::Op 10..13);
+  // the last a cluster_info request.
+  static constexpr std::array<std::string_view, 14> kOps = {
+      "unknown",    "lock",         "unlock",        "check",         "status",
+      "list",       "open_session", "keep_alive",    "close_session", "acl_grant",
+      "acl_revoke", "acl_list",     "acl_bootstrap", "cluster_info"};
+  // pb::Code's names in lower case (0..11, then 20..22), and "other" for a
   // code the schema does not name.
-  static constexpr std::array<std::string_view, 15> kResults = {"ok",
+  static constexpr std::array<std::string_view, 16> kResults = {"ok",
                                                                 "held",
                                                                 "not_owner",
                                                                 "not_held",
@@ -48,6 +50,7 @@ class RequestCounts {
                                                                 "invalid",
                                                                 "too_many_waiters",
                                                                 "duplicate_ignored",
+                                                                "permission_denied",
                                                                 "busy",
                                                                 "bad_request",
                                                                 "shutting_down",

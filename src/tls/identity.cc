@@ -112,6 +112,19 @@ std::vector<std::string> certificate_names(X509* cert) {
   return names;
 }
 
+bool is_node_identity(std::string_view name, std::string_view cluster_id) {
+  constexpr std::string_view kPrefix = "node-";
+  if (name.size() < kPrefix.size() + 2 + cluster_id.size()) return false;
+  if (!equal_ignoring_ascii_case(name.substr(0, kPrefix.size()), kPrefix)) return false;
+  const std::string_view rest = name.substr(kPrefix.size());
+  const size_t dot = rest.find('.');
+  if (dot == 0 || dot == std::string_view::npos) return false;
+  for (char c : rest.substr(0, dot)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return equal_ignoring_ascii_case(rest.substr(dot + 1), cluster_id);
+}
+
 Status certificate_names_node(X509* cert, uint32_t node_id, std::string_view cluster_id) {
   PAXLOCK_CHECK(cert != nullptr);
   const std::string want = node_identity(node_id, cluster_id);
@@ -122,6 +135,13 @@ Status certificate_names_node(X509* cert, uint32_t node_id, std::string_view clu
   if (!named)
     return Status::error(EACCES,
                          fmt::format("certificate names {}, not {}", names_text(cert), want));
+  for (const std::string& n : names) {
+    if (is_node_identity(n, cluster_id) && !equal_ignoring_ascii_case(n, want)) {
+      return Status::error(EACCES, fmt::format("certificate names {}: {} is another node's, so "
+                                               "it cannot prove to be {}",
+                                               names_text(cert), n, want));
+    }
+  }
   const Usage u = usage_of(cert);
   if (!u.server || !u.client)
     return Status::error(EACCES, fmt::format("certificate for {} lacks the Extended Key Usage {} "

@@ -46,9 +46,15 @@ std::optional<std::string> invalid_client_name(std::string_view name);
 // it has none, its CN; empty if it has neither.
 std::vector<std::string> certificate_names(X509* cert);
 
+// Is `name` some node's identity in `cluster_id` (node-<digits>.<cluster_id>,
+// ASCII case ignored)?
+bool is_node_identity(std::string_view name, std::string_view cluster_id);
+
 // OK if `cert` is node `node_id`'s of cluster `cluster_id`: one of its names
-// is node_identity(node_id, cluster_id) (ASCII case ignored, as in DNS) and
-// it may serve both ends (serverAuth and clientAuth). Otherwise the reason,
+// is node_identity(node_id, cluster_id) (ASCII case ignored, as in DNS), no
+// name is another node's of the cluster (a certificate naming two nodes
+// would let one node's key pass as the other), and it may serve both ends
+// (serverAuth and clientAuth). Otherwise the reason,
 // naming what the certificate does name. The chain must already be verified
 // (the handshake does it); this only reads names.
 Status certificate_names_node(X509* cert, uint32_t node_id, std::string_view cluster_id);

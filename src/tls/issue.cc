@@ -156,6 +156,11 @@ Result<Issued> make_node_certificate(const Issued& ca, uint32_t node_id,
       continue;
     }
     if (auto why = invalid_host(h)) return Status::error(EINVAL, *why);
+    if (is_node_identity(h, cluster_id)) {
+      return Status::error(EINVAL, fmt::format("host '{}' is a node's name in cluster '{}': the "
+                                               "certificate would pass for that node too",
+                                               h, cluster_id));
+    }
     san += ",DNS:" + h;
   }
   Leaf leaf{name,

@@ -104,7 +104,7 @@ class CliTest(unittest.TestCase):
         d = tempfile.mkdtemp()
         path = os.path.join(d, "cluster.toml")
         with open(path, "w") as f:
-            f.write('cluster_id = "x"\n[[node]]\nid = 1\npeer = "127.0.0.1:7"\n'
+            f.write('cluster_id = "x"\ninsecure = true\n[[node]]\nid = 1\npeer = "127.0.0.1:7"\n'
                     'client = "127.0.0.1:9"\nhttp = "127.0.0.1:13"\n')
         r = subprocess.run([PAXLOCK, "--cluster", path, "--timeout", "1", "--json", "lock", "x"],
                            capture_output=True, text=True, timeout=20)

@@ -176,7 +176,7 @@ class FrontDoorTest(unittest.TestCase):
     def test_a_dead_cluster_costs_few_attempts_and_little_cpu(self):
         dead = os.path.join(self.tmp, "dead.toml")
         with open(dead, "w") as f:
-            f.write('cluster_id = "dead"\n')
+            f.write('cluster_id = "dead"\ninsecure = true\n')
             for i in (1, 2, 3):
                 f.write(f'[[node]]\nid = {i}\nclient = "127.0.0.1:{free_port()}"\n'
                         f'peer = "127.0.0.1:{free_port()}"\nhttp = "127.0.0.1:{free_port()}"\n')

@@ -436,7 +436,7 @@ class CliEscapesTest(unittest.TestCase):
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))
         self.config = os.path.join(d, "cluster.toml")
         with open(self.config, "w") as f:
-            f.write(f'cluster_id = "fake"\n[[node]]\nid = 1\npeer = "127.0.0.1:9"\n'
+            f.write(f'cluster_id = "fake"\ninsecure = true\n[[node]]\nid = 1\npeer = "127.0.0.1:9"\n'
                     f'client = "127.0.0.1:{fake.port}"\nhttp = "127.0.0.1:10"\n')
 
     def check_clean(self, *args, stdout_has=None, stderr_has=None):

@@ -31,10 +31,10 @@ CONNECTION_ERROR_REASONS = [
     "client_unauthenticated"]
 # service::RequestCounts (src/service/request_handler.h).
 OPS = ["unknown", "lock", "unlock", "check", "status", "list", "open_session", "keep_alive",
-       "close_session", "cluster_info"]
+       "close_session", "acl_grant", "acl_revoke", "acl_list", "acl_bootstrap", "cluster_info"]
 RESULTS = ["ok", "held", "not_owner", "not_held", "stale_token", "timeout", "deadlock",
-           "session_expired", "invalid", "too_many_waiters", "duplicate_ignored", "busy",
-           "bad_request", "shutting_down", "other"]
+           "session_expired", "invalid", "too_many_waiters", "duplicate_ignored",
+           "permission_denied", "busy", "bad_request", "shutting_down", "other"]
 PROCESS_METRICS = ["process_cpu_seconds_total", "process_resident_memory_bytes",
                    "process_virtual_memory_bytes", "process_start_time_seconds",
                    "process_open_fds", "process_max_fds"]

@@ -157,6 +157,17 @@ class SecureCluster:
                 return int(float(line[len(prefix):]))
         raise AssertionError(f"no counter for {reason}")
 
+    def requests(self, op, result):
+        """paxlock_requests_total{op, result}, summed over the replicas."""
+        prefix = f'paxlock_requests_total{{op="{op}",result="{result}"}} '
+        n = 0
+        for i in self.nodes:
+            lines = [x for x in self.http(i, "/metrics").splitlines() if x.startswith(prefix)]
+            if len(lines) != 1:
+                raise AssertionError(f"node {i}: no series {prefix.strip()}")
+            n += int(float(lines[0][len(prefix):]))
+        return n
+
     def counters(self, reason):
         return sum(self.counter(i, reason) for i in self.nodes)
 
@@ -520,9 +531,11 @@ class SecurityTest(unittest.TestCase):
         # Refusals, each with its words and exit code.
         code, obj, err = self.c.cli("acl", "revoke", "erin", "--prefix", "erin/")
         self.assertEqual((code, obj.get("result")), (1, "NOT_HELD"), err)
+        denied = self.c.requests("acl_list", "permission_denied")
         code, obj, err = self.c.cli("acl", "list", who="bob")
         self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
         self.assertIn("not an admin", obj.get("error", ""))
+        self.assertEqual(self.c.requests("acl_list", "permission_denied"), denied + 1)
         code, obj, err = self.c.cli("acl", "grant", "bob", "admin", who="bob")
         self.assertEqual((code, obj.get("result")), (1, "PERMISSION_DENIED"), err)
         code, obj, err = self.c.cli("acl", "revoke", "alice")

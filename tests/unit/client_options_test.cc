@@ -30,7 +30,8 @@ TEST(ClientOptions, ABadReplicaAddressIsRefusedWhenTheClientIsBuilt) {
 
 TEST(ClientOptions, TheClusterFileGivesResolvedClientAddresses) {
   const std::string path = ::testing::TempDir() + "/client_options_test.toml";
-  std::ofstream(path) << "cluster_id = \"t\"\n[[node]]\nid = 1\npeer = \"localhost:7101\"\n"
+  std::ofstream(path) << "cluster_id = \"t\"\ninsecure = true\n[[node]]\nid = 1\n"
+                         "peer = \"localhost:7101\"\n"
                          "client = \"localhost:7201\"\nhttp = \"localhost:7301\"\n[tuning]\n"
                          "heartbeat_ms = 20\n";
   ClientOptions o;
@@ -44,10 +45,25 @@ TEST(ClientOptions, TheClusterFileGivesResolvedClientAddresses) {
   Client c(o);                                              // resolvable: builds
   EXPECT_NE(c.client_id(), 0u);
 
-  std::ofstream(path) << "cluster_id = \"t\"\n[[node]]\nid = 1\npeer = \"localhost:7101\"\n"
+  std::ofstream(path) << "cluster_id = \"t\"\ninsecure = true\n[[node]]\nid = 1\n"
+                         "peer = \"localhost:7101\"\n"
                          "client = \"node1.invalid:7201\"\nhttp = \"localhost:7301\"\n";
   EXPECT_FALSE(load_cluster_file(path, o, &error));
   EXPECT_NE(error.find("cannot resolve host 'node1.invalid'"), std::string::npos) << error;
+}
+
+// A file that says nothing about security is refused by the client as by
+// the replicas (it connected in the clear before): neither [tls] nor
+// insecure = true is a mistake, never a default.
+TEST(ClientOptions, AClusterFileWithNeitherTlsNorInsecureIsRefused) {
+  const std::string path = ::testing::TempDir() + "/client_options_neither.toml";
+  std::ofstream(path) << "cluster_id = \"t\"\n[[node]]\nid = 1\npeer = \"localhost:7101\"\n"
+                         "client = \"localhost:7201\"\nhttp = \"localhost:7301\"\n";
+  ClientOptions o;
+  std::string error;
+  EXPECT_FALSE(load_cluster_file(path, o, &error));
+  EXPECT_NE(error.find("neither a [tls] table nor insecure = true"), std::string::npos) << error;
+  EXPECT_NE(error.find(path), std::string::npos) << error;
 }
 
 }  // namespace

@@ -284,6 +284,35 @@ uint64_t total(const RequestCounts& c) {
   return n;
 }
 
+// The ACL ops and PERMISSION_DENIED have their own series: they were
+// counted as op "unknown" and result "other", so a denial could not be told
+// from a garbage code on a dashboard.
+TEST(RequestCounts, AclOpsAndPermissionDeniedHaveTheirOwnLabels) {
+  pb::ClientRequest r;
+  const std::pair<pb::Op, std::string_view> ops[] = {{pb::LOCK, "lock"},
+                                                     {pb::CLOSE_SESSION, "close_session"},
+                                                     {pb::ACL_GRANT, "acl_grant"},
+                                                     {pb::ACL_REVOKE, "acl_revoke"},
+                                                     {pb::ACL_LIST, "acl_list"},
+                                                     {pb::ACL_BOOTSTRAP, "acl_bootstrap"},
+                                                     {static_cast<pb::Op>(9), "unknown"},
+                                                     {static_cast<pb::Op>(14), "unknown"}};
+  for (const auto& [op, name] : ops) {
+    r.mutable_command()->set_op(op);
+    EXPECT_EQ(RequestCounts::kOps[RequestCounts::op_of(r)], name) << op;
+  }
+  const std::pair<int, std::string_view> results[] = {{pb::DUPLICATE_IGNORED, "duplicate_ignored"},
+                                                      {pb::PERMISSION_DENIED, "permission_denied"},
+                                                      {pb::BUSY, "busy"},
+                                                      {pb::SHUTTING_DOWN, "shutting_down"},
+                                                      {12, "other"},
+                                                      {19, "other"},
+                                                      {23, "other"},
+                                                      {-1, "other"}};
+  for (const auto& [code, name] : results)
+    EXPECT_EQ(RequestCounts::kResults[RequestCounts::result_of(code)], name) << code;
+}
+
 TEST_F(RequestHandlerTest, EveryAnswerIsCountedByOpAndResult) {
   auto held_by_bob = lock_request(20, 1, "x");
   handler_->handle(held_by_bob);
@@ -324,7 +353,7 @@ TEST(RequestCounts, CodesAndOpsOutsideTheSchemaMapToFixedLabels) {
   EXPECT_EQ(RequestCounts::result_of(pb::DUPLICATE_IGNORED), result_index("duplicate_ignored"));
   EXPECT_EQ(RequestCounts::result_of(pb::BUSY), result_index("busy"));
   EXPECT_EQ(RequestCounts::result_of(pb::SHUTTING_DOWN), result_index("shutting_down"));
-  EXPECT_EQ(RequestCounts::result_of(11), result_index("other"));
+  EXPECT_EQ(RequestCounts::result_of(12), result_index("other"));
   EXPECT_EQ(RequestCounts::result_of(-3), result_index("other"));
   EXPECT_EQ(RequestCounts::result_of(1 << 30), result_index("other"));
   pb::ClientRequest r;

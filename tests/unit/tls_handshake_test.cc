@@ -6,6 +6,7 @@
 // finishes its handshake before the server has judged its certificate.
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "tests/unit/tls_harness.h"
 
@@ -131,6 +132,47 @@ TEST_F(TlsHandshake, ANodeCertificateForNode2DoesNotNameNode3) {
   EXPECT_NE(s.message().find("not node-3.test-cluster"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("node-2.test-cluster"), std::string::npos) << s.message();
   EXPECT_FALSE(certificate_names_node(c.server_saw.get(), 2, "other-cluster").ok());
+}
+
+// `paxlock certs node --id 1 --host node-2.<cluster>` made a certificate
+// naming two nodes, and certificate_names_node took it for either: node 1's
+// key then passed as node 2 (found by a review of the trust model).
+TEST_F(TlsHandshake, ACertificateNamingTwoNodesIsNeitherAndCannotBeMade) {
+  for (const char* host : {"node-2.test-cluster", "NODE-2.Test-Cluster", "node-17.test-cluster"}) {
+    auto made = make_node_certificate(pki.ca, 1, kCluster, {host});
+    ASSERT_FALSE(made.ok()) << host;
+    EXPECT_NE(made.status().message().find("a node's name"), std::string::npos)
+        << made.status().message();
+  }
+  // Other names that look alike are hosts like any other.
+  for (const char* host : {"node-2.other-cluster", "node-x.test-cluster", "node-.test-cluster",
+                           "mynode-2.test-cluster"}) {
+    EXPECT_TRUE(make_node_certificate(pki.ca, 1, kCluster, {host}).ok()) << host;
+  }
+  // Made by hand with the CA's key: both names in the subjectAltName.
+  auto two = must(make_node_certificate(pki.ca, 1, kCluster, {}));
+  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  for (const char* n : {"node-1.test-cluster", "node-2.test-cluster"}) {
+    ASN1_IA5STRING* text = ASN1_IA5STRING_new();
+    ASSERT_EQ(ASN1_STRING_set(text, n, -1), 1);
+    GENERAL_NAME* g = GENERAL_NAME_new();
+    GENERAL_NAME_set0_value(g, GEN_DNS, text);
+    sk_GENERAL_NAME_push(names, g);
+  }
+  ASSERT_EQ(X509_add1_ext_i2d(two.cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE),
+            1);
+  GENERAL_NAMES_free(names);
+  ASSERT_GT(X509_sign(two.cert.get(), pki.ca.key.get(), EVP_sha256()), 0);
+  ASSERT_EQ(certificate_names(two.cert.get()),
+            (std::vector<std::string>{"node-1.test-cluster", "node-2.test-cluster"}));
+  for (uint32_t id : {1u, 2u}) {
+    const Status s = certificate_names_node(two.cert.get(), id, kCluster);
+    ASSERT_FALSE(s.ok()) << id;
+    EXPECT_NE(s.message().find("another node's"), std::string::npos) << s.message();
+  }
+  EXPECT_TRUE(is_node_identity("Node-12.TEST-cluster", kCluster));
+  EXPECT_FALSE(is_node_identity("node-12.test-cluster.evil", kCluster));
+  EXPECT_FALSE(is_node_identity("node-12", kCluster));
 }
 
 TEST_F(TlsHandshake, AClientCertificateIsNotANodesOnThePeerPort) {
