@@ -146,7 +146,9 @@ def paxlock_up(cfg, nodes):
     srv.down_cmd = [PAXLOCK, 'local', 'down', '--dir', d]
     try:
         tuning = ['--tuning'] + cfg.paxlock_tuning if cfg.paxlock_tuning else []
-        r = subprocess.run([PAXLOCK, 'local', 'up', '--dir', d, '--nodes', str(nodes)] + tuning,
+        # Plain, as etcd and ZooKeeper run here: a side by side of equals.
+        r = subprocess.run([PAXLOCK, 'local', 'up', '--dir', d, '--nodes', str(nodes),
+                            '--insecure'] + tuning,
                            capture_output=True, text=True, timeout=120, check=False)
     finally:  # whatever it started, we stop
         for n in range(1, nodes + 1):

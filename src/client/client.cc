@@ -60,6 +60,13 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
   options.cluster_id = cfg->cluster_id;
   options.tls = cfg->tls.has_value();
   options.tls_ca = cfg->tls ? cfg->tls->ca : "";
+  // The file's client credentials, if it names some; a caller's own
+  // (set before or after this call) take their place.
+  if (cfg->tls && !cfg->tls->client_cert.empty() && options.tls_cert.empty() &&
+      options.token.empty()) {
+    options.tls_cert = cfg->tls->client_cert;
+    options.tls_key = cfg->tls->client_key;
+  }
   options.replicas.clear();
   for (const cluster::Member& m : cfg->members) {
     // The client address as resolved when the file was read, so that the
@@ -202,8 +209,8 @@ struct Client::Impl {
     tcp::socket socket(io);
     const asio::error_code ec =
         co_await net::connect_with_timeout(socket, r.endpoint, kConnectTimeout);
-    r.connecting = false;
     if (ec) {
+      r.connecting = false;
       r.queued.clear();
       connection_lost(i);
       co_return;
@@ -212,9 +219,22 @@ struct Client::Impl {
                     ? std::make_shared<net::Connection>(net::Stream(std::move(socket), tls_context),
                                                         kMaxFrame, 256 << 20)
                     : std::make_shared<net::Connection>(std::move(socket), kMaxFrame, 256 << 20);
-    r.conn = conn;
+    // Until the hello is queued, r.conn stays empty and r.connecting set, so
+    // that send() queues every request behind it: during the TLS handshake
+    // (a co_await) requests went onto the connection ahead of the hello, and
+    // the replica read one as the hello ("client protocol 5564 is not spoken
+    // here").
     if (conn->is_tls()) {
       const Status secured = co_await handshake(i, conn);
+      if (!secured.ok()) r.connecting = false;
+      if (secured.code() == ECONNRESET) {
+        // The connection ended before TLS said anything (a replica killed or
+        // restarting, a timeout): lost, and its requests go elsewhere.
+        conn->close();
+        r.queued.clear();
+        connection_lost(i);
+        co_return;
+      }
       if (!secured.ok()) {
         conn->close();
         r.queued.clear();
@@ -231,6 +251,8 @@ struct Client::Impl {
     for (std::string& f : r.queued)
       conn->send(std::move(f));
     r.queued.clear();
+    r.conn = conn;
+    r.connecting = false;
     asio::co_spawn(io, conn->write_loop(), asio::detached);
     co_await read_loop(i, conn);
   }
@@ -242,8 +264,13 @@ struct Client::Impl {
     const asio::error_code ec =
         co_await net::handshake_with_timeout(conn, asio::ssl::stream_base::client, kConnectTimeout);
     if (ec) {
-      co_return Status::error(EPROTO, "TLS handshake with replica " + std::to_string(m.id) +
-                                          " failed: " + conn->handshake_failure(ec));
+      // A TLS error (an alert, a certificate that does not verify) is a
+      // refusal; anything else is a connection that ended (ECONNRESET).
+      const bool tls_said = ec.category() == asio::error::get_ssl_category() &&
+                            ec != asio::ssl::error::stream_truncated;
+      co_return Status::error(tls_said ? EPROTO : ECONNRESET,
+                              "TLS handshake with replica " + std::to_string(m.id) +
+                                  " failed: " + conn->handshake_failure(ec));
     }
     const tls::X509Ptr cert = conn->peer_certificate();
     const Status named =

@@ -60,11 +60,13 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
                          : k == "key"           ? &tls.key
                          : k == "client_tokens" ? &tls.client_tokens
                          : k == "admin"         ? &tls.admin
+                         : k == "client_cert"   ? &tls.client_cert
+                         : k == "client_key"    ? &tls.client_key
                                                 : nullptr;
     if (field == nullptr && k != "client_auth") {
       return bad(source, "[tls]: unknown key '" + k +
                              "' (expected ca, cert, key, client_tokens, client_auth, admin, "
-                             "http_insecure)");
+                             "http_insecure, client_cert, client_key)");
     }
     auto v = value.value<std::string>();
     if (!v || v->empty()) return bad(source, "[tls] " + k + " must be a non-empty string");
@@ -84,6 +86,9 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
   for (auto [key, field] :
        {std::pair{"ca", &tls.ca}, std::pair{"cert", &tls.cert}, std::pair{"key", &tls.key}}) {
     if (field->empty()) return bad(source, fmt::format("[tls] has no '{}' (a file path)", key));
+  }
+  if (tls.client_cert.empty() != tls.client_key.empty()) {
+    return bad(source, "[tls] client_cert and client_key go together");
   }
   if (tls.accepts_tokens() && tls.client_tokens.empty()) {
     return bad(source,
@@ -127,7 +132,8 @@ std::optional<std::string> missing_security(bool insecure, const std::optional<T
 void anchor_paths(TlsSettings& tls, const std::string& file_path) {
   const std::filesystem::path dir = std::filesystem::path(file_path).parent_path();
   if (dir.empty()) return;
-  for (std::string* p : {&tls.ca, &tls.cert, &tls.key, &tls.client_tokens}) {
+  for (std::string* p :
+       {&tls.ca, &tls.cert, &tls.key, &tls.client_tokens, &tls.client_cert, &tls.client_key}) {
     if (!p->empty() && std::filesystem::path(*p).is_relative()) *p = (dir / *p).string();
   }
 }
@@ -322,6 +328,10 @@ std::string to_toml(const ClusterFile& c) {
     out += fmt::format("client_auth = \"{}\"\n", to_string(c.tls->client_auth));
     if (!c.tls->admin.empty()) out += fmt::format("admin = {}\n", quoted(c.tls->admin));
     if (c.tls->http_insecure) out += "http_insecure = true\n";
+    if (!c.tls->client_cert.empty()) {
+      out += fmt::format("client_cert = {}\nclient_key = {}\n", quoted(c.tls->client_cert),
+                         quoted(c.tls->client_key));
+    }
   }
   return out;
 }

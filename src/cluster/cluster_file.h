@@ -87,6 +87,13 @@ struct TlsSettings {
   // under [tls]: a replica refuses to start with an HTTP address that is not
   // loopback unless this says so.
   bool http_insecure = false;
+  // Credentials a client using this file presents unless told others (the
+  // CLI's --cert/--key/--token-file or their environment variables): what
+  // `paxlock local up` writes for its admin identity, so that a local
+  // cluster's file is all a command needs. Both or neither; the replicas do
+  // not read them.
+  std::string client_cert;
+  std::string client_key;
 
   // `cert` and `key` with "{id}" replaced by `node_id`.
   std::string cert_of(uint32_t node_id) const;

@@ -171,7 +171,8 @@ class BackupTest(unittest.TestCase):
         new.paxlock = template.paxlock
         new.paxlockd = template.paxlockd
         new.config = os.path.join(new.dir, "cluster.toml")
-        r = subprocess.run([new.paxlock, "local", "up", "--dir", new.dir, "--nodes", "3"],
+        r = subprocess.run([new.paxlock, "local", "up", "--dir", new.dir, "--nodes", "3",
+                            "--insecure"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         new.local("down")

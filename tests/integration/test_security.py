@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -504,6 +505,47 @@ class SecurityTest(unittest.TestCase):
             bob.close()
             alice.close()
         self.assertEqual(self.c.tables(), state)
+
+    def test_a_replica_that_drops_the_connection_during_the_handshake_is_skipped(self):
+        """A replica killed or restarting drops connections before TLS says
+        anything; the client failed every request sent there at once with
+        UNAVAILABLE (outcome unknown) instead of trying another replica (the
+        demo saw unlocks fail in 6 ms while nodes restarted)."""
+        dropper = socket.socket()
+        dropper.bind(("127.0.0.1", 0))
+        dropper.listen(16)
+        port = dropper.getsockname()[1]
+        stop = threading.Event()
+
+        def drop():
+            while not stop.is_set():
+                try:
+                    conn, _ = dropper.accept()
+                except OSError:
+                    return
+                conn.close()
+        t = threading.Thread(target=drop, daemon=True)
+        t.start()
+        try:
+            with open(self.c.config) as f:
+                text = f.read()
+            text = text.replace(f'client = "{self.c.nodes[1]["client"]}"',
+                                f'client = "127.0.0.1:{port}"')
+            config = os.path.join(self.c.dir, "dropping.toml")
+            with open(config, "w") as f:
+                f.write(text)
+            crt, key = self.c.cert("client-alice")
+            for op in ("lock", "unlock"):
+                r = run(PAXLOCK, "--cluster", config, "--json", "--replica", "1", "--timeout",
+                        "5", "--owner", "alice", "--cert", crt, "--key", key, op, "drop/x",
+                        timeout=30)
+                obj = json.loads(r.stdout)
+                self.assertEqual((r.returncode, obj["result"]), (0, "OK"), r.stderr)
+                self.assertIn(obj["served_by"], (2, 3))
+        finally:
+            stop.set()
+            dropper.close()
+            t.join(timeout=5)
 
     def test_the_acl_cli_grants_revokes_and_lists_for_the_admin_only(self):
         """`paxlock acl` is how an operator changes the table: erin gets

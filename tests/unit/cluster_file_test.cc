@@ -211,6 +211,36 @@ TEST(ClusterFileSecurity, InsecureOrTlsIsRequiredOfAReplicaAndBothAreRefused) {
   }
 }
 
+// What `paxlock local up` writes: the clients' default credentials, both or
+// neither, anchored like the other paths and written back.
+TEST(ClusterFileSecurity, ClientCredentialsGoTogetherAndAreWrittenBack) {
+  const std::string base = "cluster_id = \"t\"\n" +
+                           node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300") +
+                           "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
+  auto both = parse_cluster_file(
+      base + "client_cert = \"certs/client-admin.crt\"\nclient_key = \"certs/client-admin.key\"\n",
+      "c.toml");
+  ASSERT_TRUE(both.ok()) << both.status().message();
+  EXPECT_EQ(both->tls->client_cert, "certs/client-admin.crt");
+  EXPECT_EQ(both->tls->client_key, "certs/client-admin.key");
+  auto back = parse_cluster_file(to_toml(*both), "written");
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->tls->client_cert, "certs/client-admin.crt");
+  EXPECT_EQ(back->tls->client_key, "certs/client-admin.key");
+  TlsSettings t = *both->tls;
+  anchor_paths(t, "/etc/paxlock/cluster.toml");
+  EXPECT_EQ(t.client_cert, "/etc/paxlock/certs/client-admin.crt");
+  EXPECT_EQ(t.client_key, "/etc/paxlock/certs/client-admin.key");
+  auto one = parse_cluster_file(base + "client_cert = \"x.crt\"\n", "c.toml");
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.status().message().find("client_cert and client_key go together"),
+            std::string::npos)
+      << one.status().message();
+  auto none = parse_cluster_file(base, "c.toml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(to_toml(*none).find("client_cert"), std::string::npos);
+}
+
 TEST(ClusterFileSecurity, RelativePathsAreAnchoredAtTheFilesDirectory) {
   TlsSettings t;
   t.ca = "certs/ca.crt";

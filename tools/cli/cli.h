@@ -110,6 +110,9 @@ struct LocalOptions {
   std::string build = "";               // where paxlockd is (default: next to this binary)
   std::vector<std::string> extra_args;  // passed to every paxlockd (test options)
   std::vector<std::string> tuning;      // key=value for the config's [tuning] (up, first time)
+  // up, first time: no certificates, `insecure = true` (default: a CA, each
+  // node's certificate and an admin client's, and a [tls] table).
+  bool insecure = false;
   double wait_s = 20;
 };
 int cmd_local(const Global& g, const LocalOptions& l);

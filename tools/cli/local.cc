@@ -23,6 +23,8 @@
 
 #include "cli/cli.h"
 #include "cluster/cluster_file.h"
+#include "tls/identity.h"
+#include "tls/issue.h"
 
 namespace paxlock::cli {
 namespace {
@@ -178,6 +180,34 @@ std::string config_path_of(const LocalOptions& l) {
   return (fs::path(l.dir) / "cluster.toml").string();
 }
 
+// The identity `local up` makes a certificate for and the replicas make the
+// first admin: the cluster file names it as its clients' default, so that
+// `paxlock --cluster DIR lock x` works as it is (an admin may act as any
+// owner).
+constexpr const char* kLocalAdmin = "admin";
+
+// A CA for `cluster_id` in `certs`, each node's certificate (for 127.0.0.1
+// and localhost) and the admin client's. An error names what failed.
+Status make_local_certs(const std::string& certs, const std::string& cluster_id, int nodes) {
+  std::error_code ec;
+  fs::create_directories(certs, ec);
+  if (ec) return Status::error(EIO, fmt::format("cannot create {}: {}", certs, ec.message()));
+  auto ca = tls::make_ca(cluster_id);
+  if (!ca.ok()) return ca.status();
+  if (Status s = tls::write_issued(*ca, tls::ca_files(certs), /*overwrite=*/true); !s.ok()) {
+    return s;
+  }
+  for (int i = 1; i <= nodes; ++i) {
+    const auto id = static_cast<uint32_t>(i);
+    auto node = tls::make_node_certificate(*ca, id, cluster_id, {"127.0.0.1", "localhost"});
+    if (!node.ok()) return node.status();
+    if (Status s = tls::write_issued(*node, tls::node_files(certs, id), true); !s.ok()) return s;
+  }
+  auto admin = tls::make_client_certificate(*ca, kLocalAdmin);
+  if (!admin.ok()) return admin.status();
+  return tls::write_issued(*admin, tls::client_files(certs, kLocalAdmin), true);
+}
+
 // A new cluster of l.nodes on free ports of 127.0.0.1, written to `path`
 // with l.tuning as its [tuning] table. kExitOk or kExitUsage (it said why).
 int write_new_config(const LocalOptions& l, const std::string& path) {
@@ -187,10 +217,27 @@ int write_new_config(const LocalOptions& l, const std::string& path) {
   }
   cluster::ClusterFile cfg;
   cfg.cluster_id = fmt::format("local-{}", ::getpid());
-  // Explicitly insecure for now: generating certificates here (so that the
-  // local cluster, the demo and the tests run with TLS and authentication by
-  // default) is the next step of issue 17.
-  cfg.insecure = true;
+  if (l.insecure) {
+    cfg.insecure = true;
+  } else {
+    // Secure by default: TLS on the peer and client ports, clients by
+    // certificate, "admin" the first admin. Paths relative to the file.
+    const Status made =
+        make_local_certs((fs::path(l.dir) / "certs").string(), cfg.cluster_id, l.nodes);
+    if (!made.ok()) {
+      fail("local up: making the certificates: " + made.message());
+      return kExitRefused;
+    }
+    cluster::TlsSettings t;
+    t.ca = "certs/ca.crt";
+    t.cert = "certs/node-{id}.crt";
+    t.key = "certs/node-{id}.key";
+    t.client_auth = cluster::ClientAuth::kCert;
+    t.admin = kLocalAdmin;
+    t.client_cert = fmt::format("certs/client-{}.crt", kLocalAdmin);
+    t.client_key = fmt::format("certs/client-{}.key", kLocalAdmin);
+    cfg.tls = t;
+  }
   const auto ports = free_ports(static_cast<size_t>(3 * l.nodes));
   for (int i = 0; i < l.nodes; ++i) {
     cluster::Member m;
@@ -245,6 +292,33 @@ Json local_json(const LocalOptions& l, const cluster::ClusterFile& cfg, int exit
   return j;
 }
 
+// With [tls] and the admin's credentials in the file: waits until the
+// replicas' acl_bootstrap is applied (the admin's acl_list is answered OK),
+// so that the first command after `local up` acts with the admin's rights.
+bool wait_admin(const LocalOptions& l, const cluster::ClusterFile& cfg,
+                const std::string& config_path) {
+  if (!cfg.tls || cfg.tls->client_cert.empty()) return true;
+  ClientOptions o;
+  std::string error;
+  if (!load_cluster_file(config_path, o, &error)) {
+    fail(fmt::format("cannot use {}: {}", config_path, error));
+    return false;
+  }
+  o.request_timeout = std::chrono::milliseconds(1000);
+  Client c(o);
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
+  Reply r;
+  while (Clock::now() < deadline) {
+    r = c.acl_list("", "", 1).get();
+    if (r.code == Code::kOk) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fail(fmt::format("the admin identity is not the admin after {} s: {} {}", l.wait_s,
+                   to_string(r.code), printable(r.error)));
+  return false;
+}
+
 // Starts every node that is not running and waits until all serve.
 int local_up(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg,
              const std::string& config_path) {
@@ -254,6 +328,7 @@ int local_up(const Global& g, const LocalOptions& l, const cluster::ClusterFile&
     if (!start_node(l, cfg, id)) return kExitUnavailable;
   }
   if (!wait_serving(l, cfg, all)) return kExitUnavailable;
+  if (!wait_admin(l, cfg, config_path)) return kExitUnavailable;
   if (!g.json) {
     std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
               << std::endl;

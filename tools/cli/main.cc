@@ -175,6 +175,9 @@ int main(int argc, char** argv) {
                     "extra arguments for every paxlockd (test options)");
   local->add_option("--wait", l.wait_s, "seconds to wait for nodes to serve");
   local->add_option("--tuning", l.tuning, "key=value for the generated config's [tuning]");
+  local->add_flag("--insecure", l.insecure,
+                  "up, first time: no TLS and no authentication (default: certificates in "
+                  "DIR/certs, TLS on every port, the client identity 'admin')");
 
   CertsOptions c;
   auto* certs = app.add_subcommand(

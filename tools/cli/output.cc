@@ -66,11 +66,18 @@ std::string flag_or_env(const std::string& flag, const char* env) {
 
 // The credentials of the flags (or the environment) for a TLS cluster.
 bool client_credentials(const Global& g, ClientOptions& out) {
-  out.tls_cert = flag_or_env(g.cert, "PAXLOCK_CERT");
-  out.tls_key = flag_or_env(g.key, "PAXLOCK_KEY");
-  if (out.tls_cert.empty() != out.tls_key.empty()) {
+  const std::string cert = flag_or_env(g.cert, "PAXLOCK_CERT");
+  const std::string key = flag_or_env(g.key, "PAXLOCK_KEY");
+  if (cert.empty() != key.empty()) {
     fail("--cert and --key go together (or $PAXLOCK_CERT and $PAXLOCK_KEY)");
     return false;
+  }
+  const std::string token_file = flag_or_env(g.token_file, "PAXLOCK_TOKEN_FILE");
+  // Credentials given here replace the cluster file's [tls] client_cert and
+  // client_key (load_cluster_file took those as the default).
+  if (!cert.empty() || !token_file.empty()) {
+    out.tls_cert = cert;
+    out.tls_key = key;
   }
   // Checked here, naming the file: the client would refuse them too.
   auto context = tls::make_client_context({out.tls_ca, out.tls_cert, out.tls_key});
@@ -78,7 +85,6 @@ bool client_credentials(const Global& g, ClientOptions& out) {
     fail("TLS: " + context.status().message());
     return false;
   }
-  const std::string token_file = flag_or_env(g.token_file, "PAXLOCK_TOKEN_FILE");
   if (token_file.empty()) return true;
   std::ifstream in(token_file);
   std::string token;

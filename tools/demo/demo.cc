@@ -125,14 +125,26 @@ std::vector<std::string> check_mutual_exclusion(const std::vector<Op>& history) 
     double to;
   };
   std::map<std::string, std::vector<Grant>> grants;
-  std::map<std::pair<int, std::string>, size_t> open;  // (client, lock) -> index in grants
+  std::map<std::pair<int, std::string>, size_t> open;           // (client, lock) -> index in grants
+  std::map<std::pair<std::string, uint64_t>, size_t> by_token;  // (lock, token) -> index
   std::vector<Op> ops = history;
   std::sort(ops.begin(), ops.end(),
             [](const Op& a, const Op& b) { return a.invoke_s < b.invoke_s; });
   for (const Op& op : ops) {
     if (op.kind == "lock" && op.result == "OK") {
+      // The same token to the same owner again: its unlock did not take
+      // effect (an UNAVAILABLE answer), and the lock answers a holder's
+      // lock with its grant. One hold, still going; to another client, the
+      // same token is a violation (kept as a second grant below).
+      auto same = by_token.find({op.lock, op.token});
+      if (same != by_token.end() && grants[op.lock][same->second].client == op.client) {
+        grants[op.lock][same->second].to = 1e18;
+        open[{op.client, op.lock}] = same->second;
+        continue;
+      }
       grants[op.lock].push_back({op.token, op.client, op.reply_s, 1e18});
       open[{op.client, op.lock}] = grants[op.lock].size() - 1;
+      by_token[{op.lock, op.token}] = grants[op.lock].size() - 1;
     } else if (op.kind == "unlock") {
       auto it = open.find({op.client, op.lock});
       if (it != open.end()) {
