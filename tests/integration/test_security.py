@@ -547,6 +547,90 @@ class SecurityTest(unittest.TestCase):
             dropper.close()
             t.join(timeout=5)
 
+    def test_requests_sent_during_a_tls_handshake_wait_behind_the_hello(self):
+        """Requests sent while a connection's TLS handshake was under way
+        went onto it ahead of the hello; the replica read one as the hello
+        and refused the connection ("client protocol 5564 is not spoken
+        here"), failing them with UNAVAILABLE (the demo saw 18 in 20 s while
+        nodes restarted). Here every connection to node 1 goes through a
+        proxy that holds the replica's first bytes for 300 ms and cuts all
+        connections once a second, so the client reconnects while its
+        workers keep sending: every request must still be answered."""
+        upstream = self.c.nodes[1]["client"].rsplit(":", 1)
+        proxy = socket.socket()
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(64)
+        port = proxy.getsockname()[1]
+        stop = threading.Event()
+        live = []
+        lock = threading.Lock()
+
+        def pipe(src, dst, delay):
+            try:
+                first = True
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    if first and delay:
+                        time.sleep(delay)
+                    first = False
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for x in (src, dst):
+                try:
+                    x.close()
+                except OSError:
+                    pass
+
+        def accept():
+            while not stop.is_set():
+                try:
+                    c, _ = proxy.accept()
+                except OSError:
+                    return
+                u = socket.create_connection((upstream[0], int(upstream[1])))
+                with lock:
+                    live.extend((c, u))
+                threading.Thread(target=pipe, args=(c, u, 0), daemon=True).start()
+                threading.Thread(target=pipe, args=(u, c, 0.3), daemon=True).start()
+
+        def cut():
+            while not stop.wait(1.0):
+                with lock:
+                    for x in live:
+                        try:
+                            x.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                    live.clear()
+        threads = [threading.Thread(target=accept, daemon=True),
+                   threading.Thread(target=cut, daemon=True)]
+        for t in threads:
+            t.start()
+        try:
+            with open(self.c.config) as f:
+                text = f.read()
+            text = text.replace(f'client = "{self.c.nodes[1]["client"]}"',
+                                f'client = "127.0.0.1:{port}"')
+            config = os.path.join(self.c.dir, "slow-handshake.toml")
+            with open(config, "w") as f:
+                f.write(text)
+            crt, key = self.c.cert("client-alice")
+            r = run(PAXLOCK, "--cluster", config, "--json", "--replica", "1", "--owner", "alice",
+                    "--cert", crt, "--key", key, "bench", "--clients", "8", "--locks", "4",
+                    "--duration", "4", "--warmup", "0", timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            obj = json.loads(r.stdout)
+            self.assertEqual(obj["errors"], {}, obj)
+            self.assertGreater(obj["cycles"], 0, obj)
+        finally:
+            stop.set()
+            proxy.close()
+            for t in threads:
+                t.join(timeout=5)
+
     def test_the_acl_cli_grants_revokes_and_lists_for_the_admin_only(self):
         """`paxlock acl` is how an operator changes the table: erin gets
         `read` on erin/ from alice (the admin) and loses it again; bob, not
