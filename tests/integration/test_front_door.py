@@ -184,7 +184,11 @@ class FrontDoorTest(unittest.TestCase):
         start = time.monotonic()
         code, obj, _, _ = self.run_cli("--cluster", dead, "--json", "--timeout", "2", "lock", "x")
         self.assertEqual((code, obj["result"]), (3, "UNAVAILABLE"))
-        self.assertLess(abs(time.monotonic() - start - 2), 0.5)
+        # The deadline is kept: not before it, and not much after (a loaded
+        # ASan run took 2.5 s).
+        elapsed = time.monotonic() - start
+        self.assertGreater(elapsed, 1.9)
+        self.assertLess(elapsed, 3.5)
         self.assertLessEqual(obj["attempts"], 30)  # was 30,103
         code, obj, _, _ = self.run_cli("--cluster", dead, "--json", "acquire", "x",
                                        "--max-wait", "3")
