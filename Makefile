@@ -9,7 +9,7 @@ CTEST_FLAGS ?= --output-on-failure -j $(JOBS) --timeout 900
 CXX_SOURCES = $(wildcard $(shell git ls-files --cached --others --exclude-standard \
                 '*.cc' '*.h' '*.cpp' '*.hpp' 2>/dev/null))
 
-.PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean \
+.PHONY: all deps dev release asan test test-dev test-asan format format-check tidy clean bench-tls \
         soak bench bench-compare demo chaos chaos-planted explore fuzz fuzz-smoke
 
 all: dev
@@ -125,6 +125,14 @@ bench: release
 # RUNS DURATION WARMUP CLIENTS SYSTEMS PAXLOCK_NODES QUICK OUT (bench/compare/run --help).
 bench-compare: release
 	bench/compare/run
+
+# The cost of TLS: one build, a plain cluster (A) against a TLS one (B),
+# alternating, at 1, 16 and 64 clients (bench/ab-compare). Knobs: ROUNDS BENCH_SECONDS.
+ROUNDS ?= 3
+BENCH_SECONDS ?= 10
+bench-tls: release
+	bench/ab-compare --a build/release/tools --b build/release/tools --b-tls \
+	  --rounds $(ROUNDS) --duration $(BENCH_SECONDS) --clients 1 16 64
 
 clean:
 	rm -rf build

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace paxlock {
@@ -149,10 +150,22 @@ struct ClientOptions {
   std::string tls_cert;  // this client's certificate (PEM file), or empty
   std::string tls_key;   // its key
   std::string token;     // a bearer token ("pxl_..."), or empty
+  // The cluster file's [tls] client_cert and client_key (what `paxlock local
+  // up` writes for its admin): presented only when tls_cert and token are
+  // both empty, so credentials a caller sets always win.
+  std::string default_tls_cert;
+  std::string default_tls_key;
 };
 
-// Reads the cluster file that the replicas use (cluster_id and [[node]]
-// tables) into `options`. False with `error` set if it cannot.
+// The certificate and key a client with these options presents (both empty:
+// none, or a token).
+std::pair<std::string, std::string> client_certificate(const ClientOptions& options);
+
+// Reads the cluster file that the replicas use (cluster_id, [[node]] tables,
+// [tls] or insecure) into `options`: the replicas, `tls`, `tls_ca` and the
+// default credentials; a caller's tls_cert, tls_key and token are left as
+// they are. False with `error` set if it cannot, or if the file has neither
+// [tls] nor insecure = true (as the replicas refuse it).
 bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error);
 
 struct LockOptions {

@@ -45,6 +45,11 @@ client::CoreConfig core_config() {
 
 }  // namespace
 
+std::pair<std::string, std::string> client_certificate(const ClientOptions& o) {
+  if (o.tls_cert.empty() && o.token.empty()) return {o.default_tls_cert, o.default_tls_key};
+  return {o.tls_cert, o.tls_key};
+}
+
 bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error) {
   auto cfg = cluster::load_cluster_file(path);
   if (!cfg.ok()) {
@@ -60,13 +65,10 @@ bool load_cluster_file(const std::string& path, ClientOptions& options, std::str
   options.cluster_id = cfg->cluster_id;
   options.tls = cfg->tls.has_value();
   options.tls_ca = cfg->tls ? cfg->tls->ca : "";
-  // The file's client credentials, if it names some; a caller's own
-  // (set before or after this call) take their place.
-  if (cfg->tls && !cfg->tls->client_cert.empty() && options.tls_cert.empty() &&
-      options.token.empty()) {
-    options.tls_cert = cfg->tls->client_cert;
-    options.tls_key = cfg->tls->client_key;
-  }
+  // The file's client credentials (or none): used only if the caller sets
+  // none of its own, before or after this call (client_certificate).
+  options.default_tls_cert = cfg->tls ? cfg->tls->client_cert : "";
+  options.default_tls_key = cfg->tls ? cfg->tls->client_key : "";
   options.replicas.clear();
   for (const cluster::Member& m : cfg->members) {
     // The client address as resolved when the file was read, so that the
@@ -103,7 +105,8 @@ struct Client::Impl {
     }
     if (core.options().tls) {
       const ClientOptions& o = core.options();
-      auto ctx = tls::make_client_context({o.tls_ca, o.tls_cert, o.tls_key});
+      const auto [cert, key] = client_certificate(o);
+      auto ctx = tls::make_client_context({o.tls_ca, cert, key});
       if (!ctx.ok()) throw std::invalid_argument("paxlock::Client: TLS: " + ctx.status().message());
       tls_context = std::move(*ctx);
     }

@@ -11,8 +11,8 @@ namespace paxlock::service {
 
 static_assert(pb::LOCK == 1 && pb::UNLOCK == 2 && pb::CHECK == 3 && pb::STATUS == 4 &&
               pb::LIST == 5 && pb::OPEN_SESSION == 6 && pb::KEEP_ALIVE == 7 &&
-              pb::CLOSE_SESSION == 8 && pb::ACL_GRANT == 10 && pb::ACL_BOOTSTRAP == 13 &&
-              RequestCounts::kOps.size() == 14);
+              pb::CLOSE_SESSION == 8 && pb::ACL_GRANT == 10 && pb::ACL_REVOKE == 11 &&
+              pb::ACL_LIST == 12 && pb::ACL_BOOTSTRAP == 13 && RequestCounts::kOps.size() == 14);
 static_assert(pb::OK == 0 && pb::HELD == 1 && pb::NOT_OWNER == 2 && pb::NOT_HELD == 3 &&
               pb::STALE_TOKEN == 4 && pb::TIMEOUT == 5 && pb::DEADLOCK == 6 &&
               pb::SESSION_EXPIRED == 7 && pb::INVALID == 8 && pb::TOO_MANY_WAITERS == 9 &&

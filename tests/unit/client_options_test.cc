@@ -66,5 +66,41 @@ TEST(ClientOptions, AClusterFileWithNeitherTlsNorInsecureIsRefused) {
   EXPECT_NE(error.find(path), std::string::npos) << error;
 }
 
+// A caller that loads a file naming default credentials and then sets a
+// token must present the token alone: the file's certificate was copied
+// into tls_cert, so the client proved the file's identity (admin on a local
+// cluster) besides the token (found in review).
+TEST(ClientOptions, TheFilesDefaultCredentialsYieldToTheCallers) {
+  const std::string path = ::testing::TempDir() + "/client_options_tls.toml";
+  const std::string nodes =
+      "[[node]]\nid = 1\npeer = \"127.0.0.1:7101\"\nclient = \"127.0.0.1:7201\"\n"
+      "http = \"127.0.0.1:7301\"\n";
+  std::ofstream(path) << "cluster_id = \"t\"\n"
+                      << nodes
+                      << "[tls]\nca = \"/c/ca.crt\"\ncert = \"/c/n.crt\"\nkey = \"/c/n.key\"\n"
+                         "client_cert = \"/c/client-admin.crt\"\n"
+                         "client_key = \"/c/client-admin.key\"\n";
+  ClientOptions o;
+  std::string error;
+  ASSERT_TRUE(load_cluster_file(path, o, &error)) << error;
+  EXPECT_TRUE(o.tls_cert.empty());  // the caller's own stay the caller's
+  EXPECT_EQ(client_certificate(o),
+            std::make_pair(std::string("/c/client-admin.crt"), std::string("/c/client-admin.key")));
+  o.token = "pxl_0123";  // set after loading
+  EXPECT_EQ(client_certificate(o), std::make_pair(std::string(), std::string()));
+  o.token.clear();
+  o.tls_cert = "/mine.crt";
+  o.tls_key = "/mine.key";
+  EXPECT_EQ(client_certificate(o),
+            std::make_pair(std::string("/mine.crt"), std::string("/mine.key")));
+  // The same options loaded from a file without defaults keep none of the
+  // first file's.
+  std::ofstream(path) << "cluster_id = \"t\"\ninsecure = true\n" << nodes;
+  o.tls_cert.clear();
+  o.tls_key.clear();
+  ASSERT_TRUE(load_cluster_file(path, o, &error)) << error;
+  EXPECT_EQ(client_certificate(o), std::make_pair(std::string(), std::string()));
+}
+
 }  // namespace
 }  // namespace paxlock

@@ -305,7 +305,14 @@ bool wait_admin(const LocalOptions& l, const cluster::ClusterFile& cfg,
     return false;
   }
   o.request_timeout = std::chrono::milliseconds(1000);
-  Client c(o);
+  std::optional<Client> built;
+  try {
+    built.emplace(o);
+  } catch (const std::invalid_argument& e) {  // the admin's files cannot be used
+    fail(fmt::format("local up: cannot act as the admin of {}: {}", config_path, e.what()));
+    return false;
+  }
+  Client& c = *built;
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
   Reply r;

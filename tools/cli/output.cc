@@ -74,27 +74,27 @@ bool client_credentials(const Global& g, ClientOptions& out) {
   }
   const std::string token_file = flag_or_env(g.token_file, "PAXLOCK_TOKEN_FILE");
   // Credentials given here replace the cluster file's [tls] client_cert and
-  // client_key (load_cluster_file took those as the default).
-  if (!cert.empty() || !token_file.empty()) {
-    out.tls_cert = cert;
-    out.tls_key = key;
+  // client_key (client_certificate() presents those only if none is set).
+  out.tls_cert = cert;
+  out.tls_key = key;
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+      fail(fmt::format("cannot read a token from {}", token_file));
+      return false;
+    }
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    out.token = token;
   }
   // Checked here, naming the file: the client would refuse them too.
-  auto context = tls::make_client_context({out.tls_ca, out.tls_cert, out.tls_key});
+  const auto [use_cert, use_key] = client_certificate(out);
+  auto context = tls::make_client_context({out.tls_ca, use_cert, use_key});
   if (!context.ok()) {
     fail("TLS: " + context.status().message());
     return false;
   }
-  if (token_file.empty()) return true;
-  std::ifstream in(token_file);
-  std::string token;
-  if (!in || !std::getline(in, token)) {
-    fail(fmt::format("cannot read a token from {}", token_file));
-    return false;
-  }
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
-    token.pop_back();
-  out.token = token;
   return true;
 }
 
