@@ -485,12 +485,15 @@ std::future<Reply> Client::cluster_info(uint32_t replica) {
 Reply Client::acquire(const std::string& name, const std::string& owner, const AcquireOptions& o) {
   // The wait is the service's: the owner joins the lock's FIFO queue (and
   // deadlock detection) for up to max_wait. The answer is asked for a
-  // little before max_wait ends so that it arrives in time; only an
-  // unavailable cluster is retried here, with back-off. The answer has
-  // 2 x kAnswerMargin to arrive (a time tick, one round and the reply; an
-  // ASan build under CI load needed more than the 100 ms it once had) and
-  // the call still returns within kAnswerMargin of max_wait.
+  // little before max_wait ends (kAnswerEarly) so that it arrives in time;
+  // only an unavailable cluster is retried here, with back-off. The answer
+  // has kAnswerEarly + kAnswerMargin to arrive (a time tick, one round and
+  // the reply; an ASan build under CI load needed more than 100 ms) and the
+  // call still returns within kAnswerMargin of max_wait. kAnswerEarly is
+  // below kAnswerMargin: asked for exactly 100 ms early, an answer came
+  // 101 ms early (the replicas stamp time in whole milliseconds).
   constexpr auto kAnswerMargin = 100ms;
+  constexpr auto kAnswerEarly = 80ms;
   constexpr auto kLongestWait = std::chrono::milliseconds(3600 * 1000);  // LOCKS.md
   const auto start = Clock::now();
   const auto deadline = start + o.max_wait;
@@ -504,9 +507,9 @@ Reply Client::acquire(const std::string& name, const std::string& owner, const A
     LockOptions lo;
     lo.session = o.session;
     // A short wait keeps at least half of what is left.
-    lo.wait = std::clamp(std::max(left - kAnswerMargin, left / 2), std::chrono::milliseconds(0),
+    lo.wait = std::clamp(std::max(left - kAnswerEarly, left / 2), std::chrono::milliseconds(0),
                          kLongestWait);
-    // The answer to a wait comes about kAnswerMargin before max_wait ends; it
+    // The answer to a wait comes about kAnswerEarly before max_wait ends; it
     // is waited for up to kAnswerMargin after. A try (no time left to wait)
     // gets the request timeout for its answer: a grant must never be
     // reported as "unknown" only because the round trip took 1 ms.
