@@ -216,3 +216,20 @@ def closed_by_peer(sock, timeout=5):
         return False
     finally:
         sock.close()
+
+
+def free_port():
+    """A port of 127.0.0.1 free at the time of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory_kb(pid):
+    """(VmRSS, VmHWM) of a process, in KiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])

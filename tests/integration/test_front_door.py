@@ -15,16 +15,11 @@ import time
 import unittest
 
 import cli_schema
-from harness import BIN, Cluster, wait_for
+from harness import BIN, Cluster, free_port, wait_for
 
 PAXLOCK = os.path.join(BIN, "paxlock")
 SCHEMAS = cli_schema.load()
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def read(path):

@@ -17,7 +17,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import BIN, Cluster, connect, frame, pb_field, read_frame, wait_for
+from harness import BIN, Cluster, connect, frame, free_port, pb_field, read_frame, wait_for
 
 # net::kProtocolVersion, the client protocol.
 CLIENT_PROTOCOL_VERSION = 2
@@ -481,11 +481,6 @@ class CliEscapesTest(unittest.TestCase):
 
 
 # ------------------------------------------------------- data directories
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def file_digests(directory):

@@ -32,7 +32,7 @@ import unittest
 if "ASAN_OPTIONS" in os.environ:
     os.environ["ASAN_OPTIONS"] += ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 
-from harness import Cluster, frame, pb_field, read_frame, wait_for
+from harness import Cluster, frame, memory_kb, pb_field, read_frame, wait_for
 
 PEER_PROTOCOL_VERSION = 4    # net::kPeerProtocolVersion (src/net/codec.h)
 CLIENT_PROTOCOL_VERSION = 2  # net::kProtocolVersion (src/net/wire.h)
@@ -52,15 +52,6 @@ TUNING = {
     "client_output_total_bytes_max": 24 * MIB,
 }
 
-
-def memory_kb(pid):
-    """(VmRSS, VmHWM) of a process, in KiB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def connect_from(source, address, rcvbuf=None, timeout=5):

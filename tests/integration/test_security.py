@@ -20,7 +20,7 @@ import unittest
 import urllib.request
 
 import cli_schema
-from harness import BIN, closed_by_peer, frame, pb_field, read_frame, wait_for
+from harness import BIN, closed_by_peer, frame, free_port, memory_kb, pb_field, read_frame, wait_for
 
 PAXLOCK = os.path.join(BIN, "paxlock")
 PAXLOCKD = os.path.join(BIN, "paxlockd")
@@ -34,20 +34,6 @@ ACL_GRANT, ACL_LIST, ACL_BOOTSTRAP = 10, 12, 13
 ROLE_READ, ROLE_LOCK = 1, 2
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def memory_kb(pid):
-    """(VmRSS, VmHWM) of a process, in KiB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
 def run(*args, timeout=30):
@@ -119,6 +105,17 @@ class SecureCluster:
         self.procs = {}
         for i in self.nodes:
             self.start(i)
+
+    def config_with_client(self, node, address, name):
+        """A copy of the cluster file (beside it, so that its relative paths
+        hold) in which `node`'s client address is `address`."""
+        with open(self.config) as f:
+            text = f.read()
+        text = text.replace(f'client = "{self.nodes[node]["client"]}"', f'client = "{address}"')
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
 
     def certs_cmd(self, *args, directory=None):
         r = run(PAXLOCK, "certs", args[0], "--dir", directory or self.certs, *args[1:])
@@ -527,13 +524,7 @@ class SecurityTest(unittest.TestCase):
         t = threading.Thread(target=drop, daemon=True)
         t.start()
         try:
-            with open(self.c.config) as f:
-                text = f.read()
-            text = text.replace(f'client = "{self.c.nodes[1]["client"]}"',
-                                f'client = "127.0.0.1:{port}"')
-            config = os.path.join(self.c.dir, "dropping.toml")
-            with open(config, "w") as f:
-                f.write(text)
+            config = self.c.config_with_client(1, f"127.0.0.1:{port}", "dropping.toml")
             crt, key = self.c.cert("client-alice")
             for op in ("lock", "unlock"):
                 r = run(PAXLOCK, "--cluster", config, "--json", "--replica", "1", "--timeout",
@@ -610,13 +601,7 @@ class SecurityTest(unittest.TestCase):
         for t in threads:
             t.start()
         try:
-            with open(self.c.config) as f:
-                text = f.read()
-            text = text.replace(f'client = "{self.c.nodes[1]["client"]}"',
-                                f'client = "127.0.0.1:{port}"')
-            config = os.path.join(self.c.dir, "slow-handshake.toml")
-            with open(config, "w") as f:
-                f.write(text)
+            config = self.c.config_with_client(1, f"127.0.0.1:{port}", "slow-handshake.toml")
             crt, key = self.c.cert("client-alice")
             r = run(PAXLOCK, "--cluster", config, "--json", "--replica", "1", "--owner", "alice",
                     "--cert", crt, "--key", key, "bench", "--clients", "8", "--locks", "4",
