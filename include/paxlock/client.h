@@ -168,6 +168,22 @@ std::pair<std::string, std::string> client_certificate(const ClientOptions& opti
 // [tls] nor insecure = true (as the replicas refuse it).
 bool load_cluster_file(const std::string& path, ClientOptions& options, std::string* error);
 
+// One answer of a replica's HTTP port.
+struct HttpAnswer {
+  int status = 0;  // 200; 401 unauthenticated, 403 not an admin, ...
+  std::string body;
+};
+
+// GET `path` (for example "/status" or "/metrics") from replica `replica`'s
+// HTTP port, as `options` say: under TLS over HTTPS, the replica's
+// certificate verified against the CA and naming that node, with this
+// client's certificate (or its token, as "Authorization: Bearer"); plain
+// HTTP otherwise. Blocking, on any thread. False with `error` set if there
+// is no such replica, TLS refused, or no whole answer (at most 64 MiB) came
+// within `timeout`.
+bool http_get(const ClientOptions& options, uint32_t replica, const std::string& path,
+              std::chrono::milliseconds timeout, HttpAnswer& answer, std::string* error);
+
 struct LockOptions {
   uint64_t session = 0;               // hold the lock under this session
   std::chrono::milliseconds wait{0};  // > 0: queue for up to this long (at most 1 h)

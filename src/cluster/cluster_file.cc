@@ -49,10 +49,15 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
     if (k == "http_insecure") {
+      return bad(source,
+                 "[tls] http_insecure is gone: under [tls] HTTP is HTTPS, /status and /chosen "
+                 "for admins, /metrics for identified clients (metrics_public = true opens it)");
+    }
+    if (k == "metrics_public") {
       auto b = value.value<bool>();
       if (!b || !value.is_boolean())
-        return bad(source, "[tls] http_insecure must be true or false");
-      tls.http_insecure = *b;
+        return bad(source, "[tls] metrics_public must be true or false");
+      tls.metrics_public = *b;
       continue;
     }
     std::string* field = k == "ca"              ? &tls.ca
@@ -66,7 +71,7 @@ Result<TlsSettings> parse_tls(const toml::table& t, const std::string& source) {
     if (field == nullptr && k != "client_auth") {
       return bad(source, "[tls]: unknown key '" + k +
                              "' (expected ca, cert, key, client_tokens, client_auth, admin, "
-                             "http_insecure, client_cert, client_key)");
+                             "metrics_public, client_cert, client_key)");
     }
     auto v = value.value<std::string>();
     if (!v || v->empty()) return bad(source, "[tls] " + k + " must be a non-empty string");
@@ -327,7 +332,7 @@ std::string to_toml(const ClusterFile& c) {
     }
     out += fmt::format("client_auth = \"{}\"\n", to_string(c.tls->client_auth));
     if (!c.tls->admin.empty()) out += fmt::format("admin = {}\n", quoted(c.tls->admin));
-    if (c.tls->http_insecure) out += "http_insecure = true\n";
+    if (c.tls->metrics_public) out += "metrics_public = true\n";
     if (!c.tls->client_cert.empty()) {
       out += fmt::format("client_cert = {}\nclient_key = {}\n", quoted(c.tls->client_cert),
                          quoted(c.tls->client_key));

@@ -83,10 +83,10 @@ struct TlsSettings {
   // The bootstrap admin: the replicas propose it (acl_bootstrap) at start,
   // and it becomes the admin if the ACL table has none. Empty: none.
   std::string admin;
-  // HTTP (/status, /chosen, /metrics) is plain and unauthenticated even
-  // under [tls]: a replica refuses to start with an HTTP address that is not
-  // loopback unless this says so.
-  bool http_insecure = false;
+  // Under [tls], HTTP is HTTPS: /status and /chosen are for admins, and
+  // /metrics for any identified client, unless this opens it to anyone who
+  // reaches the port (a scraper without a certificate or token).
+  bool metrics_public = false;
   // Credentials a client using this file presents unless told others (the
   // CLI's --cert/--key/--token-file or their environment variables): what
   // `paxlock local up` writes for its admin identity, so that a local

@@ -139,17 +139,6 @@ Status Daemon::load_security() {
         "(\"token\" or \"cert_or_token\" would)",
         t.client_tokens, cluster::to_string(t.client_auth));
   }
-  if (!t.http_insecure) {
-    asio::error_code ec;
-    const auto http = asio::ip::make_address(self_->http.ip, ec);
-    if (ec || !http.is_loopback()) {
-      return Status::error(
-          EINVAL, fmt::format("[tls]: the HTTP address {} is not loopback, and HTTP (/status, "
-                              "/chosen, /metrics) is plain and unauthenticated: bind it to "
-                              "127.0.0.1, or set [tls] http_insecure = true to serve it anyway",
-                              self_->http.to_string()));
-    }
-  }
   tls::TlsFiles files{t.ca, t.cert_of(options_.id), t.key_of(options_.id)};
   // The client port lets a client without a certificate through the
   // handshake; its hello must then prove an identity (client_service.h),
@@ -177,9 +166,11 @@ Status Daemon::load_security() {
       return Status::error(EINVAL, "[tls] client_tokens: " + tokens.status().message());
     tokens_ = std::move(*tokens);
   }
-  spdlog::info("TLS on the peer and client ports: CA {}, certificate {}; clients by {}{}", t.ca,
-               files.cert, cluster::to_string(t.client_auth),
-               tokens_ ? fmt::format(" ({} tokens)", tokens_->size()) : "");
+  spdlog::info(
+      "TLS on the peer, client and HTTP ports: CA {}, certificate {}; clients by {}{}; /metrics {}",
+      t.ca, files.cert, cluster::to_string(t.client_auth),
+      tokens_ ? fmt::format(" ({} tokens)", tokens_->size()) : "",
+      t.metrics_public ? "public (metrics_public)" : "for identified clients");
   return {};
 }
 
@@ -237,6 +228,7 @@ void Daemon::reload_security() {
     return;
   }
   if (Status s = tls_->reload(); s.ok()) {
+    if (http_) http_->set_tls(tls_->client_server());
     spdlog::info("SIGHUP: TLS files reloaded (generation {}); new connections use them",
                  tls_->generation());
   } else {
@@ -406,30 +398,112 @@ Status Daemon::start_client_service() {
 
 Status Daemon::start_http() {
   http_ = std::make_unique<HttpServer>(config_.http_limits());
+  // Under [tls]: HTTPS with the client port's context (the node's
+  // certificate; a client certificate optional, verified if shown).
+  if (tls_) http_->set_tls(tls_->client_server());
   http_->get("/status", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!http_allowed(req, res, HttpAccess::kAdmin)) return;
     // ?hash=1 adds a hash of the whole state (costs a snapshot; for tests).
     res.set_content(
         on_loop(req.has_param("hash") ? &Daemon::status_json_with_hash : &Daemon::status_json),
         "application/json");
   });
   http_->get("/chosen", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!http_allowed(req, res, HttpAccess::kAdmin)) return;
     serve_chosen(req, res);
   });
-  http_->get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    std::string text = on_loop(&Daemon::metrics_text);
-    if (!stopping_) {
-      PrometheusText process;
-      process_metrics(process);
-      text += process.text();
-    }
-    res.set_content(std::move(text), "text/plain; version=0.0.4");
-  });
+  const HttpAccess metrics_access =
+      config_.tls && config_.tls->metrics_public ? HttpAccess::kAnyone : HttpAccess::kIdentified;
+  http_->get("/metrics",
+             [this, metrics_access](const httplib::Request& req, httplib::Response& res) {
+               if (!http_allowed(req, res, metrics_access)) return;
+               std::string text = on_loop(&Daemon::metrics_text);
+               if (!stopping_) {
+                 PrometheusText process;
+                 process_metrics(process);
+                 text += process.text();
+               }
+               res.set_content(std::move(text), "text/plain; version=0.0.4");
+             });
   Status s = http_->start(self_->http.ip, self_->http.port);
   if (!s.ok()) {
     return Status::error(
         s.code(), "cannot listen for http on " + self_->http.to_string() + ": " + s.message());
   }
   return {};
+}
+
+bool Daemon::http_allowed(const httplib::Request& req, httplib::Response& res, HttpAccess need) {
+  if (!tls_ || need == HttpAccess::kAnyone) return true;
+  const cluster::ClientAuth auth = config_.tls->client_auth;
+  const bool certs = auth != cluster::ClientAuth::kToken;
+  const bool tokens = auth != cluster::ClientAuth::kCert;
+  const auto answer = [&res](int status, const std::string& why) {
+    res.status = status;
+    if (status == 401) res.set_header("WWW-Authenticate", "Bearer realm=\"paxlock\"");
+    const char* code = status == 401   ? "UNAUTHENTICATED"
+                       : status == 403 ? "PERMISSION_DENIED"
+                                       : "UNAVAILABLE";
+    res.set_content(to_json_line({{"code", code}, {"error", why}}) + "\n", "application/json");
+    return false;
+  };
+  std::optional<std::string> by_cert;
+  if (const tls::X509Ptr cert = HttpServer::current_peer_certificate(); cert && certs) {
+    auto id = tls::client_identity(cert.get());
+    if (!id.ok()) {
+      return answer(401, "the client certificate is no client identity: " + id.status().message());
+    }
+    by_cert = *id;
+  }
+  std::string bearer;
+  if (tokens && req.has_header("Authorization")) {
+    const std::string value = req.get_header_value("Authorization");
+    constexpr std::string_view kScheme = "Bearer ";
+    if (value.size() <= kScheme.size() || value.compare(0, kScheme.size(), kScheme) != 0 ||
+        value.size() - kScheme.size() > tls::kTokenBytesMax) {
+      return answer(401, "Authorization must be \"Bearer <token>\"");
+    }
+    bearer = value.substr(kScheme.size());
+  }
+  if (!by_cert && bearer.empty()) {
+    return answer(401, fmt::format("not authenticated: this cluster (client_auth = \"{}\") "
+                                   "requires {}",
+                                   cluster::to_string(auth),
+                                   certs && tokens ? "a client certificate or a bearer token"
+                                   : certs         ? "a client certificate"
+                                                   : "a bearer token"));
+  }
+  if (stopping_) return answer(503, "shutting down");
+  // The token file and the ACL table live on the event loop. Captures by
+  // value: the loop may run it after this thread stopped waiting.
+  auto promise = std::make_shared<std::promise<std::pair<int, std::string>>>();
+  auto future = promise->get_future();
+  asio::post(io_, [this, by_cert, bearer, need, promise] {
+    std::optional<std::string> id = by_cert;
+    if (!bearer.empty()) {
+      const std::optional<std::string> by_token =
+          tokens_ ? tokens_->identity_of(bearer) : std::nullopt;
+      if (!by_token) {
+        return promise->set_value(
+            {401, "the token is not valid on this cluster (unknown, or revoked)"});
+      }
+      if (id && *id != *by_token) {
+        return promise->set_value(
+            {401, fmt::format("the client certificate (identity '{}') and the token (identity "
+                              "'{}') name different identities",
+                              *id, *by_token)});
+      }
+      id = by_token;
+    }
+    if (need == HttpAccess::kAdmin && !machine_->is_admin(*id)) {
+      return promise->set_value(
+          {403, fmt::format("identity '{}' is not an admin (this page is for admins)", *id)});
+    }
+    promise->set_value({200, ""});
+  });
+  if (future.wait_for(2s) != std::future_status::ready) return answer(503, "busy");
+  const auto [status, why] = future.get();
+  return status == 200 || answer(status, why);
 }
 
 // /chosen?from=A&to=B: a hash of each chosen value still in the log, for

@@ -87,6 +87,13 @@ class Daemon {
   Status recover();  // the replica, from what is on disk
   Status start_client_service();
   Status start_http();  // /status, /chosen and /metrics
+  // Who may read an HTTP page under [tls] (insecure: anyone, all pages).
+  enum class HttpAccess : uint8_t { kAnyone, kIdentified, kAdmin };
+  // True if the request may have the page; otherwise false with the answer
+  // in `res`: 401 if it proves no identity (a client certificate or an
+  // "Authorization: Bearer" token, as client_auth allows), 403 if the
+  // identity lacks the admin role a kAdmin page needs.
+  bool http_allowed(const httplib::Request& req, httplib::Response& res, HttpAccess need);
   void serve_chosen(const httplib::Request& req, httplib::Response& res);
 
   void schedule_tick();

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 
 #include "common/check.h"
 #include "net/stats.h"
+#include "tls/context.h"
 
 namespace paxlock::daemon {
 namespace {
@@ -83,6 +85,8 @@ const char* refusal_text(HttpRefusal why) {
       return "request not complete within http_request_timeout_ms";
     case HttpRefusal::kWriteTimeout:
       return "answer not read within http_write_timeout_ms";
+    case HttpRefusal::kTlsHandshake:
+      return "TLS handshake failed";
   }
   return "refused";
 }
@@ -122,13 +126,18 @@ int ms_until(Clock::time_point t, Clock::time_point now) {
   return static_cast<int>(std::min<int64_t>(ms, 60000));
 }
 
+// The TLS session of the request a worker thread is answering (null: plain
+// HTTP, or no request): what current_peer_certificate() reads.
+thread_local SSL* serving_ssl = nullptr;
+
 // A complete request, read from memory, and its connection for the answer:
-// what httplib's router reads and writes through. Writes wait for the socket
-// at most until the deadline.
+// what httplib's router reads and writes through (through the connection's
+// TLS session if it has one). Writes wait for the socket at most until the
+// deadline.
 class RequestStream final : public httplib::Stream {
  public:
-  RequestStream(int fd, std::string_view request, Clock::time_point write_deadline)
-      : fd_(fd), request_(request), deadline_(write_deadline) {}
+  RequestStream(int fd, SSL* ssl, std::string_view request, Clock::time_point write_deadline)
+      : fd_(fd), ssl_(ssl), request_(request), deadline_(write_deadline) {}
 
   bool is_readable() const override { return read_ < request_.size(); }
   bool is_writable() const override { return !failed_ && Clock::now() < deadline_; }
@@ -143,24 +152,45 @@ class RequestStream final : public httplib::Stream {
   ssize_t write(const char* ptr, size_t size) override {
     size_t done = 0;
     while (!failed_ && done < size) {
-      const ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        const auto now = Clock::now();
-        if (now >= deadline_) {
-          timed_out_ = true;
+      short wait_for = 0;  // the socket event to wait for before trying again
+      if (ssl_ != nullptr) {
+        ERR_clear_error();
+        const int n =
+            SSL_write(ssl_, ptr + done, static_cast<int>(std::min<size_t>(size - done, 1 << 30)));
+        if (n > 0) {
+          done += static_cast<size_t>(n);
+          continue;
+        }
+        const int e = SSL_get_error(ssl_, n);
+        if (e == SSL_ERROR_WANT_WRITE) {
+          wait_for = POLLOUT;
+        } else if (e == SSL_ERROR_WANT_READ) {
+          wait_for = POLLIN;
+        } else {
           failed_ = true;
           break;
         }
-        pollfd p{fd_, POLLOUT, 0};
-        ::poll(&p, 1, ms_until(deadline_, now));
-        continue;
+      } else {
+        const ssize_t n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          done += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+          failed_ = true;
+          break;
+        }
+        wait_for = POLLOUT;
       }
-      failed_ = true;
+      const auto now = Clock::now();
+      if (now >= deadline_) {
+        timed_out_ = true;
+        failed_ = true;
+        break;
+      }
+      pollfd p{fd_, wait_for, 0};
+      ::poll(&p, 1, ms_until(deadline_, now));
     }
     return failed_ ? -1 : static_cast<ssize_t>(size);
   }
@@ -185,6 +215,7 @@ class RequestStream final : public httplib::Stream {
 
  private:
   int fd_;
+  SSL* ssl_;
   std::string_view request_;
   size_t read_ = 0;
   Clock::time_point deadline_;
@@ -326,6 +357,17 @@ void HttpServer::get(const std::string& pattern, Handler handler) {
   router_->Get(pattern, std::move(handler));
 }
 
+void HttpServer::set_tls(std::shared_ptr<asio::ssl::context> context) {
+  std::lock_guard lock(tls_mu_);
+  // Plain or TLS is decided before start(): a rotation cannot turn it off.
+  PAXLOCK_CHECK(context != nullptr || port_ == 0);
+  tls_ = std::move(context);
+}
+
+tls::X509Ptr HttpServer::current_peer_certificate() {
+  return serving_ssl != nullptr ? tls::peer_certificate(serving_ssl) : nullptr;
+}
+
 Status HttpServer::start(const std::string& ip, uint16_t port) {
   addrinfo hints{};
   hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
@@ -403,7 +445,7 @@ void HttpServer::reactor() {
     fds.push_back({wake_[0], POLLIN, 0});
     fds.push_back({accepting ? listen_fd_ : -1, POLLIN, 0});
     for (const Pending& p : pending_)
-      fds.push_back({p.fd, POLLIN, 0});
+      fds.push_back({p.fd, static_cast<short>(p.want_write ? POLLIN | POLLOUT : POLLIN), 0});
     int timeout = -1;
     // Every connection gets the same time, so the oldest ends first.
     if (!pending_.empty()) timeout = ms_until(pending_.front().deadline, now);
@@ -426,7 +468,8 @@ void HttpServer::reactor() {
     std::erase_if(pending_, [](const Pending& p) { return p.fd < 0; });
     now = Clock::now();
     while (!pending_.empty() && pending_.front().deadline <= now) {
-      refuse(pending_.front().fd, pending_.front().peer, HttpRefusal::kRequestTimeout, 408);
+      Pending& p = pending_.front();
+      refuse(p.fd, p.ssl.get(), p.peer, HttpRefusal::kRequestTimeout, 408);
       pending_.pop_front();
     }
     if (accepting && (fds[1].revents & POLLIN) != 0 && !accept_some()) {
@@ -451,33 +494,122 @@ bool HttpServer::accept_some() {
     const std::string peer = address_text(addr);
     if (stats_.open > limits_.connections_max) {
       if (pending_.empty()) {
-        refuse(fd, peer, HttpRefusal::kConnections, 503);
+        // Under TLS the 503 cannot be said before a handshake: closed.
+        bool tls = false;
+        {
+          std::lock_guard lock(tls_mu_);
+          tls = tls_ != nullptr;
+        }
+        if (tls) {
+          stats_.refused(HttpRefusal::kConnections);
+          refusal_log().note(HttpRefusal::kConnections, peer);
+          close_fd(fd);
+        } else {
+          refuse(fd, nullptr, peer, HttpRefusal::kConnections, 503);
+        }
         continue;
       }
-      refuse(pending_.front().fd, pending_.front().peer, HttpRefusal::kEvicted, 408);
+      refuse(pending_.front().fd, pending_.front().ssl.get(), pending_.front().peer,
+             HttpRefusal::kEvicted, 408);
       pending_.pop_front();
     }
+    SslPtr ssl;
+    {
+      std::lock_guard lock(tls_mu_);
+      if (tls_) ssl.reset(SSL_new(tls_->native_handle()));
+      if (tls_ && (!ssl || SSL_set_fd(ssl.get(), fd) != 1)) {
+        refusal_log().line("tls", "cannot start a TLS session: " + tls::openssl_errors());
+        close_fd(fd);
+        continue;
+      }
+    }
+    if (ssl) {
+      SSL_set_accept_state(ssl.get());
+      SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
     pending_.push_back(Pending{fd, peer, Clock::now() + limits_.request_timeout,
-                               RequestBuffer(limits_.header_bytes_max, limits_.body_bytes_max)});
+                               RequestBuffer(limits_.header_bytes_max, limits_.body_bytes_max),
+                               std::move(ssl)});
   }
   return true;
 }
 
+bool HttpServer::handshake(Pending& p) {
+  if (SSL_get_state(p.ssl.get()) == TLS_ST_BEFORE) {
+    // A plain HTTP request to this HTTPS port (a TLS record starts with
+    // 0x16) is told so in plain HTTP rather than cut off.
+    char first = 0;
+    if (::recv(p.fd, &first, 1, MSG_PEEK) == 1 && std::isalpha(static_cast<unsigned char>(first))) {
+      stats_.refused(HttpRefusal::kTlsHandshake);
+      refusal_log().line("plain_http",
+                         fmt::format("refused {}: plain HTTP on the HTTPS port", p.peer));
+      const std::string text =
+          "this port speaks HTTPS only (the cluster has [tls]): use https://\n";
+      const std::string answer = fmt::format(
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n"
+          "Connection: close\r\n\r\n{}",
+          text.size(), text);
+      [[maybe_unused]] const ssize_t n =
+          ::send(p.fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::shutdown(p.fd, SHUT_WR);
+      close_fd(p.fd);
+      return true;
+    }
+  }
+  ERR_clear_error();
+  const int rc = SSL_do_handshake(p.ssl.get());
+  p.want_write = false;
+  if (rc == 1) return false;
+  const int e = SSL_get_error(p.ssl.get(), rc);
+  if (e == SSL_ERROR_WANT_READ) return false;
+  if (e == SSL_ERROR_WANT_WRITE) {
+    p.want_write = true;
+    return false;
+  }
+  stats_.refused(HttpRefusal::kTlsHandshake);
+  const std::string why = tls::openssl_errors();
+  refusal_log().line(kHttpRefusalReasons[static_cast<size_t>(HttpRefusal::kTlsHandshake)],
+                     fmt::format("refused {}: TLS handshake failed: {}", p.peer,
+                                 why == "no detail" ? "the connection ended" : why));
+  close_fd(p.fd);
+  return true;
+}
+
 bool HttpServer::on_readable(Pending& p) {
+  if (p.ssl && !SSL_is_init_finished(p.ssl.get()) && handshake(p)) return true;
+  if (p.ssl && !SSL_is_init_finished(p.ssl.get())) return false;
   char buf[16 << 10];
   for (;;) {
     const size_t want = std::min(sizeof buf, p.buffer.room());
-    const ssize_t n = ::recv(p.fd, buf, want, 0);
+    ssize_t n = 0;
+    if (p.ssl) {
+      ERR_clear_error();
+      p.want_write = false;
+      const int got = SSL_read(p.ssl.get(), buf, static_cast<int>(want));
+      if (got <= 0) {
+        const int e = SSL_get_error(p.ssl.get(), got);
+        if (e == SSL_ERROR_WANT_READ) return false;
+        if (e == SSL_ERROR_WANT_WRITE) {
+          p.want_write = true;
+          return false;
+        }
+        close_fd(p.fd);  // gone (or failed) before its request was whole
+        return true;
+      }
+      n = got;
+    } else {
+      n = ::recv(p.fd, buf, want, 0);
+    }
     if (n > 0) {
       p.buffer.add(std::string_view(buf, static_cast<size_t>(n)));
       if (p.buffer.state() == RequestBuffer::State::kIncomplete) continue;
       if (p.buffer.state() == RequestBuffer::State::kRefused) {
-        refuse(p.fd, p.peer, p.buffer.refusal(), p.buffer.status());
+        refuse(p.fd, p.ssl.get(), p.peer, p.buffer.refusal(), p.buffer.status());
         return true;
       }
       {
         std::lock_guard lock(mu_);
-        ready_.push_back(Ready{p.fd, std::string(p.buffer.request())});
+        ready_.push_back(Ready{p.fd, std::string(p.buffer.request()), std::move(p.ssl)});
       }
       ready_cv_.notify_one();
       return true;
@@ -489,7 +621,7 @@ bool HttpServer::on_readable(Pending& p) {
   }
 }
 
-void HttpServer::refuse(int fd, const std::string& peer, HttpRefusal why, int status) {
+void HttpServer::refuse(int fd, SSL* ssl, const std::string& peer, HttpRefusal why, int status) {
   stats_.refused(why);
   refusal_log().note(why, peer);
   const std::string text = std::string(refusal_text(why)) + "\n";
@@ -498,8 +630,15 @@ void HttpServer::refuse(int fd, const std::string& peer, HttpRefusal why, int st
       "close\r\n\r\n{}",
       status, reason_phrase(status), text.size(), text);
   // Best effort, never waiting: the socket's buffer takes it or it is lost.
-  [[maybe_unused]] const ssize_t n =
-      ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  // A TLS connection still in its handshake cannot be answered.
+  if (ssl == nullptr) {
+    [[maybe_unused]] const ssize_t n =
+        ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  } else if (SSL_is_init_finished(ssl)) {
+    ERR_clear_error();
+    if (SSL_write(ssl, answer.data(), static_cast<int>(answer.size())) > 0) SSL_shutdown(ssl);
+    ERR_clear_error();
+  }
   close_fd(fd);
 }
 
@@ -524,15 +663,23 @@ void HttpServer::worker() {
       std::lock_guard lock(mu_);
       serving_.erase(r.fd);
     }
+    if (r.ssl) {  // close_notify, best effort: the answer is complete without it
+      ERR_clear_error();
+      SSL_shutdown(r.ssl.get());
+      ERR_clear_error();
+    }
     ::shutdown(r.fd, SHUT_WR);
     close_fd(r.fd);
+    r.ssl.reset();
   }
 }
 
 void HttpServer::serve(Ready& r) {
-  RequestStream stream(r.fd, r.request, Clock::now() + limits_.write_timeout);
+  RequestStream stream(r.fd, r.ssl.get(), r.request, Clock::now() + limits_.write_timeout);
   ++stats_.answered;
+  serving_ssl = r.ssl.get();
   router_->serve(stream);
+  serving_ssl = nullptr;
   if (stream.timed_out()) {
     stats_.refused(HttpRefusal::kWriteTimeout);
     std::string ip;

@@ -20,11 +20,20 @@
 //     long); if every open connection is a complete request being served,
 //     the new one is answered 503 at once.
 //
+// With TLS (set_tls: the daemon's [tls]), the reactor also does each
+// connection's handshake, non-blocking, within the same request_timeout, and
+// the workers write the answer through the connection's TLS session. A
+// client certificate is optional and verified against the cluster's CA when
+// shown; a handler reads it with current_peer_certificate(). A handshake
+// that fails is counted as "tls_handshake".
+//
 // Memory is thus bounded by connections_max × (header_bytes_max +
 // body_bytes_max) plus what the workers' answers take, threads by `threads`
 // plus one. Every refusal is counted (HttpStats, /metrics
 // paxlock_http_refusals_total) and logged at most once per 5 s per reason.
 #pragma once
+
+#include <openssl/ssl.h>
 
 #include <array>
 #include <atomic>
@@ -42,11 +51,15 @@
 #include <vector>
 
 #include "common/status.h"
+#include "tls/openssl.h"
 
 namespace httplib {
 struct Request;
 struct Response;
 }  // namespace httplib
+namespace asio::ssl {
+class context;  // tls/context.h (not included: config.h includes this header)
+}  // namespace asio::ssl
 
 namespace paxlock::daemon {
 
@@ -69,11 +82,12 @@ enum class HttpRefusal : uint8_t {
   kBadRequest,      // 400: a Content-Length that is no number, or two that differ
   kRequestTimeout,  // 408: the request did not arrive whole within request_timeout
   kWriteTimeout,    // the answer could not be written within write_timeout
+  kTlsHandshake,    // the TLS handshake failed (not TLS, a certificate the CA did not sign)
 };
 // /metrics labels, in HttpRefusal's order; each is exported from zero.
-inline constexpr std::array<std::string_view, 8> kHttpRefusalReasons = {
-    "connections",     "evicted",     "header_too_large", "body_too_large",
-    "length_required", "bad_request", "request_timeout",  "write_timeout"};
+inline constexpr std::array<std::string_view, 9> kHttpRefusalReasons = {
+    "connections", "evicted",         "header_too_large", "body_too_large", "length_required",
+    "bad_request", "request_timeout", "write_timeout",    "tls_handshake"};
 
 // Counters, written by the HTTP threads and read by /metrics on the event loop.
 class HttpStats {
@@ -136,6 +150,14 @@ class HttpServer {
 
   // Routes GET (and HEAD) requests for `pattern` to `handler`; before start().
   void get(const std::string& pattern, Handler handler);
+  // Serve HTTPS with this server context (client certificates optional):
+  // before start() to turn TLS on, and again at any time to rotate (new
+  // connections use the new context). Null before start(): plain HTTP.
+  void set_tls(std::shared_ptr<asio::ssl::context> context);
+  // In a handler: the certificate the client showed in the handshake of
+  // the request being answered (verified against the CA), or null (plain
+  // HTTP, or none shown).
+  static tls::X509Ptr current_peer_certificate();
   // Listens on ip:port (numeric; port 0 picks one) and starts the threads.
   Status start(const std::string& ip, uint16_t port);
   uint16_t port() const { return port_; }
@@ -147,21 +169,29 @@ class HttpServer {
 
  private:
   class Router;
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  using SslPtr = std::unique_ptr<SSL, SslFree>;
   struct Pending {
     int fd = -1;
     std::string peer;  // ip:port, for the log
     std::chrono::steady_clock::time_point deadline;
     RequestBuffer buffer;
+    SslPtr ssl;               // null: plain HTTP
+    bool want_write = false;  // the TLS session waits for the socket to take bytes
   };
   struct Ready {
     int fd = -1;
     std::string request;
+    SslPtr ssl;
   };
 
   void reactor();
   bool accept_some();            // false: out of file descriptors
   bool on_readable(Pending& p);  // true: the connection left the reactor
-  void refuse(int fd, const std::string& peer, HttpRefusal why, int status);
+  bool handshake(Pending& p);    // true: the connection failed and is closed
+  void refuse(int fd, SSL* ssl, const std::string& peer, HttpRefusal why, int status);
   void close_fd(int fd);
   void worker();
   void serve(Ready& r);
@@ -169,6 +199,9 @@ class HttpServer {
   HttpLimits limits_;
   HttpStats stats_;
   std::unique_ptr<Router> router_;
+  std::mutex tls_mu_;
+  std::shared_ptr<asio::ssl::context>
+      tls_;  // null: plain HTTP; fixed once started (it may only be replaced)
   int listen_fd_ = -1;
   int wake_[2] = {-1, -1};  // a pipe: stop() wakes the reactor's poll
   uint16_t port_ = 0;

@@ -80,6 +80,9 @@ class LockMachine : public paxos::StateMachine {
   // Does any identity hold the admin role? (A replica then has no
   // acl_bootstrap to propose.)
   bool has_admin() const { return admins_ > 0; }
+  // Does `identity` hold the admin role (for what the daemon serves outside
+  // the log: HTTP's /status and /chosen)?
+  bool is_admin(const std::string& identity) const;
 
  private:
   // Exactly-once records are per (identity, client id): a client id is the
@@ -209,7 +212,6 @@ class LockMachine : public paxos::StateMachine {
   // go on; otherwise it sets PERMISSION_DENIED with the reason. A command
   // without identity is never denied.
   Role role_on(const std::string& identity, std::string_view name) const;
-  bool is_admin(const std::string& identity) const;
   bool may_act_as(const std::string& identity, const std::string& owner) const;
   bool deny_owner(const Command& c, const std::string& owner, Result& r) const;
   bool deny_name(const Command& c, Role needed, Result& r) const;

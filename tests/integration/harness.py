@@ -9,11 +9,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
 import time
 import tomllib
+import urllib.error
 import urllib.request
 
 BIN = os.environ.get("PAXLOCK_BIN", os.path.join(os.path.dirname(__file__), "../../build/dev/tools"))
@@ -34,7 +36,30 @@ def wait_for(condition, timeout, what, interval=0.05):
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
+def tls_context(ca, cert=None, key=None):
+    """A client TLS context that trusts only the cluster's CA (the node
+    certificates of `paxlock local up` and the tests name 127.0.0.1) and
+    shows `cert` if given."""
+    ctx = ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def http_get(url, context=None, token=None, timeout=5):
+    """GET url: (status, body text), for any status (401, 403 too)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
 class Cluster:
+    scheme, tls = "http", None  # HTTP as an insecure cluster serves it
+
     def __init__(self, nodes=3, daemon_args="", tuning=None, secure=False):
         self.dir = tempfile.mkdtemp(prefix="paxlock-it-")
         self.nodes = nodes
@@ -50,11 +75,20 @@ class Cluster:
             args += ["--tuning", f"{k}={v}"]
         self.local(*args)
         self.members = self._members()
+        # Under [tls], HTTP is HTTPS and /status is for admins: the cluster
+        # file's own client credentials (local up's admin) read it.
+        if secure:
+            tls = self.file["tls"]
+            path = lambda p: os.path.join(self.dir, p)  # noqa: E731 (relative to the file)
+            self.scheme = "https"
+            self.tls = tls_context(path(tls["ca"]), path(tls["client_cert"]),
+                                   path(tls["client_key"]))
 
     def _members(self):
         """The [[node]] tables of the cluster file by id (cluster_id too)."""
         with open(self.config, "rb") as f:
             cfg = tomllib.load(f)
+        self.file = cfg
         self.cluster_id = cfg["cluster_id"]
         return {n["id"]: {k: v for k, v in n.items() if k != "id"} for n in cfg["node"]}
 
@@ -79,14 +113,17 @@ class Cluster:
                 out = json.loads(line)
         return r.returncode, out, r.stderr
 
+    def url(self, node_id, path):
+        return f"{self.scheme}://{self.members[node_id]['http']}{path}"
+
     def status(self, node_id, hash=False):
-        url = f"http://{self.members[node_id]['http']}/status" + ("?hash=1" if hash else "")
-        with urllib.request.urlopen(url, timeout=2) as r:
+        url = self.url(node_id, "/status" + ("?hash=1" if hash else ""))
+        with urllib.request.urlopen(url, timeout=2, context=self.tls) as r:
             return json.loads(r.read())
 
     def metrics(self, node_id):
-        url = f"http://{self.members[node_id]['http']}/metrics"
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(self.url(node_id, "/metrics"), timeout=2,
+                                    context=self.tls) as r:
             return r.read().decode()
 
     def metric(self, node_id, name):

@@ -17,10 +17,12 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 import cli_schema
-from harness import BIN, closed_by_peer, frame, free_port, memory_kb, pb_field, read_frame, wait_for
+from harness import (BIN, closed_by_peer, frame, free_port, http_get, memory_kb, pb_field,
+                     read_frame, tls_context, wait_for)
 
 PAXLOCK = os.path.join(BIN, "paxlock")
 PAXLOCKD = os.path.join(BIN, "paxlockd")
@@ -138,15 +140,38 @@ class SecureCluster:
         with open(os.path.join(self.dir, f"n{i}.log"), errors="replace") as f:
             return f.read()
 
-    def start(self, i):
+    def start(self, i, config=None):
         log = open(os.path.join(self.dir, f"n{i}.log"), "a")
-        self.procs[i] = subprocess.Popen([PAXLOCKD, "--config", self.config, "--id", str(i)],
-                                         stdout=log, stderr=log)
+        self.procs[i] = subprocess.Popen([PAXLOCKD, "--config", config or self.config, "--id",
+                                          str(i)], stdout=log, stderr=log)
         log.close()
 
+    def stop(self, i):
+        self.procs[i].terminate()
+        self.procs[i].wait(timeout=20)
+
+    def metric_value(self, i, series):
+        """One series of node i's /metrics (as the admin), 0 if absent."""
+        for line in self.http(i, "/metrics").splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def https(self, i, path, who=None, token=None, directory=None):
+        """GET over HTTPS as `who` (a client certificate; none if None) or
+        with a bearer token: (status, body)."""
+        cert, key = self.cert(f"client-{who}", directory) if who else (None, None)
+        ctx = tls_context(os.path.join(self.certs, "ca.crt"), cert, key)
+        return http_get(f"https://{self.nodes[i]['http']}{path}", ctx, token)
+
     def http(self, i, path):
-        with urllib.request.urlopen(f"http://{self.nodes[i]['http']}{path}", timeout=5) as r:
-            return r.read().decode()
+        """A page as the admin (alice): its text. Any other status is an
+        OSError, which wait_for retries (403 until the bootstrap made alice
+        the admin)."""
+        status, body = self.https(i, path, who="alice")
+        if status != 200:
+            raise OSError(f"node {i} {path}: {status} {body}")
+        return body
 
     def counter(self, i, reason):
         prefix = f'paxlock_connection_errors_total{{reason="{reason}"}} '
@@ -314,7 +339,7 @@ class SecurityTest(unittest.TestCase):
             code, obj, err = self.c.cli("unlock", f"tls/{i}", replica=str(i))
             self.assertEqual((code, obj.get("result")), (0, "OK"), err)
         self.c.hashes()  # every replica applied the same
-        self.assertIn("TLS on the peer and client ports", self.c.log(1))
+        self.assertIn("TLS on the peer, client and HTTP ports", self.c.log(1))
         self.assertNotIn("INSECURE", self.c.log(1))
 
     def test_peer_hellos_without_a_good_certificate_fail_the_handshake(self):
@@ -851,19 +876,89 @@ class SecurityTest(unittest.TestCase):
         self.assertIn("node id 9 is not in the config", r.stderr)
         self.assertNotIn("node-9.crt", r.stderr)
 
-    def test_http_off_loopback_is_refused_under_tls_unless_said_insecure(self):
-        """HTTP is plain and unauthenticated: under [tls] a replica whose
-        HTTP address is not loopback does not start unless the file says
-        http_insecure = true (nothing is bound: the start stops first)."""
+    def carol_token_text(self):
+        with open(self.c.carol_token) as f:
+            return f.read().strip()
+
+    def test_http_is_https_with_status_and_chosen_for_admins(self):
+        """Under [tls] the HTTP port speaks HTTPS only; /status and /chosen
+        answer admins only, /metrics any identified client; a refusal is
+        401 (no identity) or 403 (not an admin) with a JSON code."""
+        before = self.c.tables()
+        # Plain HTTP is told to use HTTPS, and nothing is served.
+        status, body = http_get(f"http://{self.c.nodes[1]['http']}/status")
+        self.assertEqual(status, 400)
+        self.assertIn("this port speaks HTTPS only", body)
+        for path in ("/status", "/chosen", "/metrics"):
+            # No identity: 401, with the scheme to use.
+            status, body = self.c.https(1, path)
+            self.assertEqual(status, 401, path)
+            self.assertEqual(json.loads(body)["code"], "UNAUTHENTICATED", body)
+            self.assertIn("requires a client certificate or a bearer token", body)
+            status, body = self.c.https(1, path, token="pxl_not-a-token")
+            self.assertEqual(status, 401, path)
+            self.assertIn("the token is not valid on this cluster", body)
+        # bob (lock on bob/) and carol (a token, no rights) are identified
+        # but no admins; frank (read on everything) is no admin either.
+        for who, token in (("bob", None), ("frank", None), (None, self.carol_token_text())):
+            for path in ("/status", "/chosen"):
+                status, body = self.c.https(2, path, who=who, token=token)
+                self.assertEqual(status, 403, (who, path))
+                self.assertEqual(json.loads(body)["code"], "PERMISSION_DENIED", body)
+                self.assertIn("is not an admin", body)
+            status, body = self.c.https(2, "/metrics", who=who, token=token)
+            self.assertEqual(status, 200, (who, body))
+            self.assertIn("paxlock_requests_total", body)
+        # The admin reads everything.
+        for path in ("/status", "/chosen?from=1&to=3"):
+            status, body = self.c.https(3, path, who="alice")
+            self.assertEqual(status, 200, (path, body))
+            json.loads(body)
+        # A certificate of another CA fails the handshake, counted.
+        refused = sum(self.c.metric_value(i, 'paxlock_http_refusals_total{reason="tls_handshake"}')
+                      for i in (1,))
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, urllib.error.URLError)):
+            self.c.https(1, "/status", who="alice", directory=self.c.other)
+        wait_for(lambda: self.c.metric_value(
+            1, 'paxlock_http_refusals_total{reason="tls_handshake"}') > refused, 5,
+            "the refused handshake counted")
+        self.assertEqual(self.c.tables(), before)
+
+    def test_a_tls_handshake_that_never_ends_is_closed_by_the_request_timeout(self):
+        """The HTTPS reactor bounds a handshake by http_request_timeout_ms
+        (5 s), as it bounds a plain request: half a ClientHello holds a
+        connection no longer."""
+        counter = 'paxlock_http_refusals_total{reason="request_timeout"}'
+        before = self.c.metric_value(2, counter)
+        host, port = self.c.nodes[2]["http"].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]))  # a record, cut short
+            started = time.monotonic()
+            self.assertTrue(closed_by_peer(s, timeout=10))
+            self.assertLess(time.monotonic() - started, 8)
+        wait_for(lambda: self.c.metric_value(2, counter) > before, 5, "the time-out counted")
+
+    def test_metrics_public_opens_metrics_and_nothing_else(self):
+        """[tls] metrics_public = true: /metrics for anyone who reaches the
+        port (still over HTTPS), /status still for admins."""
         with open(self.c.config) as f:
             text = f.read()
-        path = os.path.join(self.c.dir, "http-open.toml")
+        path = os.path.join(self.c.dir, "metrics-public.toml")
         with open(path, "w") as f:
-            f.write(text.replace(f'http = "{self.c.nodes[1]["http"]}"', 'http = "0.0.0.0:1"'))
-        r = run(PAXLOCKD, "--config", path, "--id", "1", "--data-dir",
-                os.path.join(self.c.dir, "n-http"))
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("the HTTP address 0.0.0.0:1 is not loopback", r.stderr)
+            f.write(text.replace('admin = "alice"', 'admin = "alice"\nmetrics_public = true'))
+        self.c.stop(1)
+        try:
+            self.c.start(1, config=path)
+            wait_for(lambda: self.c.https(1, "/metrics")[0] == 200, 10, "public /metrics")
+            self.assertIn("/metrics public (metrics_public)", self.c.log(1))
+            status, body = self.c.https(1, "/status")
+            self.assertEqual(status, 401, body)
+            status, body = self.c.https(1, "/status", who="bob")
+            self.assertEqual(status, 403, body)
+        finally:
+            self.c.stop(1)
+            self.c.start(1)
+            wait_for(lambda: self.c.https(1, "/status", who="alice")[0] == 200, 10, "node 1 back")
 
     def test_sighup_with_a_bad_certificate_keeps_the_node_serving(self):
         crt = os.path.join(self.c.certs, "node-1.crt")

@@ -124,22 +124,27 @@ TEST(ClusterFile, AnIdWrittenAsAFloatIsRefused) {
 
 // Issue 17: security is explicit. [tls] or insecure = true, never both; a
 // file with neither parses (clients, tools) but a replica refuses it.
-TEST(ClusterFileSecurity, HttpInsecureIsReadAndWrittenBack) {
+TEST(ClusterFileSecurity, MetricsPublicIsReadAndWrittenBackAndHttpInsecureIsGone) {
   const std::string base = "cluster_id = \"t\"\n" +
                            node(1, "127.0.0.1:7100", "127.0.0.1:7200", "127.0.0.1:7300") +
                            "[tls]\nca = \"a\"\ncert = \"b\"\nkey = \"c\"\n";
   auto off = parse_cluster_file(base, "c.toml");
   ASSERT_TRUE(off.ok()) << off.status().message();
-  EXPECT_FALSE(off->tls->http_insecure);  // the default
-  auto on = parse_cluster_file(base + "http_insecure = true\n", "c.toml");
+  EXPECT_FALSE(off->tls->metrics_public);  // the default
+  auto on = parse_cluster_file(base + "metrics_public = true\n", "c.toml");
   ASSERT_TRUE(on.ok()) << on.status().message();
-  EXPECT_TRUE(on->tls->http_insecure);
+  EXPECT_TRUE(on->tls->metrics_public);
   auto back = parse_cluster_file(to_toml(*on), "written");
   ASSERT_TRUE(back.ok()) << back.status().message();
-  EXPECT_TRUE(back->tls->http_insecure);
-  auto bad = parse_cluster_file(base + "http_insecure = \"yes\"\n", "c.toml");
+  EXPECT_TRUE(back->tls->metrics_public);
+  auto bad = parse_cluster_file(base + "metrics_public = \"yes\"\n", "c.toml");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("http_insecure must be true or false"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("metrics_public must be true or false"), std::string::npos);
+  // The old switch for plain HTTP under [tls] says what replaced it.
+  auto old = parse_cluster_file(base + "http_insecure = true\n", "c.toml");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.status().message().find("http_insecure is gone: under [tls] HTTP is HTTPS"),
+            std::string::npos);
 }
 
 TEST(ClusterFileSecurity, TlsIsReadWithPerNodePathsAndAuthModes) {

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -112,14 +111,32 @@ bool start_node(const LocalOptions& l, const cluster::ClusterFile& cfg, uint32_t
   return true;
 }
 
+std::string config_path_of(const LocalOptions& l);
+
+// How the tools here reach the replicas' HTTP ports: the cluster file's
+// client options (HTTPS with the file's admin credentials under [tls]).
+ClientOptions http_options(const LocalOptions& l) {
+  ClientOptions o;
+  std::string error;
+  load_cluster_file(config_path_of(l), o, &error);  // the caller loaded it already
+  return o;
+}
+
+// The node's HTTP answer to /status, or nullopt if there is none. (Under
+// [tls] it is 403 until the bootstrap admin exists.)
+std::optional<HttpAnswer> node_http_status(const ClientOptions& o, uint32_t id) {
+  HttpAnswer answer;
+  if (!http_get(o, id, "/status", std::chrono::milliseconds(500), answer, nullptr)) {
+    return std::nullopt;
+  }
+  return answer;
+}
+
 // The node's /status, or nullopt if it does not answer (with JSON).
-std::optional<Json> node_status(const cluster::Member& m, int timeout_ms = 500) {
-  httplib::Client http(m.http.host, m.http.port);
-  http.set_connection_timeout(0, timeout_ms * 1000);
-  http.set_read_timeout(0, timeout_ms * 1000);
-  auto res = http.Get("/status");
-  if (!res || res->status != 200) return std::nullopt;
-  Json status = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+std::optional<Json> node_status(const ClientOptions& o, uint32_t id) {
+  const std::optional<HttpAnswer> answer = node_http_status(o, id);
+  if (!answer || answer->status != 200) return std::nullopt;
+  Json status = Json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
   if (status.is_discarded()) return std::nullopt;
   return status;
 }
@@ -135,9 +152,11 @@ bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,
                   const std::vector<uint32_t>& ids) {
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
+  const ClientOptions o = http_options(l);
+  (void)cfg;
   for (uint32_t id : ids) {
-    const cluster::Member* m = cfg.member(id);
-    while (!node_status(*m)) {
+    // Serving: the HTTP port answers (whatever it says).
+    while (!node_http_status(o, id)) {
       // We forked it: waitpid tells for sure whether it exited (reading /proc
       // races with its exec).
       int wstatus = 0;
@@ -220,7 +239,7 @@ int write_new_config(const LocalOptions& l, const std::string& path) {
   if (l.insecure) {
     cfg.insecure = true;
   } else {
-    // Secure by default: TLS on the peer and client ports, clients by
+    // Secure by default: TLS on the peer, client and HTTP ports, clients by
     // certificate, "admin" the first admin. Paths relative to the file.
     const Status made =
         make_local_certs((fs::path(l.dir) / "certs").string(), cfg.cluster_id, l.nodes);
@@ -353,12 +372,13 @@ int local_down(const Global& g, const LocalOptions& l, const cluster::ClusterFil
 // One line per node; kExitOk while a majority runs.
 int local_status(const Global& g, const LocalOptions& l, const cluster::ClusterFile& cfg) {
   int up = 0;
+  const ClientOptions o = http_options(l);
   for (const cluster::Member& m : cfg.members) {
     const pid_t pid = read_pid(l, m.id);
     const bool alive = running(pid);
     up += alive ? 1 : 0;
     if (g.json) continue;
-    const std::optional<Json> st = alive ? node_status(m) : std::nullopt;
+    const std::optional<Json> st = alive ? node_status(o, m.id) : std::nullopt;
     std::cout << fmt::format("node {}: {}", m.id, alive ? fmt::format("pid {}", pid) : "down");
     if (st) {
       std::cout << fmt::format(" role {} leader {} applied {}", field_text(*st, "role"),

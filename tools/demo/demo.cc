@@ -8,7 +8,6 @@
 // there. It runs `paxlock local` with an argument vector, never a shell.
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,14 +102,14 @@ int run(const std::vector<std::string>& args, Output output = Output::kAll) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-// The node's /status, or null if it does not answer (with JSON).
-Json node_status(const paxlock::cluster::Member& m) {
-  httplib::Client http(m.http.host, m.http.port);
-  http.set_connection_timeout(0, 200000);
-  http.set_read_timeout(0, 300000);
-  auto res = http.Get("/status");
-  if (!res || res->status != 200) return nullptr;
-  Json status = Json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+// The node's /status, or null if it does not answer (with JSON). Under
+// [tls], over HTTPS with the cluster file's admin credentials.
+Json node_status(const paxlock::ClientOptions& o, uint32_t id) {
+  paxlock::HttpAnswer answer;
+  if (!paxlock::http_get(o, id, "/status", 300ms, answer, nullptr) || answer.status != 200) {
+    return nullptr;
+  }
+  Json status = Json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
   return status.is_discarded() ? Json(nullptr) : status;
 }
 
@@ -371,10 +370,10 @@ struct ClusterView {
   std::string applied;  // " n1:123 n2:down ..."
 };
 
-ClusterView observe(const paxlock::cluster::ClusterFile& config) {
+ClusterView observe(const paxlock::cluster::ClusterFile& config, const paxlock::ClientOptions& o) {
   ClusterView v;
   for (const auto& m : config.members) {
-    const Json st = node_status(m);
+    const Json st = node_status(o, m.id);
     if (st.is_null()) {
       v.applied += fmt::format(" n{}:down", m.id);
       continue;
@@ -425,12 +424,15 @@ void watch(const Options& o, const Cli& cli, const paxlock::cluster::ClusterFile
            Load& load) {
   const auto t0 = Clock::now();
   std::vector<uint32_t> killed;
+  paxlock::ClientOptions http;  // the cluster file's: HTTPS and the admin's credentials
+  std::string error;
+  paxlock::load_cluster_file(cli.cluster_file(), http, &error);
   const int kill_at = o.duration_s / 3;
   const int restart_at = 2 * o.duration_s / 3;
   for (int sec = 1; sec <= o.duration_s; ++sec) {
     std::this_thread::sleep_until(t0 + std::chrono::seconds(sec));
     std::vector<uint32_t> lat = load.take_latencies();
-    const ClusterView v = observe(config);
+    const ClusterView v = observe(config, http);
     print_second(sec, std::move(lat), v);
     if (sec == kill_at && v.leader != 0) killed = kill_leader_and_one(cli, v.leader);
     if (sec == restart_at && !killed.empty()) restart_nodes(cli, killed);
