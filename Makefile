@@ -122,7 +122,7 @@ bench: release
 # paxlock, etcd and ZooKeeper side by side (3-node clusters on 127.0.0.1, one
 # at a time): lock+unlock cycles/s and latency, the ratios, the fsync and
 # loopback floor, results.json and plots in OUT (docs/PERFORMANCE.md). Knobs:
-# RUNS DURATION WARMUP CLIENTS SYSTEMS PAXLOCK_NODES QUICK OUT (bench/compare/run --help).
+# RUNS DURATION WARMUP CLIENTS SYSTEMS PAXLOCK_NODES TLS QUICK OUT (bench/compare/run --help).
 bench-compare: release
 	bench/compare/run
 

@@ -74,6 +74,8 @@ KNOBS = [
          check=lambda v: v and all(n >= 1 for n in v), rule='>= 1'),
     Knob('paxlock_leader', int, 1, '1: also run paxlock with --replica leader (3 nodes)'),
     Knob('etcd_v3lock', int, 0, "1: also etcd's server-side v3 lock API (uncontended cells)"),
+    Knob('tls', int, 0, '1: paxlock and etcd with mutual TLS 1.3 on every port (certificates '
+         'from paxlock certs); ZooKeeper is not run (its TLS needs Java keystores)'),
     Knob('paxlock_tuning', _words, '',
          "key=value ... for the paxlock clusters' [tuning] (local up --tuning), "
          'e.g. "pipeline_window=8"'),

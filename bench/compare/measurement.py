@@ -76,8 +76,12 @@ def load_cmd(cfg, system, srv, variant, clients, contended, duration, warmup):
                 'bench'] + common
     if system == 'etcd':
         extra = ['--v3lock'] if variant == 'v3lock' else []
+        tls = []
+        if srv.tls_files:
+            ca, crt, key = srv.tls_files
+            tls = ['--cacert', ca, '--cert', crt, '--key', key]
         return [os.path.join(cfg.bin, 'etcdlockbench'), '--endpoints', srv.endpoints] + \
-            common + extra
+            common + extra + tls
     cp = ':'.join([os.path.join(cfg.bin, 'java')] + ZK_CLIENT_CP)
     return ['java', '-Xms512m', '-Xmx512m', '-cp', cp, 'ZkLockLoad',
             '--connect', srv.endpoints] + common
@@ -140,7 +144,8 @@ def scrape(srv):
     tot = {}
     for addr in getattr(srv, 'http', []):
         try:
-            text = systems.http_get(f'http://{addr}/metrics')
+            text = systems.http_get(f'{srv.http_scheme}://{addr}/metrics',
+                                    context=srv.http_tls)
         except OSError:
             continue
         for ln in text.splitlines():

@@ -66,6 +66,10 @@ def report(cfg, results):
     lines = []
     out = lines.append
     order = names_in(agg)
+    out('')
+    out('Transport: ' + ('mutual TLS 1.3 on every port, paxlock and etcd (TLS=1; certificates '
+                         'from paxlock certs, ZooKeeper not run)' if getattr(cfg, 'tls', 0)
+                         else 'plain TCP for every system (TLS=1 runs paxlock and etcd with TLS)'))
     for cell, clients, contended in cells(cfg):
         names = [n for n in order if cell in agg[n]]
         if not names:

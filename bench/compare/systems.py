@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -117,10 +118,31 @@ def check_ports(ports):
         raise RuntimeError(f'ports in use on 127.0.0.1: {busy}')
 
 
-def http_get(url, timeout=2.0):
-    assert url.startswith('http://127.0.0.1:')
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def http_get(url, timeout=2.0, context=None):
+    assert url.startswith('http://127.0.0.1:') or url.startswith('https://127.0.0.1:')
+    with urllib.request.urlopen(url, timeout=timeout, context=context) as r:
         return r.read().decode()
+
+
+def tls_context(certs, name):
+    """Trusts the CA in `certs` only and shows the client certificate
+    client-<name> from it."""
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, 'ca.crt'))
+    ctx.load_cert_chain(os.path.join(certs, f'client-{name}.crt'),
+                        os.path.join(certs, f'client-{name}.key'))
+    return ctx
+
+
+def make_certs(d, cluster_id, nodes, client):
+    """A CA, node-1..N (for 127.0.0.1) and client-<client> in d, by
+    `paxlock certs` (what paxlock local up uses too)."""
+    def certs(*args):
+        subprocess.run([PAXLOCK, 'certs', args[0], '--dir', d] + list(args[1:]),
+                       capture_output=True, text=True, timeout=60, check=True)
+    certs('init', '--cluster-id', cluster_id)
+    for n in range(1, nodes + 1):
+        certs('node', '--id', str(n), '--host', '127.0.0.1')
+    certs('client', '--name', client)
 
 
 def four_letter(port, word, timeout=2.0):
@@ -146,9 +168,11 @@ def paxlock_up(cfg, nodes):
     srv.down_cmd = [PAXLOCK, 'local', 'down', '--dir', d]
     try:
         tuning = ['--tuning'] + cfg.paxlock_tuning if cfg.paxlock_tuning else []
-        # Plain, as etcd and ZooKeeper run here: a side by side of equals.
-        r = subprocess.run([PAXLOCK, 'local', 'up', '--dir', d, '--nodes', str(nodes),
-                            '--insecure'] + tuning,
+        # Plain unless TLS=1, as etcd runs here: a side by side of equals.
+        # With TLS, local up's own: mutual TLS 1.3, the load as its admin.
+        security = [] if cfg.tls else ['--insecure']
+        r = subprocess.run([PAXLOCK, 'local', 'up', '--dir', d, '--nodes', str(nodes)] +
+                           security + tuning,
                            capture_output=True, text=True, timeout=120, check=False)
     finally:  # whatever it started, we stop
         for n in range(1, nodes + 1):
@@ -163,6 +187,9 @@ def paxlock_up(cfg, nodes):
     srv.cluster = os.path.join(d, 'cluster.toml')
     with open(srv.cluster) as f:
         srv.http = re.findall(r'^http = "(127\.0\.0\.1:\d+)"', f.read(), re.M)
+    # /metrics: HTTPS for identified clients under TLS.
+    srv.http_scheme = 'https' if cfg.tls else 'http'
+    srv.http_tls = tls_context(os.path.join(d, 'certs'), 'admin') if cfg.tls else None
     log(f'paxlock: {nodes} nodes up, pids {srv.pids}, config {srv.cluster}')
     return srv
 
@@ -173,20 +200,36 @@ def etcd_up(cfg):
     d = os.path.join(cfg.data, 'etcd')
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
-    initial = ','.join(f'n{i + 1}=http://127.0.0.1:{peers[i]}' for i in range(3))
+    # TLS=1: client and peer TLS, client certificates required on both,
+    # the same kind of certificates as paxlock's (paxlock certs).
+    scheme = 'https' if cfg.tls else 'http'
+    certs = os.path.join(d, 'certs')
+    tls_args = lambda i: []  # noqa: E731
+    ctx = None
+    if cfg.tls:
+        make_certs(certs, 'etcdbench', 3, 'bench')
+        ctx = tls_context(certs, 'bench')
+
+        def tls_args(i):
+            ca, crt, key = (os.path.join(certs, f) for f in
+                            ('ca.crt', f'node-{i + 1}.crt', f'node-{i + 1}.key'))
+            return ['--cert-file', crt, '--key-file', key, '--trusted-ca-file', ca,
+                    '--client-cert-auth', '--peer-cert-file', crt, '--peer-key-file', key,
+                    '--peer-trusted-ca-file', ca, '--peer-client-cert-auth']
+    initial = ','.join(f'n{i + 1}={scheme}://127.0.0.1:{peers[i]}' for i in range(3))
     srv = Servers('etcd')
     try:
         for i in range(3):
             c, p = ETCD_CLIENT[i], peers[i]
             cmd = ['etcd', '--name', f'n{i + 1}', '--data-dir', os.path.join(d, f'n{i + 1}'),
-                   '--listen-client-urls', f'http://127.0.0.1:{c}',
-                   '--advertise-client-urls', f'http://127.0.0.1:{c}',
-                   '--listen-peer-urls', f'http://127.0.0.1:{p}',
-                   '--initial-advertise-peer-urls', f'http://127.0.0.1:{p}',
+                   '--listen-client-urls', f'{scheme}://127.0.0.1:{c}',
+                   '--advertise-client-urls', f'{scheme}://127.0.0.1:{c}',
+                   '--listen-peer-urls', f'{scheme}://127.0.0.1:{p}',
+                   '--initial-advertise-peer-urls', f'{scheme}://127.0.0.1:{p}',
                    '--initial-cluster', initial, '--initial-cluster-token', 'paxbench',
                    '--initial-cluster-state', 'new',
                    '--logger', 'zap', '--log-level', 'warn',
-                   '--log-outputs', os.path.join(d, f'n{i + 1}.log')]
+                   '--log-outputs', os.path.join(d, f'n{i + 1}.log')] + tls_args(i)
             out = open(os.path.join(d, f'n{i + 1}.out'), 'w')
             srv.procs.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                               stdin=subprocess.DEVNULL,
@@ -196,7 +239,7 @@ def etcd_up(cfg):
             ok = 0
             for c in ETCD_CLIENT:
                 try:
-                    if '"true"' in http_get(f'http://127.0.0.1:{c}/health'):
+                    if '"true"' in http_get(f'{scheme}://127.0.0.1:{c}/health', context=ctx):
                         ok += 1
                 except OSError:
                     pass
@@ -209,7 +252,9 @@ def etcd_up(cfg):
         srv.close()
         raise
     srv.endpoints = ','.join(f'127.0.0.1:{c}' for c in ETCD_CLIENT)
-    log(f'etcd: 3 nodes up, pids {srv.all_pids()}')
+    srv.tls_files = [os.path.join(certs, f) for f in ('ca.crt', 'client-bench.crt',
+                                                      'client-bench.key')] if cfg.tls else []
+    log(f'etcd: 3 nodes up{" with TLS" if cfg.tls else ""}, pids {srv.all_pids()}')
     return srv
 
 

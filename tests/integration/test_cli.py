@@ -19,7 +19,7 @@ PAXLOCK = os.path.join(BIN, "paxlock")
 class CliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.c = Cluster(nodes=3)
+        cls.c = Cluster(nodes=3, secure=True)  # TLS and auth, as local up runs by default
 
     @classmethod
     def tearDownClass(cls):

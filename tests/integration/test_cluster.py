@@ -23,8 +23,10 @@ PEER_PROTOCOL_VERSION = 4
 CLIENT_PROTOCOL_VERSION = 2
 
 class ServiceTest(unittest.TestCase):
+    # Under TLS and authentication, as `paxlock local up` runs by default: the
+    # cluster file's admin identity (which may act as any owner) drives them.
     def test_concurrent_clients_on_every_replica_leave_identical_state(self):
-        c = Cluster(nodes=3)
+        c = Cluster(nodes=3, secure=True)
         try:
             code, out, err = c.cli("bench", "--clients", "8", "--locks", "20", "--duration", "2",
                                    "--warmup", "0.2", timeout=30)
@@ -49,7 +51,7 @@ class ServiceTest(unittest.TestCase):
             c.close()
 
     def test_leader_and_one_more_killed_of_five_service_continues_and_they_catch_up(self):
-        c = Cluster(nodes=5)
+        c = Cluster(nodes=5, secure=True)
         try:
             leader = c.wait_leader()
             other = next(n for n in c.members if n != leader)
@@ -70,7 +72,7 @@ class ServiceTest(unittest.TestCase):
             c.close()
 
     def test_every_acknowledged_lock_and_unlock_survives_kill_of_all_nodes(self):
-        c = Cluster(nodes=3)
+        c = Cluster(nodes=3, secure=True)
         try:
             tokens = {}
             for i in range(30):
@@ -97,7 +99,7 @@ class ServiceTest(unittest.TestCase):
             c.close()
 
     def test_majority_down_fails_cleanly_and_service_resumes(self):
-        c = Cluster(nodes=3)
+        c = Cluster(nodes=3, secure=True)
         try:
             self.assertEqual(c.cli("lock", "m", owner="a")[0], 0)
             c.kill9(1)
@@ -114,7 +116,7 @@ class ServiceTest(unittest.TestCase):
             c.close()
 
     def test_progress_with_20_percent_message_loss_on_every_node(self):
-        c = Cluster(nodes=3, daemon_args="--drop-rate 0.2 --fault-seed 7")
+        c = Cluster(nodes=3, daemon_args="--drop-rate 0.2 --fault-seed 7", secure=True)
         try:
             code, out, err = c.cli("bench", "--clients", "4", "--locks", "5", "--duration", "20",
                                    "--warmup", "0", "--max-cycles", "40", timeout=60)

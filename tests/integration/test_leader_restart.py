@@ -16,7 +16,7 @@ WINDOW_S = 1.0  # the hold-off is 2-3 election timeouts (0.6-0.9 s) from the fir
 
 class LeaderRestart(unittest.TestCase):
     def setUp(self):
-        self.c = Cluster(nodes=3)
+        self.c = Cluster(nodes=3, secure=True)  # /status over HTTPS, as the admin
 
     def tearDown(self):
         self.c.close()

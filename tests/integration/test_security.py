@@ -840,6 +840,28 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual((code, obj.get("result")), (0, "OK"), err)
         self.c.hashes()
 
+    def test_sighup_rotates_the_http_ports_certificate_with_the_others(self):
+        """A new certificate for node 3 (issued with --force over the old
+        one), then SIGHUP: new HTTPS connections, like new client ones,
+        get the new certificate, and the admin still reads /status."""
+        crt = os.path.join(self.c.certs, "node-3.crt")
+        with open(crt) as f:
+            old = ssl.PEM_cert_to_DER_cert(f.read())
+        generation = self.c.log(3).count("TLS files reloaded")
+        self.c.certs_cmd("node", "--id", "3", "--host", "127.0.0.1", "--force")
+        with open(crt) as f:
+            new = ssl.PEM_cert_to_DER_cert(f.read())
+        self.assertNotEqual(old, new)
+        self.c.procs[3].send_signal(signal.SIGHUP)
+        wait_for(lambda: self.c.log(3).count("TLS files reloaded") > generation, 10,
+                 "node 3 reloaded")
+        for port in ("http", "client"):
+            with self.c.tls_socket(self.c.nodes[3][port],
+                                   cert=self.c.cert("client-alice")) as s:
+                self.assertEqual(s.getpeercert(binary_form=True), new, port)
+        status, body = self.c.https(3, "/status", who="alice")
+        self.assertEqual(status, 200, body)
+
     def test_sighup_with_another_nodes_certificate_keeps_the_old_one(self):
         """A reload took node 2's certificate for node 1's (a botched copy):
         accepted, and then every peer refused node 1. It is checked as at

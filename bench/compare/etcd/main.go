@@ -32,6 +32,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -116,6 +118,9 @@ func main() {
 	warmup := flag.Float64("warmup", 2, "seconds before measuring")
 	maxCycles := flag.Int64("max-cycles", 5000000, "stop after this many cycles in total")
 	compact := flag.Bool("compact", true, "compact the history after the run (not timed)")
+	cacert := flag.String("cacert", "", "TLS: the cluster's CA certificate (PEM); with --cert and --key, the endpoints are https")
+	certFile := flag.String("cert", "", "TLS: this client's certificate (PEM)")
+	keyFile := flag.String("key", "", "TLS: its key (PEM)")
 	flag.Parse()
 	eps := strings.Split(*endpoints, ",")
 	for _, e := range eps {
@@ -128,12 +133,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bad --clients, --locks, --duration or --warmup")
 		os.Exit(2)
 	}
+	// TLS 1.3 with a client certificate, as paxlock's clients do under [tls].
+	var tlsConfig *tls.Config
+	scheme := "http://"
+	if *cacert != "" {
+		pem, err := os.ReadFile(*cacert)
+		pool := x509.NewCertPool()
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			fmt.Fprintln(os.Stderr, "--cacert: no certificate in", *cacert, err)
+			os.Exit(2)
+		}
+		pair, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "--cert/--key:", err)
+			os.Exit(2)
+		}
+		tlsConfig = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair},
+			MinVersion: tls.VersionTLS13}
+		scheme = "https://"
+	}
 	ctx := context.Background()
 	clis := make([]*clientv3.Client, *clients)
 	sessions := make([]*concurrency.Session, *clients)
 	for c := range clis {
 		cli, err := clientv3.New(clientv3.Config{
-			Endpoints: []string{"http://" + eps[c%len(eps)]}, DialTimeout: 10 * time.Second,
+			Endpoints: []string{scheme + eps[c%len(eps)]}, DialTimeout: 10 * time.Second,
+			TLS: tlsConfig,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "connect:", err)
