@@ -458,9 +458,12 @@ bool Daemon::http_allowed(const httplib::Request& req, httplib::Response& res, H
   std::string bearer;
   if (tokens && req.has_header("Authorization")) {
     const std::string value = req.get_header_value("Authorization");
-    constexpr std::string_view kScheme = "Bearer ";
-    if (value.size() <= kScheme.size() || value.compare(0, kScheme.size(), kScheme) != 0 ||
-        value.size() - kScheme.size() > tls::kTokenBytesMax) {
+    constexpr std::string_view kScheme = "bearer ";  // the scheme's case does not matter
+    const bool bearer_scheme =
+        value.size() > kScheme.size() &&
+        std::equal(kScheme.begin(), kScheme.end(), value.begin(),
+                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+    if (!bearer_scheme || value.size() - kScheme.size() > tls::kTokenBytesMax) {
       return answer(401, "Authorization must be \"Bearer <token>\"");
     }
     bearer = value.substr(kScheme.size());

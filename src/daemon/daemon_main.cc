@@ -92,6 +92,10 @@ int daemon_main(int argc, char** argv) {
   // comes during the start); until that set exists, one must not kill the
   // process with the default action (a rotation script racing a restart).
   std::signal(SIGHUP, SIG_IGN);
+  // A write to a connection the other end closed must fail with EPIPE, not
+  // end the process: OpenSSL's socket BIO (the HTTPS port) writes with
+  // write(), which has no MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"paxlockd: one replica of a paxlock cluster"};
   std::string config_path;
   DaemonOptions opt;

@@ -212,6 +212,7 @@ class RequestStream final : public httplib::Stream {
   socket_t socket() const override { return fd_; }
 
   bool timed_out() const { return timed_out_; }
+  bool failed() const { return failed_; }
 
  private:
   int fd_;
@@ -525,7 +526,9 @@ bool HttpServer::accept_some() {
     }
     if (ssl) {
       SSL_set_accept_state(ssl.get());
-      SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      // Buffers only while a record is in flight: an idle handshake holds less.
+      SSL_set_mode(ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
     }
     pending_.push_back(Pending{fd, peer, Clock::now() + limits_.request_timeout,
                                RequestBuffer(limits_.header_bytes_max, limits_.body_bytes_max),
@@ -535,9 +538,11 @@ bool HttpServer::accept_some() {
 }
 
 bool HttpServer::handshake(Pending& p) {
-  if (SSL_get_state(p.ssl.get()) == TLS_ST_BEFORE) {
-    // A plain HTTP request to this HTTPS port (a TLS record starts with
-    // 0x16) is told so in plain HTTP rather than cut off.
+  if (BIO_number_read(SSL_get_rbio(p.ssl.get())) == 0) {
+    // The connection's first byte (OpenSSL has read none: a ClientHello
+    // split over segments is never looked at again). A plain HTTP request
+    // to this HTTPS port (a TLS record starts with 0x16) is told so in
+    // plain HTTP rather than cut off.
     char first = 0;
     if (::recv(p.fd, &first, 1, MSG_PEEK) == 1 && std::isalpha(static_cast<unsigned char>(first))) {
       stats_.refused(HttpRefusal::kTlsHandshake);
@@ -552,6 +557,11 @@ bool HttpServer::handshake(Pending& p) {
       [[maybe_unused]] const ssize_t n =
           ::send(p.fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::shutdown(p.fd, SHUT_WR);
+      // Read what the request left unread (bounded, never waiting): closing
+      // with it unread would send a reset that may discard the answer.
+      char drain[4096];
+      for (int k = 0; k < 4 && ::recv(p.fd, drain, sizeof drain, MSG_DONTWAIT) > 0; ++k) {
+      }
       close_fd(p.fd);
       return true;
     }
@@ -658,23 +668,23 @@ void HttpServer::worker() {
       ready_.pop_front();
       serving_.insert(r.fd);
     }
-    serve(r);
+    const bool written = serve(r);
     {
       std::lock_guard lock(mu_);
       serving_.erase(r.fd);
     }
-    if (r.ssl) {  // close_notify, best effort: the answer is complete without it
+    if (r.ssl && written) {  // close_notify, best effort (never after a fatal error)
       ERR_clear_error();
       SSL_shutdown(r.ssl.get());
       ERR_clear_error();
     }
+    r.ssl.reset();
     ::shutdown(r.fd, SHUT_WR);
     close_fd(r.fd);
-    r.ssl.reset();
   }
 }
 
-void HttpServer::serve(Ready& r) {
+bool HttpServer::serve(Ready& r) {
   RequestStream stream(r.fd, r.ssl.get(), r.request, Clock::now() + limits_.write_timeout);
   ++stats_.answered;
   serving_ssl = r.ssl.get();
@@ -687,6 +697,7 @@ void HttpServer::serve(Ready& r) {
     stream.get_remote_ip_and_port(ip, port);
     refusal_log().note(HttpRefusal::kWriteTimeout, fmt::format("{}:{}", ip, port));
   }
+  return !stream.failed();
 }
 
 }  // namespace paxlock::daemon

@@ -194,7 +194,7 @@ class HttpServer {
   void refuse(int fd, SSL* ssl, const std::string& peer, HttpRefusal why, int status);
   void close_fd(int fd);
   void worker();
-  void serve(Ready& r);
+  bool serve(Ready& r);  // false: the answer could not be written whole
 
   HttpLimits limits_;
   HttpStats stats_;

@@ -148,12 +148,10 @@ std::string field_text(const Json& status, const char* key) {
   return printable(it->is_string() ? it->get<std::string>() : to_json_line(*it));
 }
 
-bool wait_serving(const LocalOptions& l, const cluster::ClusterFile& cfg,
-                  const std::vector<uint32_t>& ids) {
+bool wait_serving(const LocalOptions& l, const std::vector<uint32_t>& ids) {
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(l.wait_s * 1000));
   const ClientOptions o = http_options(l);
-  (void)cfg;
   for (uint32_t id : ids) {
     // Serving: the HTTP port answers (whatever it says).
     while (!node_http_status(o, id)) {
@@ -353,7 +351,7 @@ int local_up(const Global& g, const LocalOptions& l, const cluster::ClusterFile&
     if (running(read_pid(l, id))) continue;
     if (!start_node(l, cfg, id)) return kExitUnavailable;
   }
-  if (!wait_serving(l, cfg, all)) return kExitUnavailable;
+  if (!wait_serving(l, all)) return kExitUnavailable;
   if (!wait_admin(l, cfg, config_path)) return kExitUnavailable;
   if (!g.json) {
     std::cout << fmt::format("{} nodes serving; use --cluster {}", all.size(), config_path)
@@ -400,7 +398,7 @@ int local_restart(const Global& g, const LocalOptions& l, const cluster::Cluster
     fail(fmt::format("node {} is running", l.id));
     return kExitRefused;
   }
-  if (!start_node(l, cfg, l.id) || !wait_serving(l, cfg, {l.id})) return kExitUnavailable;
+  if (!start_node(l, cfg, l.id) || !wait_serving(l, {l.id})) return kExitUnavailable;
   if (!g.json) std::cout << fmt::format("node {} restarted", l.id) << std::endl;
   return kExitOk;
 }
